@@ -1,0 +1,107 @@
+"""The command line: parse options, call the core, render, and turn failures into one `Error:` line.
+
+Only typer, the standard library and `diagnose.errors` are imported here at module level; each
+command module in `diagnose/commands/` imports torch, pandas or matplotlib inside its function, so
+`diagnose --help`, `diagnose curves` and `diagnose tally` start without torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from diagnose import __version__
+from diagnose.commands import curves, data, errors, gaps, sanity, tally
+from diagnose.errors import DiagnoseError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="diagnose",
+    help="Tell what is holding a deep-learning model back, and what to do next.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": bool(os.environ.get("DIAGNOSE_DEBUG"))}
+
+
+def debug_enabled() -> bool:
+    return _state["debug"]
+
+
+def _error_line(message: str) -> None:
+    # Written raw, not through rich: rich would wrap a long line and read markup in file names.
+    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.flush()
+
+
+def boundary(fn: F) -> F:
+    """Run a command; expected failures become one `Error:` line and their exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DiagnoseError as exc:
+            if debug_enabled():
+                raise
+            _error_line(exc.message)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _error_line("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            # typer's own exits and usage errors pass through untouched.
+            if type(exc).__module__.startswith(("typer", "click")) or debug_enabled():
+                raise
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            _error_line(
+                f"unexpected {type(exc).__name__}: {detail}; rerun with --debug for the traceback "
+                "and report it if the input looks right"
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"diagnose {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback instead of one Error: line."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Tell what is holding a deep-learning model back, and what to do next."""
+    if debug:
+        _state["debug"] = True
+
+
+for _module in (gaps, errors, tally, curves, sanity, data):
+    app.command(_module.NAME, help=_module.HELP)(boundary(_module.command))
+
+
+def main() -> None:
+    """Console entry point. `--debug` is accepted anywhere on the line, not only before the command."""
+    argv = sys.argv[1:]
+    if "--debug" in argv:
+        _state["debug"] = True
+        argv = [a for a in argv if a != "--debug"]
+    app(args=argv, prog_name="diagnose")
+
+
+if __name__ == "__main__":
+    main()

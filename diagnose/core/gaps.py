@@ -1,0 +1,231 @@
+"""The bias / variance / data-mismatch arithmetic: split errors in, gaps and a verdict out.
+
+The levels are human-level < train < train_dev < dev < test; each gap is the difference between
+two adjacent levels (the workflow in the seeds, after Ng's "Machine Learning Yearning"):
+
+    avoidable_bias = train - human_error
+    variance       = train_dev - train
+    data_mismatch  = dev - train_dev
+    dev_overfit    = test - dev
+
+Only gaps whose 95% interval excludes zero take part in the verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from diagnose.core.stats import (
+    mean_difference_interval,
+    mean_interval,
+    newcombe_interval,
+    wilson_interval,
+)
+
+SPLITS: tuple[str, ...] = ("train", "train_dev", "dev", "test")
+GAPS: tuple[str, ...] = ("avoidable_bias", "variance", "data_mismatch", "dev_overfit")
+# gap name -> (lower level, upper level); "human" is the given human-level error.
+GAP_LEVELS: dict[str, tuple[str, str]] = {
+    "avoidable_bias": ("human", "train"),
+    "variance": ("train", "train_dev"),
+    "data_mismatch": ("train_dev", "dev"),
+    "dev_overfit": ("dev", "test"),
+}
+Metric = Literal["error", "mse", "mae"]
+
+# What to do about each gap. Drawn from the workflow in the seeds; users read these, so they are
+# reviewed like interface text.
+ADVICE: dict[str, tuple[str, ...]] = {
+    "avoidable_bias": (
+        "Train a bigger model (more layers or units) - the training error is far above human level.",
+        "Train longer, and check the loss curve has flattened (`diagnose curves`).",
+        "Use a better optimizer: momentum, RMSProp or Adam, with a learning-rate schedule (decay or warmup + cosine).",
+        "Reduce regularization (weaker L2, less dropout) if it is holding the training error up.",
+        "Search architectures and hyperparameters (random search, learning rate on a log scale).",
+    ),
+    "variance": (
+        "Get more training data, or augment it (flips, crops, noise that keeps the label).",
+        "Regularize: L2 weight decay, dropout, data augmentation.",
+        "Stop early at the best validation epoch (`diagnose curves` shows where).",
+        "Try a smaller model or an architecture with a better inductive bias.",
+    ),
+    "data_mismatch": (
+        "Do error analysis on dev against train-dev to see how the data differ (`diagnose errors --split dev`).",
+        "Collect more training data that looks like dev and test, or synthesize it (artificial data synthesis).",
+        "Make the training data more similar to dev: same preprocessing, resolution, noise, sources.",
+    ),
+    "dev_overfit": (
+        "Get a bigger dev set: the model (or the tuning) has overfit the current one.",
+        "Refresh the dev set with new items from the same distribution as test.",
+        "Tune less against dev: fewer hyperparameter rounds per dev set.",
+    ),
+}
+NO_GAP_ADVICE: tuple[str, ...] = (
+    "No gap is significant at these split sizes: collect larger dev and test splits to see smaller gaps.",
+)
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """One split's metric. error: fraction in [0, 1] (classification) or mean per-item loss (mse/mae)."""
+
+    name: str
+    n: int
+    error: float
+    ci: tuple[float, float]
+    errors: int | None = None  # misclassified count (classification only)
+    sd: float | None = None  # per-item standard deviation (regression only)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"n": self.n}
+        if self.errors is not None:
+            out["errors"] = self.errors
+        out["error"] = self.error
+        out["ci"] = [self.ci[0], self.ci[1]]
+        if self.sd is not None:
+            out["sd"] = self.sd
+        return out
+
+
+@dataclass(frozen=True)
+class Gap:
+    """The difference upper - lower between two adjacent levels, with its 95% interval."""
+
+    name: str
+    lower: str
+    upper: str
+    value: float
+    ci: tuple[float, float]
+
+    @property
+    def significant(self) -> bool:
+        return self.ci[0] > 0 or self.ci[1] < 0
+
+    def to_json(self) -> dict[str, object]:
+        return {"value": self.value, "ci": [self.ci[0], self.ci[1]], "significant": self.significant}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    problem: str | None
+    advice: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"problem": self.problem, "advice": list(self.advice)}
+
+
+@dataclass(frozen=True)
+class GapReport:
+    metric: Metric
+    human_error: float | None
+    splits: dict[str, SplitResult]
+    gaps: dict[str, Gap | None]
+    verdict: Verdict
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "metric": self.metric,
+            "human_error": self.human_error,
+            "splits": {name: s.to_json() for name, s in self.splits.items()},
+            "gaps": {name: (g.to_json() if g else None) for name, g in self.gaps.items()},
+            "verdict": self.verdict.to_json(),
+            "notes": list(self.notes),
+        }
+
+
+def summarize_errors(name: str, errors: int, n: int) -> SplitResult:
+    """A classification split: `errors` misclassified out of n, with its Wilson interval."""
+    if n <= 0:
+        raise ValueError(f"split {name!r} is empty")
+    return SplitResult(name=name, n=n, error=errors / n, ci=wilson_interval(errors, n), errors=errors)
+
+
+def summarize_values(name: str, mean: float, sd: float, n: int) -> SplitResult:
+    """A regression split: mean per-item loss (squared or absolute error) and its normal interval."""
+    if n <= 0:
+        raise ValueError(f"split {name!r} is empty")
+    lo, hi = mean_interval(mean, sd, n)
+    return SplitResult(name=name, n=n, error=mean, ci=(max(0.0, lo), hi), sd=sd)
+
+
+def _gap(name: str, lo: SplitResult, hi: SplitResult) -> Gap:
+    if lo.errors is not None and hi.errors is not None:
+        ci = newcombe_interval(lo.errors, lo.n, hi.errors, hi.n)
+    else:
+        ci = mean_difference_interval(lo.error, lo.sd or 0.0, lo.n, hi.error, hi.sd or 0.0, hi.n)
+    lower, upper = GAP_LEVELS[name]
+    return Gap(name=name, lower=lower, upper=upper, value=hi.error - lo.error, ci=ci)
+
+
+def compute_gaps(
+    splits: dict[str, SplitResult], *, human_error: float | None = None, metric: Metric = "error"
+) -> GapReport:
+    """Gaps between adjacent levels, the dominant significant one, and its prescriptions.
+
+    splits: any subset of train, train_dev, dev, test. A gap whose either level is missing is None.
+    """
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown split names {sorted(unknown)}; expected some of {SPLITS}")
+    notes: list[str] = []
+    gaps: dict[str, Gap | None] = dict.fromkeys(GAPS)
+
+    train = splits.get("train")
+    if train is not None and human_error is not None:
+        # human_error is given, not estimated: the interval is train's interval shifted.
+        gaps["avoidable_bias"] = Gap(
+            name="avoidable_bias",
+            lower="human",
+            upper="train",
+            value=train.error - human_error,
+            ci=(train.ci[0] - human_error, train.ci[1] - human_error),
+        )
+    for name in GAPS[1:]:
+        lower, upper = GAP_LEVELS[name]
+        if lower in splits and upper in splits:
+            gaps[name] = _gap(name, splits[lower], splits[upper])
+
+    for split in SPLITS:
+        if split not in splits:
+            affected = [g for g, (lo, hi) in GAP_LEVELS.items() if split in (lo, hi)]
+            notes.append(f"no {split} split: {', '.join(affected)} unknown")
+    if human_error is None:
+        if train is not None:
+            notes.append(
+                "avoidable bias unknown: pass --human-error (or human_error in DATA/diagnose.toml); "
+                f"it is at most the train error, {_fmt(train.error, metric)}"
+            )
+        else:
+            notes.append("avoidable bias unknown: no human-level error and no train split")
+    if "train_dev" not in splits and "train" in splits and "dev" in splits:
+        mixed = splits["dev"].error - splits["train"].error
+        notes.append(
+            f"without a train_dev split, dev - train = {_fmt(mixed, metric, signed=True)} mixes variance "
+            "and data mismatch; hold out part of train as train_dev to tell them apart"
+        )
+
+    significant = [g for g in gaps.values() if g is not None and g.significant and g.value > 0]
+    if significant:
+        top = max(significant, key=lambda g: g.value)
+        verdict = Verdict(problem=top.name, advice=ADVICE[top.name])
+    else:
+        verdict = Verdict(problem=None, advice=NO_GAP_ADVICE)
+    return GapReport(
+        metric=metric,
+        human_error=human_error,
+        splits={s: splits[s] for s in SPLITS if s in splits},
+        gaps=gaps,
+        verdict=verdict,
+        notes=tuple(notes),
+    )
+
+
+def _fmt(value: float, metric: Metric, signed: bool = False) -> str:
+    if metric == "error":
+        return f"{value * 100:+.1f} pts" if signed else f"{value * 100:.1f}%"
+    if math.isfinite(value):
+        return f"{value:+.4g}" if signed else f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,60 @@
+"""Expected failures, each carrying the exit code the command line ends with.
+
+Messages follow one shape: `<file or split>: expected <X>, got <Y>; <fix>`. The CLI prints them as a
+single `Error: ...` line on stderr; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+
+class DiagnoseError(Exception):
+    """A failure the user can fix; `exit_code` 1 for a failed run."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(DiagnoseError):
+    """Options that do not fit together, or a missing argument (exit code 2, as click uses)."""
+
+    exit_code = 2
+
+
+class InputError(DiagnoseError):
+    """A file or folder that cannot be read as what it should be."""
+
+
+class ModelLoadError(InputError):
+    """A model file that cannot be loaded (unknown format, truncated, untrusted pickle)."""
+
+
+class DataError(InputError):
+    """A dataset split that cannot be read or does not fit the model."""
+
+
+class LogParseError(InputError):
+    """A training log with nothing recognizable in it."""
+
+
+class SheetError(InputError):
+    """An error-analysis sheet that cannot be read."""
+
+
+class EvaluationError(DiagnoseError):
+    """The model ran but produced something unusable (NaN outputs, wrong shape)."""
+
+
+class OverwriteRefused(DiagnoseError):
+    """An output exists and holds a person's work; nothing was written."""
+
+
+class GateFailed(DiagnoseError):
+    """A `--fail-on` threshold was reached (exit code 3, so CI can tell it from a crash)."""
+
+    exit_code = 3

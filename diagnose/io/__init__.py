@@ -1,0 +1,1 @@
+"""The edges: loading models, dataset splits, prediction files and training logs; writing outputs safely."""

@@ -1,0 +1,27 @@
+"""The command line starts without heavy imports (click's tests/test_imports.py does the same)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize("heavy", ["torch", "matplotlib", "pandas", "pyarrow"])
+def test_cli_import_is_light(heavy: str) -> None:
+    assert heavy not in _modules_after("import diagnose.cli")
+
+
+def test_help_does_not_import_torch() -> None:
+    mods = _modules_after(
+        "import sys\nfrom diagnose.cli import app\nfrom typer.testing import CliRunner\n"
+        "r = CliRunner().invoke(app, ['--help'])\nassert r.exit_code == 0, r.output"
+    )
+    assert "torch" not in mods
