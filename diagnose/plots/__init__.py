@@ -1,0 +1,1 @@
+"""matplotlib Figures (Agg) for the commands; built here, never shown."""
