@@ -1,0 +1,151 @@
+"""A seeded uniform sample of misclassified items, drawn in one pass over a stream of predictions.
+
+Every misclassified item gets a pseudo-random key, a SplitMix64 hash of (seed, index); the sample is
+the `size` items with the smallest keys (a bottom-k reservoir). That is a uniform sample without
+replacement, it needs memory for `size` rows only, and because the key depends on the item and not
+on when it arrives, the same seed gives the same sample whatever the order, batch size or sharding
+of the predictions. The (true, predicted) pair counts are kept in the same pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (Steele, Lea, Flood 2014; Stafford's mix13), elementwise on uint64."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+def sample_keys(index: np.ndarray, seed: int) -> np.ndarray:
+    """Keys (uint64) for items at these positions: the index-th output of SplitMix64 seeded with `seed`."""
+    state = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    idx = np.asarray(index).astype(np.uint64) + np.uint64(1)
+    return _mix(state + idx * _GAMMA)
+
+
+@dataclass(frozen=True)
+class ErrorSample:
+    """The result of one pass.
+
+    rows: the sampled misclassified rows (all columns given), sorted by index, at most `size` of them.
+    pairs: every (label, pred) pair of the misclassified items with its count, most frequent first.
+    """
+
+    rows: pd.DataFrame
+    items: int  # rows seen
+    errors: int  # misclassified rows seen
+    size: int  # the sample size asked for
+    seed: int
+    pairs: tuple[tuple[Any, Any, int], ...]
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.items if self.items else 0.0
+
+    @property
+    def all_errors(self) -> bool:
+        """True when there were no more misclassified items than the sample size: the sample is all of them."""
+        return self.errors <= self.size
+
+
+class ErrorSampler:
+    """Feed batches of predictions with `add`; `result()` gives the ErrorSample.
+
+    Each batch is a DataFrame with at least `index`, `label` and `pred` columns. Memory: the sample
+    (`size` rows) plus one distinct entry per confused (label, pred) pair.
+    """
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        if size < 1:
+            raise ValueError(f"expected a sample size >= 1, got {size}")
+        self.size = size
+        self.seed = seed
+        self.items = 0
+        self.errors = 0
+        self._pairs: Counter[tuple[Any, Any]] = Counter()
+        self._rows: pd.DataFrame | None = None
+        self._keys = np.empty(0, dtype=np.uint64)
+
+    def add(self, batch: pd.DataFrame, *, misclassified_only: bool = False) -> None:
+        """Take one batch. misclassified_only: the caller already dropped rows with label == pred."""
+        import pandas as pd
+
+        self.items += 0 if misclassified_only else len(batch)
+        if not misclassified_only:
+            batch = batch[batch["label"].to_numpy() != batch["pred"].to_numpy()]
+        if batch.empty:
+            return
+        self.errors += len(batch)
+        pair_counts = batch.groupby(["label", "pred"], sort=False, dropna=False).size()
+        for pair, count in pair_counts.items():
+            self._pairs[pair] += int(count)
+        keys = sample_keys(batch["index"].to_numpy(), self.seed)
+        if len(self._keys) >= self.size:
+            # Once the reservoir is full, only keys below its largest can enter: most batches add nothing.
+            keep = keys < self._keys.max()
+            if not keep.any():
+                return
+            batch, keys = batch[keep], keys[keep]
+        rows = batch if self._rows is None else pd.concat([self._rows, batch], ignore_index=True)
+        keys = np.concatenate([self._keys, keys])
+        if len(keys) > self.size:
+            # Ties of 64-bit keys are broken by index so the result never depends on arrival order.
+            order = np.lexsort((rows["index"].to_numpy(), keys))[: self.size]
+            rows, keys = rows.iloc[order].reset_index(drop=True), keys[order]
+        self._rows, self._keys = rows.reset_index(drop=True), keys
+
+    def count_items(self, n: int) -> None:
+        """Count rows whose misclassified part was given to `add(..., misclassified_only=True)`."""
+        self.items += n
+
+    def result(self, columns: list[str] | None = None) -> ErrorSample:
+        import pandas as pd
+
+        rows = self._rows if self._rows is not None else pd.DataFrame(columns=columns or ["index", "label", "pred"])
+        rows = rows.sort_values("index", kind="stable").reset_index(drop=True)
+        pairs = sorted(self._pairs.items(), key=lambda kv: (-kv[1], str(kv[0][0]), str(kv[0][1])))
+        return ErrorSample(
+            rows=rows,
+            items=self.items,
+            errors=self.errors,
+            size=self.size,
+            seed=self.seed,
+            pairs=tuple((a, b, c) for (a, b), c in pairs),
+        )
+
+
+def sample_errors(predictions: pd.DataFrame, size: int, seed: int = 0) -> ErrorSample:
+    """The whole-table form: `predictions` has index, label, pred (and any other columns to keep)."""
+    sampler = ErrorSampler(size, seed)
+    sampler.add(predictions)
+    return sampler.result(list(predictions.columns))
+
+
+def suspect_mislabel(confidence: np.ndarray, p_label: np.ndarray, *, min_confidence: float = 0.9,
+                     max_p_label: float = 0.05) -> np.ndarray:
+    """Rows where the model is sure of another class: confidence >= 0.9 and p_label <= 0.05.
+
+    Confident learning (Northcutt et al. 2021, cleanlab) flags an item whose given label gets a low
+    predicted probability while another class gets a high one; these fixed thresholds are its simplest
+    form. At 0.9 the model gives at most 0.1 to all other classes together, and 0.05 on the label
+    leaves it at most half of that: the model is not hesitating between the two. NaN (unknown) -> False.
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    pl = np.asarray(p_label, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (conf >= min_confidence) & (pl <= max_p_label)
