@@ -1,12 +1,87 @@
-"""`diagnose tally` (being built)."""
+"""`diagnose tally SHEET.csv`: count a marked error-analysis sheet; say which category to work on first.
+
+Never imports torch (a test checks `sys.modules`): the sheet is read with the csv module and the
+error rate comes from `.diagnose/manifest.json` or `--error`.
+"""
 
 from __future__ import annotations
 
-from diagnose.errors import UsageError
+import json
+from pathlib import Path
+
+import typer
+
+from diagnose.errors import InputError, UsageError
 
 NAME = "tally"
-HELP = "Not built yet."
+HELP = (
+    "Count a marked error-analysis sheet: per category the count, share with a 95% interval and the "
+    "ceiling on the error it explains; names the category to work on first."
+)
 
 
-def command() -> None:
-    raise UsageError("diagnose tally is not built yet")
+def _manifest_error(candidates: list[Path], split: str) -> tuple[float | None, str | None]:
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(
+                f"{path}: expected the JSON manifest of `diagnose gaps`, got {exc}; rerun diagnose gaps or pass --error"
+            ) from None
+        entry = (doc.get("splits") or {}).get(split) if isinstance(doc, dict) else None
+        if isinstance(entry, dict) and isinstance(entry.get("error"), (int, float)):
+            return float(entry["error"]), str(path)
+    return None, None
+
+
+def command(
+    sheet: Path = typer.Argument(..., help="The error-analysis CSV, as saved back by the spreadsheet."),
+    error: float | None = typer.Option(
+        None, "--error", help="The split's error rate for the ceilings, 0.12 (12 is read as 12%); default: from the manifest."
+    ),
+    split: str | None = typer.Option(None, "--split", help="The split the sheet was drawn from; default: its split column."),
+    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", help="Where `diagnose gaps` saved manifest.json."),
+    categories: str | None = typer.Option(
+        None, "--categories", help="Comma-separated category columns to count; default: every column diagnose did not write."
+    ),
+    skip_unmarked: bool = typer.Option(
+        False, "--skip-unmarked", help="Leave rows with no mark out of the shares (a sheet labeled part-way)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead."),
+) -> None:
+    from diagnose.core.tally import tally_marks
+    from diagnose.io.sheet import read_sheet
+    from diagnose.render import print_json, stdout_console
+    from diagnose.render.tally import TallyContext, render_table, to_json, to_markdown
+
+    if as_json and markdown:
+        raise UsageError("--json and --markdown: expected one output format, got both; pass one of them")
+    wanted = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+    if categories is not None and not wanted:
+        raise UsageError(f"--categories: expected comma-separated names, got {categories!r}; pass e.g. blurry,mislabeled")
+    data = read_sheet(sheet, categories=wanted)
+    split_name = split or data.split
+    source = None
+    if error is not None:
+        if error > 1:
+            error = error / 100  # 12 means 12%
+        if not 0 <= error <= 1:
+            raise UsageError(f"--error: expected a rate in [0, 1] (or a percentage), got {error}; pass e.g. 0.12")
+        source = "--error"
+    elif split_name:
+        error, source = _manifest_error(
+            [workdir / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"], split_name
+        )
+    result = tally_marks(
+        data.categories, data.category_cells(), notes=data.notes(), error=error, skip_unmarked=skip_unmarked
+    )
+    ctx = TallyContext(sheet=str(sheet), split=split_name, error_source=source, skipped_rows=data.skipped_rows)
+    if as_json:
+        print_json(to_json(result, ctx))
+    elif markdown:
+        typer.echo(to_markdown(result, ctx), nl=False)
+    else:
+        render_table(stdout_console(), result, ctx)
