@@ -1,0 +1,787 @@
+"""Training logs -> one tidy set of series: train_loss, val_loss, train_acc, val_acc, lr and the rest.
+
+Reads CSV/TSV with a header (Keras CSVLogger, Lightning metrics.csv, Ultralytics results.csv, W&B and
+MLflow exports), JSON lines (mode/phase-tagged too), JSON documents (Hugging Face trainer_state.json,
+a Keras History dict), TensorBoard event files or folders, and plain console logs. The format is
+detected from the content; never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from diagnose.core.hints import Series
+from diagnose.errors import LogParseError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMATS = ("csv", "tsv", "jsonl", "json", "tensorboard", "text")
+CANONICAL = ("train_loss", "val_loss", "train_acc", "val_acc", "lr")
+
+_HEAD_BYTES = 65536
+
+# Names (lower case, spaces and dashes as `_`) that are the x axis, not a metric.
+_STEP_NAMES = ("step", "global_step", "iteration", "iter", "it", "_step", "trainer/global_step", "steps", "batch")
+_EPOCH_NAMES = ("epoch", "epochs", "trainer/epoch", "_epoch")
+# Bookkeeping columns: timings, sizes, ids. Kept out of the metrics.
+_IGNORED = {
+    "time", "data_time", "eta_seconds", "rank_data_time", "_runtime", "_timestamp", "timestamp", "wall_time",
+    "n_parameters", "total_flos", "memory", "v_num", "eta", "runtime", "created_at", "relative_time",
+    "train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime",
+    "eval_samples_per_second", "eval_steps_per_second", "hp_metric", "num_input_tokens_seen",
+}
+_MODE_COLUMNS = ("mode", "phase", "split", "stage", "subset")
+_VAL_PREFIXES = ("validation_", "validation/", "valid_", "valid/", "val_", "val/", "eval_", "eval/", "v_")
+_TRAIN_PREFIXES = ("training_", "training/", "train_", "train/", "trn_", "tr_")
+_LOSS_NAMES = {"loss", "total_loss", "loss_total", "totalloss", "objective", "avg_loss", "mean_loss", "ce_loss"}
+_ACC_NAMES = {
+    "acc", "accuracy", "top1", "acc1", "top1_acc", "acc_top1", "accuracy_top1", "top1_accuracy",
+    "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "acc@1", "prec@1",
+}
+_LR_NAMES = {"lr", "learning_rate", "learningrate", "lr_0", "lr/pg0", "lr_pg0", "lr0"}
+
+
+@dataclass(frozen=True)
+class MappedName:
+    """How one logged name was read: `target` is the series it became ('' when ignored)."""
+
+    source: str
+    target: str
+    points: int
+    note: str = ""
+
+
+@dataclass
+class ParsedLog:
+    """One run's log, parsed. `series`: canonical name -> Series; `others`: every other metric."""
+
+    path: Path
+    format: str
+    series: dict[str, Series]
+    others: dict[str, Series]
+    mapping: list[MappedName]
+    notes: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> Series | None:
+        return self.series.get(name) or self.others.get(name)
+
+
+@dataclass
+class _Raw:
+    """A metric as read, before naming: positions in the log (`order`), x values and numbers."""
+
+    name: str
+    order: np.ndarray
+    value: np.ndarray
+    step: np.ndarray | None = None
+    epoch: np.ndarray | None = None
+    percent: bool = False
+
+
+@dataclass
+class _Reading:
+    raws: list[_Raw]
+    step_track: tuple[np.ndarray, np.ndarray] | None = None  # (order, step)
+    epoch_track: tuple[np.ndarray, np.ndarray] | None = None  # (order, epoch)
+    notes: list[str] = field(default_factory=list)
+    seen: str = ""  # what was found, for the error when nothing is a metric
+
+
+# ---------------------------------------------------------------------------------------------------
+# Names
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def _x_kind(name: str) -> str | None:
+    n = _norm(name)
+    if n in _STEP_NAMES:
+        return "step"
+    if n in _EPOCH_NAMES:
+        return "epoch"
+    return None
+
+
+def canonical_name(name: str) -> tuple[str | None, int]:
+    """The canonical series a logged name stands for, and a rank (lower wins when several do)."""
+    n = _norm(name)
+    rank = 0
+    if n.startswith("metrics/"):  # Ultralytics: metrics/* are validation metrics
+        n = "val_" + n[len("metrics/") :]
+    if n.endswith("_step"):
+        n, rank = n[:-5], 0
+    elif n.endswith("_epoch"):
+        n, rank = n[:-6], 1
+    if n in _LR_NAMES or n.startswith(("lr_", "lr/", "lr@")) or n in {"train_lr", "train/lr"}:
+        return "lr", rank + (0 if n in _LR_NAMES or n in {"train_lr", "train/lr", "lr_adam"} else 2)
+    split = "train"
+    for p in _VAL_PREFIXES:
+        if n.startswith(p):
+            split, n = "val", n[len(p) :]
+            break
+    else:
+        for p in _TRAIN_PREFIXES:
+            if n.startswith(p):
+                n = n[len(p) :]
+                break
+        else:
+            if "/" in n:  # loss/train, accuracy/val
+                head, _, tail = n.partition("/")
+                if tail in {"val", "valid", "validation", "eval"}:
+                    split, n = "val", head
+                elif tail in {"train", "training"}:
+                    n = head
+    if n.startswith("epoch_"):  # Keras' TensorBoard callback: epoch_loss, epoch_accuracy
+        n, rank = n[6:], rank + 1
+    if n.startswith("test") or split == "train" and n.startswith(("val", "eval")):
+        return None, 0
+    if n in _LOSS_NAMES:
+        return f"{split}_loss", rank + (1 if n != "loss" else 0)
+    if n in _ACC_NAMES:
+        return f"{split}_acc", rank + (1 if n not in {"acc", "accuracy"} else 0)
+    return None, 0
+
+
+def _is_accuracy_like(name: str) -> bool:
+    n = _norm(name)
+    return bool(re.search(r"acc|top\d|precision|recall|map|f1|iou|dice", n))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading each format
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace"), True
+
+
+def _frame_reading(df: pd.DataFrame, notes: list[str]) -> _Reading:
+    """A wide table (one row per logged record) -> raws; empty cells are 'not logged', 'nan' is NaN."""
+    import pandas as pd
+
+    df = df.rename(columns=lambda c: str(c).strip())
+    order = np.arange(len(df), dtype=np.float64)
+    # Mode-tagged rows (mmdetection, detectron2 eval rows): one block of columns per mode.
+    mode_col = next((c for c in df.columns if _norm(c) in _MODE_COLUMNS and df[c].dtype == object), None)
+    if mode_col is None:
+        mode_col = next(
+            (c for c in df.columns if _norm(c) in _MODE_COLUMNS and not pd.api.types.is_numeric_dtype(df[c])), None
+        )
+    step_col = next((c for c in df.columns if _x_kind(c) == "step"), None)
+    epoch_col = next((c for c in df.columns if _x_kind(c) == "epoch"), None)
+    step = _numeric(df[step_col])[0] if step_col is not None else None
+    epoch = _numeric(df[epoch_col])[0] if epoch_col is not None else None
+    if step is not None and epoch is not None:
+        step = _cumulative_steps(step, epoch, notes)
+    reading = _Reading(raws=[], notes=notes)
+    if step is not None:
+        reading.step_track = (order, step)
+    if epoch is not None:
+        reading.epoch_track = (order, epoch)
+    modes = None
+    if mode_col is not None:
+        modes = df[mode_col].astype(str).str.strip().str.lower().to_numpy()
+    skipped = []
+    for col in df.columns:
+        if col in (step_col, epoch_col, mode_col) or _x_kind(col) is not None:
+            continue
+        values, present = _numeric(df[col])
+        if present is None:
+            skipped.append(col)
+            continue
+        groups = [("", present)]
+        if modes is not None:
+            groups = []
+            for mode in dict.fromkeys(modes[present].tolist()):
+                prefix = "" if mode in ("train", "training") else ("val_" if mode in ("val", "valid", "validation", "eval") else f"{mode}_")
+                groups.append((prefix, present & (modes == mode)))
+        for prefix, mask in groups:
+            if not mask.any():
+                continue
+            reading.raws.append(
+                _Raw(
+                    name=prefix + col,
+                    order=order[mask],
+                    value=values[mask],
+                    step=step[mask] if step is not None else None,
+                    epoch=epoch[mask] if epoch is not None else None,
+                )
+            )
+    columns = ", ".join(map(str, df.columns[:12])) + (", ..." if len(df.columns) > 12 else "")
+    reading.seen = f"{len(df)} rows with columns {columns}" if len(df.columns) else "no columns"
+    return reading
+
+
+def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """(float64 values, mask of cells that hold something); mask None when the column is not numbers."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=np.float64), np.ones(len(col), dtype=bool)
+    if pd.api.types.is_numeric_dtype(col):
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return values, ~np.isnan(values)
+    text = col.astype("string").str.strip()
+    empty = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    lowered = text.str.lower()
+    spelled_nan = lowered.isin(["nan", "-nan", "+nan", "none", "null", "na"]).to_numpy(dtype=bool, na_value=False)
+    bad = ~empty & np.isnan(values) & ~spelled_nan
+    filled = ~empty
+    if filled.sum() == 0 or bad.sum() > 0.5 * filled.sum():
+        return values, None
+    values[spelled_nan] = np.nan
+    return values, filled & ~bad
+
+
+def _cumulative_steps(step: np.ndarray, epoch: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Steps counted within each epoch (mmdetection's `iter`) -> a running count across epochs."""
+    ok = np.isfinite(step) & np.isfinite(epoch)
+    s, e = step[ok], epoch[ok]
+    if len(s) < 3:
+        return step
+    ds, de = np.diff(s), np.diff(e)
+    resets = (ds < 0) & (de > 0)
+    if not resets.any() or ((ds < 0) & ~(de > 0)).any():
+        return step
+    offsets = np.concatenate([[0.0], np.cumsum(np.where(resets, s[:-1], 0.0))])
+    out = step.copy()
+    out[ok] = s + offsets
+    notes.append("the step counter restarts every epoch; steps are counted across epochs")
+    return out
+
+
+def _read_csv(data: bytes, text: str, sep: str, notes: list[str]) -> _Reading:
+    import io
+
+    import pandas as pd
+
+    lines = text.splitlines()
+    header = next((ln for ln in lines if ln.strip()), "")
+    n_fields = len(header.split(sep))
+    if not text.endswith("\n") and len(lines) > 1 and len(lines[-1].split(sep)) < n_fields:
+        notes.append("the last line is incomplete (a run still writing?); it was left out")
+        cut = text.rfind("\n")
+        data = text[: cut + 1].encode()
+    wandb = _wandb_prefix(header, sep)
+    try:
+        df = pd.read_csv(
+            io.BytesIO(data),
+            sep=sep,
+            skipinitialspace=True,
+            keep_default_na=False,
+            na_values=[""],
+            encoding_errors="replace",
+            on_bad_lines="skip",
+            engine="c",
+            low_memory=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise LogParseError(f"expected a table with a header, got {str(exc).splitlines()[0]}") from None
+    if wandb is not None:
+        keep = [c for c in df.columns if not str(c).endswith(("__MIN", "__MAX", "_step"))]
+        df = df[keep].rename(columns=lambda c: str(c)[len(wandb) :] if str(c).startswith(wandb) else c)
+    cols = {_norm(str(c)) for c in df.columns}
+    if {"key", "value"} <= cols or {"metric", "value"} <= cols:  # MLflow-style long table
+        df = _pivot_long(df)
+    return _frame_reading(df, notes)
+
+
+def _wandb_prefix(header: str, sep: str) -> str | None:
+    """W&B panel exports name columns `<run> - <metric>` (plus __MIN/__MAX); return `<run> - `."""
+    cols = [c.strip().strip('"') for c in header.split(sep)]
+    named = [c for c in cols if " - " in c]
+    if len(named) < 1 or len(named) < len(cols) - 2:
+        return None
+    prefix = named[0].split(" - ", 1)[0] + " - "
+    return prefix if all(c.startswith(prefix) for c in named) else None
+
+
+def _pivot_long(df: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    by_norm = {_norm(str(c)): c for c in df.columns}
+    key = by_norm.get("key", by_norm.get("metric"))
+    step = by_norm.get("step")
+    value = by_norm["value"]
+    index = step if step is not None else None
+    out = []
+    for name, block in df.groupby(key, sort=False):
+        part = pd.DataFrame({str(name): pd.to_numeric(block[value], errors="coerce").to_numpy()})
+        if index is not None:
+            part["step"] = block[index].to_numpy()
+        out.append(part)
+    return pd.concat(out, ignore_index=True) if out else df
+
+
+def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
+    flat = [_flatten(r) for r in records if isinstance(r, dict)]
+    return pd.DataFrame.from_records(flat)
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        elif isinstance(v, (int, float, str, bool)) or v is None:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _read_jsonl(data: bytes, text: str, notes: list[str]) -> _Reading:
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    body = data
+    stripped = text.rstrip()
+    last_nl = stripped.rfind("\n")
+    last = stripped[last_nl + 1 :]
+    try:
+        json.loads(last)
+    except ValueError:
+        if last_nl >= 0:
+            notes.append("the last line is incomplete (a run still writing?); it was left out")
+            body = stripped[: last_nl + 1].encode()
+            text = stripped[: last_nl + 1]
+    try:
+        table = pj.read_json(pa.BufferReader(body), read_options=pj.ReadOptions(block_size=1 << 24))
+        table = table.flatten()
+        while any(pa.types.is_struct(t) for t in table.schema.types):
+            table = table.flatten()
+        import pandas as pd
+
+        columns = {}
+        for name, col in zip(table.column_names, table.columns, strict=False):
+            t = col.type
+            if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+                columns[name.replace(".", "/")] = col.to_numpy().astype(np.float64) if col.null_count == 0 else (
+                    col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+                )
+            elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
+                columns[name.replace(".", "/")] = col.to_pandas()
+        df = pd.DataFrame(columns)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # NaN/Infinity spelled as Python writes them, mixed types: the forgiving path.
+        records = []
+        bad = 0
+        for line in text.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(rec, dict):
+                records.append(rec)
+        if bad:
+            notes.append(f"{bad} lines that are not JSON were skipped")
+        df = _records_frame(records)
+    return _frame_reading(df, notes)
+
+
+def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
+    import pandas as pd
+
+    if isinstance(doc, dict) and isinstance(doc.get("log_history"), list):
+        records = [r for r in doc["log_history"] if isinstance(r, dict)]
+        # The trainer's closing record averages the loss over the whole run: not a point on the curve.
+        summary = [r for r in records if "train_runtime" in r or "total_flos" in r]
+        if summary:
+            notes.append("the closing summary record of log_history (train_runtime, run-average loss) was left out")
+        return _frame_reading(_records_frame([r for r in records if r not in summary]), notes)
+    if isinstance(doc, dict) and isinstance(doc.get("history"), dict):
+        doc = doc["history"]
+    if isinstance(doc, dict) and doc and all(isinstance(v, list) for v in doc.values()):
+        n = max(len(v) for v in doc.values())
+        cols = {k: [_num_or_nan(x) for x in v] + [np.nan] * (n - len(v)) for k, v in doc.items()}
+        df = pd.DataFrame(cols)
+        if not any(_x_kind(c) == "epoch" for c in df.columns):
+            df.insert(0, "epoch", np.arange(1, n + 1, dtype=np.float64))  # Keras prints epochs from 1
+        return _frame_reading(df, notes)
+    if isinstance(doc, list) and any(isinstance(r, dict) for r in doc):
+        return _frame_reading(_records_frame(doc), notes)
+    kind = type(doc).__name__
+    keys = ", ".join(list(doc)[:8]) if isinstance(doc, dict) else ""
+    reading = _Reading(raws=[], notes=notes)
+    reading.seen = f"a JSON {kind}" + (f" with keys {keys}" if keys else "")
+    return reading
+
+
+def _num_or_nan(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
+    from diagnose.io import tensorboard as tb
+
+    files = tb.event_files(path)
+    if not files:
+        raise LogParseError(f"{path}: expected TensorBoard event files (*tfevents*), got a folder without any; pass the run's log folder")
+    tags: list[str] = []
+    steps: list[int] = []
+    values: list[float] = []
+    for f in files:
+        try:
+            t, s, _, v, truncated = tb.read_scalars(f)
+        except tb.EventFileError as exc:
+            raise LogParseError(f"{f}: expected a TensorBoard event file, got {exc}; pass --format to read it as something else") from None
+        if truncated:
+            notes.append(f"{f.name}: the last record is incomplete (a run still writing?); it was left out")
+        # Keras' TensorBoard callback writes train/ and validation/ folders with the same tags.
+        parent = f.parent.name.lower() if f.parent != path else ""
+        if parent in ("validation", "val", "eval"):
+            t = [f"val_{x}" for x in t]
+        tags.extend(t)
+        steps.extend(s)
+        values.extend(v)
+    tag_arr = np.asarray(tags, dtype=object)
+    step_arr = np.asarray(steps, dtype=np.float64)
+    value_arr = np.asarray(values, dtype=np.float64)
+    order = np.arange(len(tags), dtype=np.float64)
+    reading = _Reading(raws=[], notes=notes)
+    reading.step_track = (order, step_arr)
+    names = list(dict.fromkeys(tags))
+    codes = {name: i for i, name in enumerate(names)}
+    code_arr = np.fromiter((codes[t] for t in tags), dtype=np.int64, count=len(tags))
+    epoch_code = next((codes[n] for n in names if _x_kind(n) == "epoch"), None)
+    if epoch_code is not None:
+        m = code_arr == epoch_code
+        reading.epoch_track = (order[m], value_arr[m])
+    for name in names:
+        m = code_arr == codes[name]
+        if codes[name] == epoch_code:
+            continue
+        reading.raws.append(_Raw(name=name, order=order[m], value=value_arr[m], step=step_arr[m]))
+    reading.seen = f"{len(files)} event files with tags {', '.join(names[:12])}" if names else f"{len(files)} event files with no scalars"
+    del tag_arr
+    return reading
+
+
+def _read_text(text: str, notes: list[str]) -> _Reading:
+    from diagnose.io.textlog import clean_text, parse_text
+
+    records = parse_text(clean_text(text))
+    reading = _Reading(raws=[], notes=notes)
+    found = records.series()
+    for key, (line, value) in found.items():
+        kind = _x_kind(key)
+        track = (line.astype(np.float64), value)
+        if kind == "step" and reading.step_track is None:
+            reading.step_track = track
+        elif kind == "epoch" and reading.epoch_track is None:
+            reading.epoch_track = track
+        elif kind is None:
+            reading.raws.append(_Raw(name=key, order=line.astype(np.float64), value=value, percent=key in records.percent))
+    # Names logged once are banner numbers (`Total params: 1,234`), not curves.
+    reading.raws = [r for r in reading.raws if len(r.value) >= 2 or canonical_name(r.name)[0] is not None]
+    reading.seen = f"{records.n_lines} lines" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
+    return reading
+
+
+# ---------------------------------------------------------------------------------------------------
+# Detection
+
+
+def detect_format(path: Path, head: bytes) -> str:
+    from diagnose.io import tensorboard as tb
+
+    if path.is_dir() or "tfevents" in path.name or tb.is_event_file(head):
+        return "tensorboard"
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return "json"
+    if stripped.startswith("{"):
+        first = stripped.split("\n", 1)[0].strip()
+        try:
+            json.loads(first)
+            return "jsonl"
+        except ValueError:
+            return "json"
+    lines = [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()][:6]
+    if len(lines) >= 2:
+        for sep in ("\t", ",", ";"):
+            header = [h.strip().strip('"') for h in lines[0].split(sep)]
+            if len(header) < 2 or "=" in lines[0] or not all(_HEADER_NAME.match(h) for h in header if h):
+                continue
+            body = [ln.split(sep) for ln in lines[1:-1] or lines[1:]]
+            if all(len(row) == len(header) for row in body) and any(
+                _is_number(x.strip()) for row in body for x in row
+            ):
+                return "tsv" if sep == "\t" else ("csv" if sep == "," else "csv;")
+    return "text"
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z_][\w/ .()\[\]@%\-]*$")
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\x00" in head:
+        return True
+    sample = head[:4096]
+    if not sample:
+        return False
+    text_chars = bytes(range(32, 127)) + b"\n\r\t\b\f\x1b"
+    nontext = sum(1 for b in sample if b not in text_chars and b < 128)
+    return nontext > 0.1 * len(sample)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Assembling
+
+
+def _restart_cut(reading: _Reading) -> float | None:
+    """The position where the last restart begins (epoch or step going back), or None."""
+    for track, label in ((reading.epoch_track, "epoch"), (reading.step_track, "step")):
+        if track is None:
+            continue
+        order, x = track
+        ok = np.isfinite(x)
+        order, x = order[ok], x[ok]
+        if len(x) < 2:
+            continue
+        sort = np.argsort(order, kind="stable")
+        order, x = order[sort], x[sort]
+        back = np.flatnonzero(np.diff(x) < 0) + 1
+        if len(back):
+            first_values = ", ".join(f"{x[i]:g}" for i in back[:3])
+            reading.notes.append(
+                f"the {label} counter goes back {len(back)} time(s) (to {first_values}): the file holds "
+                f"{len(back) + 1} runs; only the last one is read"
+            )
+            return float(order[back[-1]])
+        return None
+    return None
+
+
+def _lookup(track: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray) -> np.ndarray:
+    """The track's value at each position: the last one logged at or before it (forward fill)."""
+    if track is None:
+        return np.full(len(order), np.nan)
+    t_order, t_x = track
+    ok = np.isfinite(t_x)
+    t_order, t_x = t_order[ok], t_x[ok]
+    if len(t_order) == 0:
+        return np.full(len(order), np.nan)
+    sort = np.argsort(t_order, kind="stable")
+    t_order, t_x = t_order[sort], t_x[sort]
+    idx = np.searchsorted(t_order, order, side="right") - 1
+    out = np.where(idx >= 0, t_x[np.clip(idx, 0, None)], np.nan)
+    return out
+
+
+def _assemble(path: Path, fmt: str, reading: _Reading) -> ParsedLog:
+    notes = reading.notes
+    cut = _restart_cut(reading)
+    raws = []
+    for raw in reading.raws:
+        if cut is not None:
+            keep = raw.order >= cut
+            raw = _Raw(
+                raw.name, raw.order[keep], raw.value[keep],
+                None if raw.step is None else raw.step[keep],
+                None if raw.epoch is None else raw.epoch[keep], raw.percent,
+            )
+        if len(raw.value) == 0:
+            continue
+        if raw.step is None:
+            raw.step = _lookup(reading.step_track, raw.order)
+        if raw.epoch is None:
+            raw.epoch = _lookup(reading.epoch_track, raw.order)
+            if fmt == "tensorboard" and reading.epoch_track is not None:
+                raw.epoch = _epoch_at_steps(reading, raw.step)
+        raws.append(raw)
+
+    # Choose one source per canonical series; the rest stay under their own names.
+    candidates: dict[str, list[tuple[int, int, _Raw]]] = {}
+    for i, raw in enumerate(raws):
+        target, rank = canonical_name(raw.name)
+        if target is not None:
+            candidates.setdefault(target, []).append((rank, i, raw))
+    chosen: dict[str, _Raw] = {}
+    for target, cands in candidates.items():
+        cands.sort(key=lambda t: (t[0], -len(t[2].value), t[1]))
+        chosen[target] = cands[0][2]
+    mapping: list[MappedName] = []
+    series: dict[str, Series] = {}
+    others: dict[str, Series] = {}
+    used = {id(r) for r in chosen.values()}
+    # Losses logged as parts only (Ultralytics train/box_loss + cls_loss + dfl_loss): their sum.
+    for split in ("train", "val"):
+        target = f"{split}_loss"
+        if target in chosen:
+            continue
+        parts = [r for r in raws if id(r) not in used and _is_loss_part(r.name, split)]
+        if len(parts) >= 2 and all(len(p.value) == len(parts[0].value) for p in parts):
+            total = np.sum([p.value for p in parts], axis=0)
+            summed = _Raw(target, parts[0].order, total, parts[0].step, parts[0].epoch)
+            chosen[target] = summed
+            mapping.append(MappedName(" + ".join(p.name for p in parts), target, len(total), "sum of the parts"))
+    for target in CANONICAL:
+        raw = chosen.get(target)
+        if raw is None:
+            continue
+        value, note = _scaled(raw, target)
+        series[target] = _to_series(target, raw, value)
+        if raw.name != target and not any(m.target == target for m in mapping) or note:
+            mapping.append(MappedName(raw.name, target, len(value), note))
+    for raw in raws:
+        if id(raw) in used:
+            continue
+        name = raw.name
+        if _norm(name) in _IGNORED:
+            mapping.append(MappedName(name, "", len(raw.value), "bookkeeping, ignored"))
+            continue
+        value = raw.value
+        note = ""
+        if raw.percent and _is_accuracy_like(name):
+            value, note = value / 100.0, "percent -> fraction"
+        target, _ = canonical_name(name)
+        if target is not None:
+            note = (note + "; " if note else "") + f"also {target.replace('_', ' ')}, not used for it"
+        others[name] = _to_series(name, raw, value)
+        mapping.append(MappedName(name, name, len(value), note))
+    return ParsedLog(path=path, format=fmt, series=series, others=others, mapping=mapping, notes=notes)
+
+
+def _epoch_at_steps(reading: _Reading, steps: np.ndarray) -> np.ndarray:
+    """TensorBoard: the `epoch` scalar logged at the same or an earlier step."""
+    assert reading.epoch_track is not None and reading.step_track is not None
+    e_order, e_val = reading.epoch_track
+    s_order, s_val = reading.step_track
+    e_steps = s_val[e_order.astype(np.int64)]
+    sort = np.argsort(e_steps, kind="stable")
+    return _lookup((e_steps[sort], e_val[sort]), steps)
+
+
+def _is_loss_part(name: str, split: str) -> bool:
+    n = _norm(name)
+    prefixes = ("train/", "train_") if split == "train" else ("val/", "val_", "valid/", "validation/")
+    return n.startswith(prefixes) and n.endswith("_loss") and canonical_name(name)[0] is None
+
+
+def _scaled(raw: _Raw, target: str) -> tuple[np.ndarray, str]:
+    value = raw.value
+    if target.endswith("_acc"):
+        finite = value[np.isfinite(value)]
+        if raw.percent or (len(finite) and 1.0 < finite.max() <= 100.0):
+            return value / 100.0, "percent -> fraction"
+    return value, ""
+
+
+def _to_series(name: str, raw: _Raw, value: np.ndarray) -> Series:
+    sort = np.argsort(raw.order, kind="stable")
+    step = raw.step if raw.step is not None else np.full(len(value), np.nan)
+    epoch = raw.epoch if raw.epoch is not None else np.full(len(value), np.nan)
+    return Series(
+        name=name,
+        source=raw.name,
+        step=np.asarray(step, dtype=np.float64)[sort],
+        epoch=np.asarray(epoch, dtype=np.float64)[sort],
+        value=np.asarray(value, dtype=np.float64)[sort],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> ParsedLog:
+    """Read one training log (file or TensorBoard folder). `fmt` forces the format (see FORMATS)."""
+    path = Path(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}; pick one of those")
+    if not path.exists():
+        raise LogParseError(f"{path}: expected a training log, got no such file or folder; check the path")
+    notes: list[str] = []
+    if path.is_dir():
+        if fmt not in (None, "tensorboard"):
+            raise LogParseError(f"{path}: expected a {fmt} file, got a folder; pass the file inside it")
+        reading = _read_tensorboard(path, notes)
+        fmt = "tensorboard"
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+        if fmt is None:
+            if not head.strip():
+                raise LogParseError(f"{path}: expected a training log, got an empty file; point at the log the run wrote")
+            detected = detect_format(path, head)
+            if detected != "tensorboard" and _looks_binary(head):
+                raise LogParseError(
+                    f"{path}: expected a text log or a TensorBoard event file, got binary data; "
+                    "pass the log file the run wrote (or --format to force one)"
+                )
+            fmt = detected
+        if fmt == "tensorboard":
+            reading = _read_tensorboard(path, notes)
+        else:
+            data = _read_bytes(path)
+            text, replaced = _decode(data)
+            if replaced:
+                notes.append("some bytes are not UTF-8; they were replaced")
+            text = text.lstrip("\ufeff")
+            if not text.strip():
+                raise LogParseError(f"{path}: expected a training log, got an empty file; point at the log the run wrote")
+            if fmt in ("csv", "tsv", "csv;"):
+                sep = {"csv": ",", "tsv": "\t", "csv;": ";"}[fmt]
+                fmt = "csv" if fmt == "csv;" else fmt
+                reading = _read_csv(data if not replaced else text.encode(), text, sep, notes)
+            elif fmt == "jsonl":
+                reading = _read_jsonl(data if not replaced else text.encode(), text, notes)
+            elif fmt == "json":
+                try:
+                    doc = json.loads(text)
+                except ValueError as exc:
+                    raise LogParseError(
+                        f"{path}: expected a JSON document, got invalid JSON ({exc.msg} at line {exc.lineno}); "
+                        "if the run is still writing, wait for it to finish"
+                    ) from None
+                reading = _read_json_document(doc, notes)
+            else:
+                reading = _read_text(text, notes)
+    try:
+        parsed = _assemble(path, fmt, reading)
+    except LogParseError as exc:
+        raise LogParseError(f"{path}: {exc.message}") from None
+    if not parsed.series and not parsed.others:
+        raise LogParseError(
+            f"{path}: expected metrics such as loss or accuracy, got {reading.seen or 'nothing recognizable'}; "
+            "pass --format if the format was guessed wrong"
+        )
+    return parsed
