@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from diagnose.core.stats import (
     mean_difference_interval,
     mean_interval,
@@ -229,3 +231,99 @@ def _fmt(value: float, metric: Metric, signed: bool = False) -> str:
     if math.isfinite(value):
         return f"{value:+.4g}" if signed else f"{value:.4g}"
     return str(value)
+
+
+# --------------------------------------------------------------------------- streamed tallies
+
+
+@dataclass
+class Tally:
+    """What a split's evaluation keeps in memory: counts, sums and a C x C confusion matrix.
+
+    Filled batch by batch (`add_classes` or `add_losses`), so memory does not grow with the split.
+    confusion[i, j] counts items of true class i predicted as j.
+    """
+
+    metric: Metric
+    n: int = 0
+    errors: int = 0
+    loss_sum: float = 0.0
+    loss_sq_sum: float = 0.0
+    confusion: np.ndarray | None = None
+
+    def add_classes(self, labels: np.ndarray, preds: np.ndarray, num_classes: int) -> None:
+        """labels, preds: (B,) int class indices in [0, num_classes)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        preds = np.asarray(preds, dtype=np.int64)
+        if self.confusion is None:
+            self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+        elif self.confusion.shape[0] < num_classes:
+            grown = np.zeros((num_classes, num_classes), dtype=np.int64)
+            k = self.confusion.shape[0]
+            grown[:k, :k] = self.confusion
+            self.confusion = grown
+        c = self.confusion.shape[0]
+        self.confusion += np.bincount(labels * c + preds, minlength=c * c).reshape(c, c)
+        self.n += int(len(labels))
+        self.errors += int(np.count_nonzero(labels != preds))
+
+    def add_losses(self, losses: np.ndarray) -> None:
+        """losses: (B,) per-item squared or absolute errors (regression)."""
+        v = np.asarray(losses, dtype=np.float64)
+        self.n += int(len(v))
+        self.loss_sum += float(v.sum())
+        self.loss_sq_sum += float(np.square(v).sum())
+
+    def summary(self, name: str) -> SplitResult:
+        if self.metric == "error":
+            return summarize_errors(name, self.errors, self.n)
+        mean = self.loss_sum / self.n if self.n else math.nan
+        var = (self.loss_sq_sum - self.n * mean * mean) / (self.n - 1) if self.n > 1 else 0.0
+        return summarize_values(name, mean, math.sqrt(max(var, 0.0)), self.n)
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One class: per-split n and error rate, and its share of each gap (points of the split error)."""
+
+    index: int
+    name: str
+    n: dict[str, int]
+    error: dict[str, float | None]
+    contribution: dict[str, float | None]
+
+    def to_json(self) -> dict[str, object]:
+        return {"class": self.name, "index": self.index, "n": self.n, "error": self.error,
+                "contribution": self.contribution}
+
+
+def class_breakdown(confusions: dict[str, np.ndarray], classes: list[str] | None = None) -> list[ClassRow]:
+    """Which classes drive each gap.
+
+    A split's error is the sum over classes of (errors in class c) / n. The contribution of class c to
+    the gap between adjacent splits lo and hi is errors_hi[c] / n_hi - errors_lo[c] / n_lo; the
+    contributions of all classes add up to the gap exactly. avoidable_bias is left out: human error
+    is not known per class.
+    """
+    size = max(m.shape[0] for m in confusions.values())
+    per: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+    for split, m in confusions.items():
+        full = np.zeros((size, size), dtype=np.int64)
+        full[: m.shape[0], : m.shape[1]] = m
+        n_c = full.sum(axis=1)
+        err_c = n_c - np.diag(full)
+        per[split] = (n_c, err_c, int(full.sum()))
+    rows = []
+    for c in range(size):
+        name = classes[c] if classes is not None and c < len(classes) else str(c)
+        n = {s: int(v[0][c]) for s, v in per.items()}
+        error = {s: (float(v[1][c] / v[0][c]) if v[0][c] else None) for s, v in per.items()}
+        contribution: dict[str, float | None] = {}
+        for gap in GAPS[1:]:
+            lo, hi = GAP_LEVELS[gap]
+            if lo in per and hi in per and per[lo][2] and per[hi][2]:
+                contribution[gap] = float(per[hi][1][c] / per[hi][2] - per[lo][1][c] / per[lo][2])
+            else:
+                contribution[gap] = None
+        rows.append(ClassRow(index=c, name=name, n=n, error=error, contribution=contribution))
+    return rows

@@ -1,0 +1,393 @@
+"""Load a model for evaluation by what the file holds, not by its extension.
+
+Recognized (first bytes and archive entries decide):
+- TorchScript archive (`torch.jit.save`): a zip with `<name>/code/` and `constants.pkl`;
+- `torch.export` program (`torch.export.save`, `.pt2`): a zip with `<name>/archive_format`;
+- `torch.save` zip or legacy pickle holding a state dict, a training checkpoint that wraps one
+  (`{"state_dict": ...}` as Lightning writes, `{"model": ...}`, `{"model_state_dict": ...}`), or a
+  whole pickled module (only with `trust_pickle`);
+- `.safetensors`: 8-byte little-endian header length, then a JSON header.
+
+Everything except `trust_pickle=True` is read with `torch.load(weights_only=True)`, which refuses to
+run code stored in the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import json
+import pickle
+import struct
+import sys
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from diagnose.errors import ModelLoadError, UsageError
+
+FORMATS = ("torchscript", "export", "state_dict", "checkpoint", "safetensors", "pickle", "arch")
+# Keys under which training loops store the weights inside a checkpoint dict, most specific first.
+_CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
+# Prefixes wrappers add to parameter names: Lightning (`model.`), DataParallel/DDP (`module.`),
+# torch.compile (`_orig_mod.`).
+_PREFIXES = ("model.", "module.", "_orig_mod.", "net.")
+
+_CONVERT = (
+    "convert it once where the model's class is importable: "
+    "torch.save(model.state_dict(), 'weights.pt') and pass --arch, or "
+    "torch.jit.save(torch.jit.script(model), 'model.pt'); or pass --trust-pickle if you trust the file"
+)
+
+
+@dataclass
+class LoadedModel:
+    """A module ready for inference. module(x) -> logits (N, C), or (N,) / (N, 1) for binary or regression."""
+
+    module: torch.nn.Module
+    format: str
+    path: Path | None
+    sha256: str | None
+    trainable: bool
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    """'torchscript' | 'export' | 'torch_zip' | 'legacy_pickle' | 'safetensors', from the bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            size = path.stat().st_size
+            if len(head) == 8 and not head.startswith(b"PK"):
+                (n,) = struct.unpack("<Q", head)
+                if 2 <= n <= size - 8:
+                    first = fh.read(1)
+                    if first == b"{":
+                        return "safetensors"
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: expected a readable model file, got {exc.strerror or exc}; check the path") from None
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError):
+            raise ModelLoadError(
+                f"{path}: expected a complete model archive, got a truncated or damaged zip file; "
+                "copy or save the model again"
+            ) from None
+        tails = {n.split("/", 1)[1] if "/" in n else n for n in names}
+        if "archive_format" in tails or any(t.startswith("models/") for t in tails):
+            return "export"
+        if "constants.pkl" in tails or any(t.startswith("code/") for t in tails):
+            return "torchscript"
+        if "data.pkl" in tails:
+            return "torch_zip"
+        raise ModelLoadError(
+            f"{path}: expected a TorchScript, torch.export or torch.save archive, got a zip file with "
+            f"{', '.join(sorted(tails)[:5])}; save the model with torch.save, torch.jit.save or torch.export.save"
+        )
+    if head[:1] == b"\x80":
+        return "legacy_pickle"
+    shown = "an empty file" if not head else f"a file starting with {head[:8]!r}"
+    raise ModelLoadError(
+        f"{path}: expected a PyTorch model (TorchScript, torch.export .pt2, state dict or .safetensors), "
+        f"got {shown}; save the model with torch.save(model.state_dict(), ...) or torch.jit.save"
+    )
+
+
+def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
+    """Instantiate an architecture: "package.module:factory" or "path/to/file.py:ClassName"."""
+    if ":" not in spec:
+        raise UsageError(
+            f"--arch {spec}: expected package.module:factory or path/to/file.py:ClassName, got no ':'; "
+            "add the class or function name after a colon"
+        )
+    where, _, name = spec.rpartition(":")
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        file = Path(where)
+        if not file.is_file():
+            raise UsageError(f"--arch {spec}: expected a Python file at {file}, got nothing there; check the path")
+        mod_name = f"_diagnose_arch_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
+        module_spec = importlib.util.spec_from_file_location(mod_name, file)
+        if module_spec is None or module_spec.loader is None:
+            raise UsageError(f"--arch {spec}: expected an importable Python file, got {file}; check the path")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[mod_name] = module  # dataclasses and pickling look the module up by name
+        # Let the file import its siblings, as `python file.py` would.
+        sys.path.insert(0, str(file.resolve().parent))
+        try:
+            module_spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(file.resolve().parent))
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise UsageError(
+                f"--arch {spec}: expected an importable module {where}, got {type(exc).__name__}: {exc}; "
+                "install the package or pass path/to/file.py:ClassName"
+            ) from None
+    factory = getattr(module, name, None)
+    if factory is None or not callable(factory):
+        raise UsageError(f"--arch {spec}: expected {name} in {where}, got no such callable; check the name")
+    try:
+        model = factory(**(kwargs or {}))
+    except TypeError as exc:
+        raise UsageError(f"--arch {spec}: expected arguments that {name} accepts, got {exc}; fix --arch-kwargs") from None
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"--arch {spec}: expected {name}(...) to return a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def _is_state_dict(obj: object) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def _unwrap_checkpoint(obj: object) -> tuple[Mapping[str, torch.Tensor], str] | None:
+    """(state dict, format) from a bare state dict or a checkpoint dict that wraps one."""
+    if _is_state_dict(obj):
+        return obj, "state_dict"  # type: ignore[return-value]
+    if isinstance(obj, Mapping):
+        for key in _CHECKPOINT_KEYS:
+            inner = obj.get(key)
+            if _is_state_dict(inner):
+                return inner, "checkpoint"
+            if isinstance(inner, torch.nn.Module):
+                return inner.state_dict(), "checkpoint"
+    return None
+
+
+def _match_keys(sd: Mapping[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.Tensor]:
+    """Strip a wrapper prefix (`model.`, `module.`) when that makes the names fit the architecture."""
+    if set(sd) >= wanted or not wanted:
+        return dict(sd)
+    for prefix in _PREFIXES:
+        stripped = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
+        if stripped and set(stripped) >= wanted:
+            return stripped
+    return dict(sd)
+
+
+def _load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], path: Path, spec: str) -> None:
+    wanted = set(model.state_dict())
+    sd = _match_keys(sd, wanted)
+    missing = sorted(wanted - set(sd))
+    unexpected = sorted(set(sd) - wanted)
+    if missing:
+        raise ModelLoadError(
+            f"{path}: expected the weights of --arch {spec} ({len(wanted)} tensors), got a state dict missing "
+            f"{len(missing)} of them (first: {missing[0]}; the file has {', '.join(sorted(sd)[:3])}...); "
+            "pass the architecture the weights were trained with"
+        )
+    shape_bad = [k for k in wanted if tuple(sd[k].shape) != tuple(model.state_dict()[k].shape)]
+    if shape_bad:
+        k = sorted(shape_bad)[0]
+        raise ModelLoadError(
+            f"{path}: expected {k} of shape {tuple(model.state_dict()[k].shape)} for --arch {spec}, got "
+            f"{tuple(sd[k].shape)}; pass the --arch-kwargs the model was trained with"
+        )
+    model.load_state_dict({k: sd[k] for k in wanted}, strict=True)
+    if unexpected:
+        # Extra entries (an EMA copy, a loss module's buffers) are ignored, not an error.
+        pass
+
+
+def _torch_load(path: Path, *, trust_pickle: bool) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as exc:
+        if trust_pickle:
+            raise ModelLoadError(f"{path}: expected a loadable pickle, got {exc}; save the model again") from None
+        found = _first_line(str(exc))
+        raise ModelLoadError(
+            f"{path}: expected tensors only (weights_only=True), got a pickle that runs code to load "
+            f"({found}); {_CONVERT}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{path}: expected a complete torch.save file, got {type(exc).__name__}: {_first_line(str(exc))}; "
+            "the file is truncated or damaged, save it again"
+        ) from None
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            # The useful part of torch's long weights_only message is the unsupported global.
+            if "Unsupported global" in text:
+                import re
+
+                m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+                if m:
+                    return f"it needs {m.group(1)}"
+            return line[:200]
+    return "no detail"
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{path}: expected a complete .safetensors file, got {_first_line(str(exc))}; save it again"
+        ) from None
+
+
+def load_model(
+    path: Path | None,
+    *,
+    arch: str | None = None,
+    arch_kwargs: dict | None = None,
+    trust_pickle: bool = False,
+    device: str = "cpu",
+) -> LoadedModel:
+    """Load `path` (any recognized format) and put it in eval mode on `device`.
+
+    path None and arch given -> a freshly initialised model. Weights-only files need `arch`.
+    """
+    if path is None:
+        if arch is None:
+            raise UsageError("MODEL: expected a model file or --arch, got neither; pass one")
+        model = build_arch(arch, arch_kwargs)
+        return _ready(LoadedModel(model, "arch", None, None, True), device)
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"{path}: expected a model file, got nothing at that path; check the path")
+    if path.is_dir():
+        raise ModelLoadError(f"{path}: expected a model file, got a folder; pass the file inside it")
+    kind = detect_format(path)
+    digest = sha256_file(path)
+
+    if kind == "torchscript":
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except RuntimeError as exc:
+            raise ModelLoadError(
+                f"{path}: expected a complete TorchScript archive, got {_first_line(str(exc))}; save it again"
+            ) from None
+        return _ready(LoadedModel(module, "torchscript", path, digest, True), device)
+    if kind == "export":
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:  # torch.export raises many types for damaged archives
+            raise ModelLoadError(
+                f"{path}: expected a complete torch.export program, got {type(exc).__name__}: "
+                f"{_first_line(str(exc))}; export and save it again"
+            ) from None
+        return _ready(LoadedModel(program.module(), "export", path, digest, False), device, eval_mode=False)
+
+    if kind == "safetensors":
+        sd: Mapping[str, torch.Tensor] = _load_safetensors(path)
+        fmt = "safetensors"
+    else:
+        obj = _torch_load(path, trust_pickle=trust_pickle)
+        if isinstance(obj, torch.nn.Module):
+            return _ready(LoadedModel(obj, "pickle", path, digest, True), device)
+        unwrapped = _unwrap_checkpoint(obj)
+        if unwrapped is None:
+            got = type(obj).__name__
+            if isinstance(obj, Mapping):
+                got = f"a dict with keys {', '.join(map(str, list(obj)[:6]))}"
+            raise ModelLoadError(
+                f"{path}: expected a state dict, a checkpoint with 'state_dict' or 'model', or a module, "
+                f"got {got}; save model.state_dict() instead"
+            )
+        sd, fmt = unwrapped
+    if arch is None:
+        raise UsageError(
+            f"{path}: expected --arch with weights-only files, got a {fmt.replace('_', ' ')} of "
+            f"{len(sd)} tensors; pass --arch package.module:factory or --arch path/to/file.py:ClassName"
+        )
+    model = build_arch(arch, arch_kwargs)
+    _load_into(model, sd, path, arch)
+    return _ready(LoadedModel(model, fmt, path, digest, True), device)
+
+
+def _ready(loaded: LoadedModel, device: str, *, eval_mode: bool = True) -> LoadedModel:
+    module = loaded.module
+    if eval_mode:
+        module.eval()
+    else:
+        # Exported programs do not support .eval(); they were exported in the mode they run in.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            module.eval()
+    if device != "cpu":
+        module.to(device)
+    return loaded
+
+
+def describe_input(module: torch.nn.Module) -> tuple[str, int | None]:
+    """What the model's first weighted layer takes, e.g. ('(N, 64)', 1) or ('(N, 3, H, W)', 3).
+
+    Returns (shape text, image channels or None). For error messages and to pick grayscale vs RGB.
+    """
+    for _, sub in module.named_modules():
+        kind = getattr(sub, "original_name", type(sub).__name__)
+        weight = getattr(sub, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            continue
+        # torch.export keeps the weights but not the layer types: judge those by the weight's rank.
+        generic = kind in ("Module", "InterpreterModule")
+        if (kind == "Linear" or generic) and weight.dim() == 2:
+            return f"(N, {weight.shape[1]})", None
+        if (kind.startswith("Conv") or generic) and weight.dim() >= 3:
+            c = int(weight.shape[1]) * int(getattr(sub, "groups", 1) or 1)
+            spatial = ", ".join("HWD"[i] for i in range(weight.dim() - 2)) if weight.dim() < 5 else "D, H, W"
+            return f"(N, {c}, {spatial})", c
+        return f"a first layer {kind} with weight {tuple(weight.shape)}", None
+    return "an unknown shape", None
+
+
+def image_channels(module: torch.nn.Module, image_hw: tuple[int, int]) -> int | None:
+    """1 or 3 when the first layer tells (Conv in_channels, or Linear in_features = C*H*W), else None."""
+    for _, sub in module.named_modules():
+        kind = getattr(sub, "original_name", type(sub).__name__)
+        weight = getattr(sub, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            continue
+        generic = kind in ("Module", "InterpreterModule")
+        if (kind.startswith("Conv") or generic) and weight.dim() == 4:
+            c = int(weight.shape[1]) * int(getattr(sub, "groups", 1) or 1)
+            return c if c in (1, 3) else None
+        if (kind == "Linear" or generic) and weight.dim() == 2:
+            hw = image_hw[0] * image_hw[1]
+            f = int(weight.shape[1])
+            if f == hw:
+                return 1
+            if f == 3 * hw:
+                return 3
+        return None
+    return None
+
+
+def arch_kwargs_from_json(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--arch-kwargs: expected a JSON object, got {text!r} ({exc.msg}); quote it as '{{\"k\": 1}}'") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--arch-kwargs: expected a JSON object, got {type(value).__name__}; pass '{{\"k\": 1}}'")
+    return value

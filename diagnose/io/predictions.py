@@ -1,0 +1,253 @@
+"""Saved predictions: `.diagnose/predictions/<split>.parquet` + `.diagnose/manifest.json`.
+
+`diagnose gaps` writes them while it evaluates (one row per item, streamed batch by batch); later
+commands (`diagnose errors`) read them instead of evaluating again. `--predictions DIR` reads the
+same layout written by any framework: required columns `label` and `pred`, the rest optional;
+`DIR/<split>.parquet` or a folder `DIR/<split>/` of Parquet shards read as one dataset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from diagnose import __version__
+from diagnose.core.gaps import Metric, Tally
+from diagnose.errors import DataError
+from diagnose.io.atomic import atomic_path, atomic_write_text
+from diagnose.io.splits import ALIASES, SPLITS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+WORKDIR = ".diagnose"
+PREDICTIONS = "predictions"
+MANIFEST = "manifest.json"
+TOPK = 5
+REQUIRED = ("label", "pred")
+
+
+def prediction_schema(*, regression: bool, topk: int) -> pa.Schema:
+    """Columns of a saved predictions file (see docs/architecture.md)."""
+    import pyarrow as pa
+
+    value = pa.float64() if regression else pa.int64()
+    fields = [
+        pa.field("index", pa.int64(), nullable=False),
+        pa.field("id", pa.string()),
+        pa.field("label", value, nullable=False),
+        pa.field("pred", value, nullable=False),
+        pa.field("confidence", pa.float32()),
+        pa.field("p_label", pa.float32()),
+        pa.field("loss", pa.float32()),
+    ]
+    for k in range(1, topk + 1):
+        fields.append(pa.field(f"top{k}", pa.int32()))
+    for k in range(1, topk + 1):
+        fields.append(pa.field(f"top{k}_p", pa.float32()))
+    return pa.schema(fields)
+
+
+class PredictionWriter:
+    """Appends batches of per-item rows to one Parquet file; it appears under its name only on close."""
+
+    def __init__(self, path: Path, *, regression: bool, topk: int) -> None:
+        self.path = Path(path)
+        self.schema = prediction_schema(regression=regression, topk=topk)
+        self.topk = topk
+        self.rows = 0
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+
+    def write(self, columns: dict[str, Any]) -> None:
+        """columns: name -> (B,) array (or list for `id`); missing optional columns are written null."""
+        import pyarrow as pa
+
+        n = len(columns["index"])
+        arrays = []
+        for f in self.schema:
+            v = columns.get(f.name)
+            arrays.append(pa.nulls(n, f.type) if v is None else pa.array(v, type=f.type))
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.rows += n
+
+    def close(self, ok: bool = True) -> None:
+        self._writer.close()
+        if ok:
+            self._atomic.__exit__(None, None, None)
+        else:
+            exc = RuntimeError("aborted")
+            with contextlib.suppress(RuntimeError):
+                self._atomic.__exit__(RuntimeError, exc, None)
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(ok=exc_type is None)
+
+
+def predictions_path(workdir: Path, split: str) -> Path:
+    return Path(workdir) / PREDICTIONS / f"{split}.parquet"
+
+
+def write_manifest(workdir: Path, manifest: dict[str, Any]) -> Path:
+    """Write `workdir/manifest.json` atomically; adds `diagnose_version` and `created` when absent."""
+    from diagnose.render import to_json_text
+
+    doc = {"diagnose_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    doc.update(manifest)
+    path = Path(workdir) / MANIFEST
+    atomic_write_text(path, to_json_text(doc) + "\n")
+    return path
+
+
+def read_manifest(workdir: Path) -> dict[str, Any] | None:
+    """The manifest in `workdir` (or its parent when given `.../predictions`), or None."""
+    for candidate in (Path(workdir) / MANIFEST, Path(workdir).parent / MANIFEST):
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{candidate}: expected JSON, got {exc.msg} at line {exc.lineno}; rerun diagnose gaps") from None
+    return None
+
+
+def prediction_files(directory: Path) -> dict[str, Path]:
+    """Canonical split -> `<split>.parquet` file or `<split>/` folder of shards.
+
+    `directory` may be a workdir (holding `predictions/`) or the predictions folder itself; split
+    names may use the aliases (val, train-dev, ...).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"{directory}: expected a folder of <split>.parquet prediction files, got nothing there; check the path")
+    if (directory / PREDICTIONS).is_dir():
+        directory = directory / PREDICTIONS
+    found: dict[str, Path] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if not any(entry.glob("*.parquet")):
+                continue
+            stem = entry.name
+        elif entry.suffix == ".parquet":
+            stem = entry.stem
+        else:
+            continue
+        canonical = ALIASES.get(stem.lower())
+        if canonical is None:
+            continue
+        if canonical in found:
+            raise DataError(
+                f"{directory}: expected one predictions file per split, got {found[canonical].name} and {entry.name}; remove one"
+            )
+        found[canonical] = entry
+    if not found:
+        present = ", ".join(sorted(p.name for p in directory.iterdir())[:8]) or "an empty folder"
+        raise DataError(
+            f"{directory}: expected prediction files named train, train_dev, dev or test (.parquet, or a folder of shards), "
+            f"got {present}; name one file per split"
+        )
+    return {s: found[s] for s in SPLITS if s in found}
+
+
+def _dataset(path: Path) -> Any:
+    import pyarrow.dataset as ds
+
+    try:
+        return ds.dataset(str(path), format="parquet")
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError subclasses for bad files
+        raise DataError(f"{path}: expected Parquet, got {type(exc).__name__}: {str(exc).splitlines()[0][:160]}; write it with pyarrow or pandas.to_parquet") from None
+
+
+def iter_prediction_batches(path: Path, columns: list[str] | None = None, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
+    """Stream a predictions file or shard folder as record batches (memory bounded by batch_size)."""
+    data = _dataset(path)
+    names = data.schema.names
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise DataError(
+            f"{path}: expected columns {', '.join(REQUIRED)}, got {', '.join(names[:8]) or 'no columns'}; "
+            f"add the {' and '.join(missing)} column"
+        )
+    cols = [c for c in columns if c in names] if columns is not None else None
+    yield from data.to_batches(columns=cols, batch_size=batch_size)
+
+
+def read_predictions(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One split's predictions as a DataFrame (a file or a folder of shards); `columns` picks some."""
+    import pandas as pd
+    import pyarrow as pa
+
+    batches = list(iter_prediction_batches(path, columns))
+    if not batches:
+        return pd.DataFrame(columns=columns or list(REQUIRED))
+    return pa.Table.from_batches(batches).to_pandas()
+
+
+def _class_codes(values: Any, lookup: dict[str, int] | None, path: Path, column: str) -> np.ndarray:
+    """A label or pred column as int64 class indices; strings are mapped through the class names."""
+    import pyarrow as pa
+
+    t = values.type
+    if pa.types.is_integer(t):
+        arr = values.to_numpy(zero_copy_only=False)
+        if values.null_count:
+            raise DataError(f"{path}: expected a {column} in every row, got {values.null_count} empty; fill or drop those rows")
+        return arr.astype(np.int64)
+    if pa.types.is_floating(t):
+        arr = values.to_numpy(zero_copy_only=False)
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise DataError(
+                f"{path}: expected class indices in {column!r}, got fractional values like {arr[arr != np.round(arr)][:1]}; "
+                "pass --metric mse or --metric mae for regression"
+            )
+        return arr.astype(np.int64)
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        if lookup is None:
+            raise DataError(
+                f"{path}: expected class indices in {column!r}, got class names and no class list; "
+                "put classes.txt (one name per line) beside the predictions or pass DATA"
+            )
+        names = values.to_pylist()
+        try:
+            return np.fromiter((lookup[str(v)] for v in names), dtype=np.int64, count=len(names))
+        except KeyError as exc:
+            raise DataError(f"{path}: expected {column} among the known classes, got {exc.args[0]!r}; add it to classes.txt") from None
+    raise DataError(f"{path}: expected integer or string {column!r}, got {t}; write class indices")
+
+
+def tally_predictions(path: Path, *, metric: Metric, classes: list[str] | None = None) -> Tally:
+    """Stream one split's predictions into a Tally (counts and confusion matrix, never all rows)."""
+    tally = Tally(metric=metric)
+    lookup = {c: i for i, c in enumerate(classes)} if classes else None
+    size = len(classes) if classes else 0
+    for rb in iter_prediction_batches(path, list(REQUIRED)):
+        label, pred = rb.column("label"), rb.column("pred")
+        if metric == "error":
+            y = _class_codes(label, lookup, path, "label")
+            p = _class_codes(pred, lookup, path, "pred")
+            if len(y) and (min(y.min(), p.min()) < 0):
+                raise DataError(f"{path}: expected class indices >= 0, got {min(y.min(), p.min())}; write 0-based indices")
+            size = max(size, int(y.max(initial=-1)) + 1, int(p.max(initial=-1)) + 1)
+            tally.add_classes(y, p, size)
+        else:
+            y = label.to_numpy(zero_copy_only=False).astype(np.float64)
+            p = pred.to_numpy(zero_copy_only=False).astype(np.float64)
+            diff = p - y
+            tally.add_losses(np.square(diff) if metric == "mse" else np.abs(diff))
+    if tally.n == 0:
+        raise DataError(f"{path}: expected at least one prediction, got 0 rows; remove the file or fill it")
+    return tally

@@ -1,0 +1,639 @@
+"""Read a DATA folder of splits (train, train_dev, dev, test) in any supported format, in batches.
+
+Each split is one of:
+- `<split>.pt`: a dict of tensors, `x`/`y` or `inputs`/`targets`, optional `ids` (list of str);
+  read with `torch.load(weights_only=True, mmap=True)`, so only the batches in use are paged in;
+- `<split>.npz`: arrays with the same keys; uncompressed members (`np.savez`) are memory-mapped
+  through their offset in the zip, compressed ones (`np.savez_compressed`) are read whole;
+- `<split>.csv` / `<split>.parquet`: numeric feature columns plus a label column (`label` unless
+  `label_column`) and an optional `id` column; features are streamed in record batches, only the
+  label column is held in memory;
+- `<split>/<class>/*.png|jpg|...`: an image folder; classes sorted by name; decoded with Pillow in a
+  torch DataLoader (`workers` processes), pixels scaled to [0, 1], channels first.
+
+uint8 inputs in .pt / .npz / tables are 8-bit pixels and are scaled to [0, 1] as images are.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from diagnose.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+SPLITS: tuple[str, ...] = ("train", "train_dev", "dev", "test")
+ALIASES: dict[str, str] = {
+    "train": "train",
+    "train_dev": "train_dev",
+    "train-dev": "train_dev",
+    "traindev": "train_dev",
+    "dev": "dev",
+    "val": "dev",
+    "valid": "dev",
+    "validation": "dev",
+    "test": "test",
+}
+FILE_FORMATS: dict[str, str] = {".pt": "pt", ".pth": "pt", ".npz": "npz", ".csv": "csv", ".parquet": "parquet"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_X_KEYS = ("x", "inputs")
+_Y_KEYS = ("y", "targets")
+_ID_COLUMN = "id"
+
+
+@dataclass
+class Batch:
+    """index: (B,) int64 positions in the split; x: (B, *input_shape) float32; y: (B,) labels."""
+
+    index: np.ndarray
+    x: torch.Tensor
+    y: np.ndarray
+
+
+class Split:
+    """One split. Subclasses differ only in how they produce batches of x."""
+
+    format: str = ""
+
+    def __init__(self, name: str, path: Path, labels: np.ndarray, input_shape: tuple[int, ...]) -> None:
+        self.name = name
+        self.path = path
+        self._labels = labels
+        self.n = int(len(labels))
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self._ids: list[str] | None = None
+
+    def labels(self) -> np.ndarray:
+        """(N,) int64 class indices, or float regression targets."""
+        return self._labels
+
+    def ids(self) -> list[str] | None:
+        return self._ids
+
+    def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
+        """Batches in order of position; `indices` (any order) restricts to those positions, sorted."""
+        raise NotImplementedError
+
+    def _order(self, indices: np.ndarray | None) -> np.ndarray | None:
+        if indices is None:
+            return None
+        idx = np.unique(np.asarray(indices, dtype=np.int64))
+        if len(idx) and (idx[0] < 0 or idx[-1] >= self.n):
+            raise ValueError(f"indices out of range for split {self.name} of {self.n} items")
+        return idx
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.path}, n={self.n}, input_shape={self.input_shape})"
+
+
+def _as_float_batch(arr: Any) -> torch.Tensor:
+    """A (B, ...) block as float32; uint8 pixels are scaled to [0, 1]."""
+    import torch
+
+    if isinstance(arr, torch.Tensor):
+        t = arr
+    else:
+        arr = np.ascontiguousarray(arr)
+        if not arr.flags.writeable:  # a memory-mapped slice: copy this batch only
+            arr = arr.copy()
+        t = torch.from_numpy(arr)
+    if t.dtype == torch.uint8:
+        return t.to(torch.float32).div_(255.0)
+    if t.dtype != torch.float32:
+        return t.to(torch.float32)
+    return t
+
+
+class TensorSplit(Split):
+    """x held as a (possibly memory-mapped) tensor or array; batches are slices, not collated items."""
+
+    def __init__(self, name: str, path: Path, fmt: str, x: Any, labels: np.ndarray, ids: list[str] | None) -> None:
+        super().__init__(name, path, labels, tuple(x.shape[1:]))
+        self.format = fmt
+        self._x = x
+        self._ids = ids
+
+    def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
+        import torch
+
+        idx = self._order(indices)
+        if idx is None:
+            for start in range(0, self.n, batch_size):
+                stop = min(start + batch_size, self.n)
+                yield Batch(np.arange(start, stop, dtype=np.int64), _as_float_batch(self._x[start:stop]), self._labels[start:stop])
+            return
+        for start in range(0, len(idx), batch_size):
+            part = idx[start : start + batch_size]
+            if isinstance(self._x, torch.Tensor):
+                block = self._x.index_select(0, torch.from_numpy(part))
+            else:
+                block = np.asarray(self._x[part])
+            yield Batch(part, _as_float_batch(block), self._labels[part])
+
+
+class TableSplit(Split):
+    """CSV or Parquet: features streamed in record batches; only labels (and ids) kept in memory."""
+
+    def __init__(
+        self, name: str, path: Path, fmt: str, labels: np.ndarray, features: list[str], ids: list[str] | None
+    ) -> None:
+        super().__init__(name, path, labels, (len(features),))
+        self.format = fmt
+        self.features = features
+        self._ids = ids
+
+    def _record_batches(self, rows: int) -> Iterator[np.ndarray]:
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(self.path) as pf:
+                for rb in pf.iter_batches(batch_size=rows, columns=self.features):
+                    yield _table_to_numpy(rb, self.path)
+        else:
+            import pyarrow.csv as pcsv
+
+            reader = pcsv.open_csv(
+                self.path,
+                read_options=pcsv.ReadOptions(block_size=1 << 22),
+                convert_options=pcsv.ConvertOptions(include_columns=self.features),
+            )
+            for rb in reader:
+                yield _table_to_numpy(rb, self.path)
+
+    def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
+        idx = self._order(indices)
+        pending_x: list[np.ndarray] = []
+        pending_i: list[np.ndarray] = []
+        held = 0
+        offset = 0
+        cursor = 0  # position in idx
+        for block in self._record_batches(max(batch_size, 1024)):
+            rows = len(block)
+            if idx is None:
+                pos = np.arange(offset, offset + rows, dtype=np.int64)
+                take = block
+            else:
+                end = int(np.searchsorted(idx, offset + rows, side="left"))
+                pos = idx[cursor:end]
+                cursor = end
+                take = block[pos - offset]
+            offset += rows
+            if len(pos):
+                pending_x.append(take)
+                pending_i.append(pos)
+                held += len(pos)
+            while held >= batch_size:
+                xs, ps = np.concatenate(pending_x), np.concatenate(pending_i)
+                yield Batch(ps[:batch_size], _as_float_batch(xs[:batch_size]), self._labels[ps[:batch_size]])
+                pending_x, pending_i = [xs[batch_size:]], [ps[batch_size:]]
+                held -= batch_size
+        if held:
+            xs, ps = np.concatenate(pending_x), np.concatenate(pending_i)
+            yield Batch(ps, _as_float_batch(xs), self._labels[ps])
+
+
+def _table_to_numpy(rb: Any, path: Path) -> np.ndarray:
+    cols = []
+    for name, col in zip(rb.schema.names, rb.columns, strict=True):
+        arr = col.to_numpy(zero_copy_only=False)
+        if arr.dtype.kind not in "biuf":
+            raise DataError(
+                f"{path}: expected numeric feature columns, got column {name!r} of type {col.type}; "
+                "drop it, or name the label column with --label-column"
+            )
+        cols.append(arr)
+    out = np.stack(cols, axis=1) if cols else np.zeros((rb.num_rows, 0))
+    if out.dtype != np.uint8:
+        out = out.astype(np.float32, copy=False)
+    return out
+
+
+@dataclass
+class ImageSpec:
+    """How image files become tensors: size (H, W) or None for as stored, channels 1 or 3."""
+
+    size: tuple[int, int] | None
+    channels: int
+    mean: list[float] | None
+    std: list[float] | None
+
+
+class _ImageBatches:
+    """A map-style dataset whose item is a whole batch (a list of positions): no per-item collation."""
+
+    def __init__(self, files: list[Path], spec: ImageSpec, expect_hw: tuple[int, int]) -> None:
+        self.files = files
+        self.spec = spec
+        self.expect_hw = expect_hw
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, positions: list[int]) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+        out = np.empty((len(positions), self.spec.channels, *self.expect_hw), dtype=np.float32)
+        for row, i in enumerate(positions):
+            problem = _decode_into(self.files[i], self.spec, self.expect_hw, out[row])
+            if problem:
+                # Raised in the main process: DataLoader would wrap a worker's exception in a traceback.
+                return np.asarray(positions), None, problem
+        return np.asarray(positions), out, None
+
+
+def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: np.ndarray) -> str | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            img = img.convert("L" if spec.channels == 1 else "RGB")
+            if spec.size is not None and (img.height, img.width) != spec.size:
+                img = img.resize((spec.size[1], spec.size[0]), Image.Resampling.BILINEAR)
+            pixels = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        return f"{file}: expected an image Pillow can decode, got {type(exc).__name__}: {exc}; remove or replace the file"
+    if pixels.shape[:2] != expect_hw:
+        return (
+            f"{file}: expected {expect_hw[0]}x{expect_hw[1]} pixels like the split's first image, got "
+            f"{pixels.shape[0]}x{pixels.shape[1]}; pass --image-size H,W to resize"
+        )
+    chw = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    np.divide(chw, np.float32(255.0), out=dest, dtype=np.float32)
+    if spec.mean is not None or spec.std is not None:
+        mean = np.asarray(spec.mean or [0.0], dtype=np.float32).reshape(-1, 1, 1)
+        std = np.asarray(spec.std or [1.0], dtype=np.float32).reshape(-1, 1, 1)
+        dest -= mean
+        dest /= std
+    return None
+
+
+class ImageSplit(Split):
+    format = "images"
+
+    def __init__(
+        self, name: str, path: Path, files: list[Path], labels: np.ndarray, ids: list[str], spec: ImageSpec,
+        hw: tuple[int, int], workers: int,
+    ) -> None:
+        super().__init__(name, path, labels, (spec.channels, *hw))
+        self.files = files
+        self.spec = spec
+        self.hw = hw
+        self.workers = workers
+        self._ids = ids
+
+    def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
+        import torch
+        from torch.utils.data import DataLoader
+
+        idx = self._order(indices)
+        order = np.arange(self.n, dtype=np.int64) if idx is None else idx
+        chunks = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+        loader = DataLoader(
+            _ImageBatches(self.files, self.spec, self.hw),
+            sampler=chunks,
+            batch_size=None,
+            num_workers=self.workers,
+            persistent_workers=False,
+        )
+        for positions, x, problem in loader:
+            if problem:
+                raise DataError(problem)
+            pos = np.asarray(positions, dtype=np.int64)
+            xt = x if isinstance(x, torch.Tensor) else torch.from_numpy(x)
+            yield Batch(pos, xt, self._labels[pos])
+
+
+@dataclass
+class Dataset:
+    root: Path
+    splits: dict[str, Split]
+    classes: list[str] | None
+    human_error: float | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def find_splits(root: Path) -> dict[str, Path]:
+    """Canonical split name -> file or folder, by the names and aliases above."""
+    found: dict[str, Path] = {}
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            stem, ok = entry.name, True
+        else:
+            stem, ok = entry.stem, entry.suffix.lower() in FILE_FORMATS
+        canonical = ALIASES.get(stem.lower())
+        if canonical is None or not ok:
+            continue
+        if canonical in found:
+            raise DataError(
+                f"{root}: expected one file or folder per split, got {found[canonical].name} and {entry.name} "
+                f"for {canonical}; remove or rename one"
+            )
+        found[canonical] = entry
+    return {s: found[s] for s in SPLITS if s in found}
+
+
+def read_config(root: Path) -> dict[str, Any]:
+    """DATA/diagnose.toml as a dict ({} when absent)."""
+    path = root / "diagnose.toml"
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the few keys we read are plain `key = value` lines
+        out: dict[str, Any] = {}
+        for m in re.finditer(r"^\s*(\w+)\s*=\s*([0-9.eE+-]+)\s*$", text, re.M):
+            out[m.group(1)] = float(m.group(2))
+        return out
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{path}: expected TOML, got {exc}; fix the file") from None
+
+
+def read_classes(root: Path) -> list[str] | None:
+    path = root / "classes.txt"
+    if not path.is_file():
+        return None
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return names or None
+
+
+def load_dataset(
+    root: Path,
+    *,
+    label_column: str = "label",
+    image_size: tuple[int, int] | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+    channels: int | None = None,
+    workers: int = 0,
+) -> Dataset:
+    """Every split found under `root`. channels: 1 or 3 for image folders (None: as the first image)."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got nothing at that path; check the path")
+    if not root.is_dir():
+        raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got a file; pass the folder that holds it")
+    found = find_splits(root)
+    if not found:
+        present = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))[:8]
+        raise DataError(
+            f"{root}: expected splits named train, train_dev, dev or test (.pt, .npz, .csv, .parquet or an image folder), "
+            f"got {', '.join(present) if present else 'an empty folder'}; rename the files (aliases: train-dev, val, valid, validation)"
+        )
+    config = read_config(root)
+    classes = read_classes(root)
+    human_error = config.get("human_error")
+    if human_error is not None:
+        human_error = _check_human_error(float(human_error), root / "diagnose.toml")
+
+    # Image folders share one class list: classes.txt, else the union of class folders, sorted.
+    image_classes = classes
+    if classes is None:
+        names = sorted({d.name for p in found.values() if p.is_dir() for d in p.iterdir() if d.is_dir()})
+        image_classes = names or None
+    splits: dict[str, Split] = {}
+    string_labels: dict[str, np.ndarray] = {}
+    for name, path in found.items():
+        if path.is_dir():
+            splits[name] = _load_images(name, path, root, image_classes or [], image_size, mean, std, channels, workers)
+        else:
+            fmt = FILE_FORMATS[path.suffix.lower()]
+            split = {"pt": _load_pt, "npz": _load_npz, "csv": _load_table, "parquet": _load_table}[fmt](
+                name, path, fmt, label_column
+            )
+            if split.labels().dtype.kind in "OUS":
+                string_labels[name] = split.labels()
+            splits[name] = split
+        if splits[name].n == 0:
+            raise DataError(f"{path}: expected at least one item in the {name} split, got 0; remove the split or fill it")
+    if any(p.is_dir() for p in found.values()) and classes is None:
+        classes = image_classes
+    if string_labels:
+        names = classes or sorted({str(v) for arr in string_labels.values() for v in arr})
+        lookup = {c: i for i, c in enumerate(names)}
+        for name, raw in string_labels.items():
+            unknown = sorted({str(v) for v in raw} - set(lookup))
+            if unknown:
+                raise DataError(
+                    f"{splits[name].path}: expected labels among the classes in classes.txt, got {unknown[0]!r}"
+                    f"{f' and {len(unknown) - 1} more' if len(unknown) > 1 else ''}; add them to classes.txt"
+                )
+            splits[name]._labels = np.fromiter((lookup[str(v)] for v in raw), dtype=np.int64, count=len(raw))
+        classes = names
+    return Dataset(root=root, splits=splits, classes=classes, human_error=human_error, config=config)
+
+
+def _check_human_error(value: float, where: Path | str) -> float:
+    if not 0.0 <= value < 1.0:
+        raise UsageError(f"{where}: expected human_error as a fraction in [0, 1), got {value}; write 0.01 for 1%")
+    return value
+
+
+def _labels_array(raw: Any, path: Path) -> np.ndarray:
+    import torch
+
+    arr = raw.numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(
+            f"{path}: expected labels of shape (N,), got {tuple(arr.shape)}; store class indices, not one-hot rows"
+        )
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        # Regression targets, or class indices stored as floats: evaluation decides by the metric.
+        return arr.astype(np.float64)
+    return arr.astype(object)
+
+
+def _pick(obj: dict, keys: tuple[str, ...], path: Path, what: str) -> Any:
+    for k in keys:
+        if k in obj:
+            return obj[k]
+    raise DataError(
+        f"{path}: expected {what} under {' or '.join(repr(k) for k in keys)}, got keys {', '.join(map(str, obj))}; "
+        "save a dict like {'x': inputs, 'y': labels}"
+    )
+
+
+def _ids_list(raw: Any, n: int, path: Path) -> list[str] | None:
+    if raw is None:
+        return None
+    ids = [str(v) for v in (raw.tolist() if hasattr(raw, "tolist") else raw)]
+    if len(ids) != n:
+        raise DataError(f"{path}: expected one id per item ({n}), got {len(ids)}; fix 'ids'")
+    return ids
+
+
+def _load_pt(name: str, path: Path, fmt: str, label_column: str) -> Split:
+    import pickle
+
+    import torch
+
+    try:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc) and "zip" not in str(exc):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) files
+    except pickle.UnpicklingError:
+        raise DataError(
+            f"{path}: expected a dict of tensors (weights_only=True), got objects that need code to load; "
+            "save torch tensors (torch.from_numpy) or use .npz"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise DataError(f"{path}: expected a complete torch.save file, got {str(exc).splitlines()[0][:160]}; save it again") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a dict with 'x' and 'y', got {type(obj).__name__}; save {{'x': inputs, 'y': labels}}")
+    x = _pick(obj, _X_KEYS, path, "inputs")
+    y = _pick(obj, _Y_KEYS, path, "labels")
+    if not isinstance(x, torch.Tensor):
+        raise DataError(f"{path}: expected inputs as a tensor, got {type(x).__name__}; save torch.as_tensor(inputs)")
+    labels = _labels_array(y, path)
+    if x.shape[0] != len(labels):
+        raise DataError(f"{path}: expected as many labels as inputs ({x.shape[0]}), got {len(labels)}; fix 'y'")
+    return TensorSplit(name, path, fmt, x, labels, _ids_list(obj.get("ids"), len(labels), path))
+
+
+def _npz_member(zf: zipfile.ZipFile, path: Path, key: str) -> np.ndarray:
+    """Memory-map an uncompressed .npy member of a zip; read a compressed one whole."""
+    info = zf.getinfo(f"{key}.npy")
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open(path, "rb") as fh:
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+            start = info.header_offset + 30 + name_len + extra_len
+            fh.seek(start)
+            version = np.lib.format.read_magic(fh)
+            reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version in reader:
+                shape, fortran, dtype = reader[version](fh)
+                if not dtype.hasobject and not fortran:
+                    return np.memmap(path, dtype=dtype, mode="r", offset=fh.tell(), shape=shape)
+    with zf.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
+
+
+def _load_npz(name: str, path: Path, fmt: str, label_column: str) -> Split:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise DataError(f"{path}: expected an .npz archive (np.savez), got a file that is not a zip; save it with np.savez") from None
+    with zf:
+        keys = {n[:-4] for n in zf.namelist() if n.endswith(".npy")}
+        xk = next((k for k in _X_KEYS if k in keys), None)
+        yk = next((k for k in _Y_KEYS if k in keys), None)
+        if xk is None or yk is None:
+            raise DataError(
+                f"{path}: expected arrays 'x' and 'y' (or 'inputs' and 'targets'), got {', '.join(sorted(keys))}; "
+                "save np.savez(path, x=inputs, y=labels)"
+            )
+        try:
+            x = _npz_member(zf, path, xk)
+            y = _npz_member(zf, path, yk)
+            ids = _npz_member(zf, path, "ids") if "ids" in keys else None
+        except ValueError as exc:
+            raise DataError(f"{path}: expected plain numeric arrays, got {exc}; save without object arrays") from None
+    labels = _labels_array(np.asarray(y), path)
+    if x.shape[0] != len(labels):
+        raise DataError(f"{path}: expected as many labels as inputs ({x.shape[0]}), got {len(labels)}; fix 'y'")
+    return TensorSplit(name, path, fmt, x, labels, _ids_list(ids, len(labels), path))
+
+
+def _load_table(name: str, path: Path, fmt: str, label_column: str) -> Split:
+    import pyarrow as pa
+
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            schema_names = pq.read_schema(path).names
+        else:
+            import pyarrow.csv as pcsv
+
+            with pcsv.open_csv(path) as reader:
+                schema_names = reader.schema.names
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: expected a readable {fmt.upper()} table, got {str(exc).splitlines()[0][:160]}; check the file") from None
+    if label_column not in schema_names:
+        shown = ", ".join(schema_names[:4]) + (f" .. {schema_names[-1]}" if len(schema_names) > 5 else "")
+        raise DataError(
+            f"{path}: expected a label column named {label_column!r}, got columns {shown}; pass --label-column NAME"
+        )
+    keep = [label_column] + ([_ID_COLUMN] if _ID_COLUMN in schema_names else [])
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=keep)
+    else:
+        import pyarrow.csv as pcsv
+
+        table = pcsv.read_csv(
+            path,
+            convert_options=pcsv.ConvertOptions(
+                include_columns=keep, column_types={_ID_COLUMN: pa.string()} if len(keep) > 1 else None
+            ),
+        )
+    labels = _labels_array(table.column(label_column).to_numpy(zero_copy_only=False), path)
+    ids = None
+    if _ID_COLUMN in schema_names:
+        ids = [str(v) for v in table.column(_ID_COLUMN).to_pylist()]
+    features = [c for c in schema_names if c not in (label_column, _ID_COLUMN)]
+    return TableSplit(name, path, fmt, labels, features, ids)
+
+
+def _load_images(
+    name: str, folder: Path, root: Path, classes: list[str], image_size: tuple[int, int] | None,
+    mean: list[float] | None, std: list[float] | None, channels: int | None, workers: int,
+) -> Split:
+    from PIL import Image, UnidentifiedImageError
+
+    lookup = {c: i for i, c in enumerate(classes)}
+    files: list[Path] = []
+    labels: list[int] = []
+    for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+        if class_dir.name not in lookup:
+            raise DataError(
+                f"{class_dir}: expected a class folder named in classes.txt, got {class_dir.name!r}; add it to classes.txt"
+            )
+        for f in sorted(class_dir.iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                files.append(f)
+                labels.append(lookup[class_dir.name])
+    if not files:
+        raise DataError(
+            f"{folder}: expected images in class folders ({folder.name}/<class>/*.png), got none; "
+            "put each image in the folder of its class"
+        )
+    try:
+        with Image.open(files[0]) as first:
+            hw = (first.height, first.width)
+            natural = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{files[0]}: expected an image Pillow can decode, got {type(exc).__name__}; remove or replace the file") from None
+    c = channels or natural
+    if c not in (1, 3):
+        raise UsageError(f"{folder}: expected 1 or 3 image channels for the model, got {c}; only grayscale and RGB are read")
+    for what, vals in (("--mean", mean), ("--std", std)):
+        if vals is not None and len(vals) not in (1, c):
+            raise UsageError(f"{what}: expected 1 or {c} values for {c}-channel images, got {len(vals)}; pass one per channel")
+    spec = ImageSpec(size=image_size, channels=c, mean=mean, std=std)
+    shape_hw = image_size or hw
+    ids = [f.relative_to(root).as_posix() for f in files]
+    return ImageSplit(name, folder, files, np.asarray(labels, dtype=np.int64), ids, spec, shape_hw, workers)
