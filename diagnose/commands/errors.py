@@ -1,12 +1,399 @@
-"""`diagnose errors` (being built)."""
+"""`diagnose errors`: a seeded sample of misclassified items as a sheet to mark (+ a contact sheet).
+
+Predictions come from `.diagnose/` (the last `diagnose gaps`), from `--predictions DIR` (Parquet
+written by any framework, a file or a folder of shards) or from evaluating MODEL DATA. They are
+streamed batch by batch into a reservoir, so the prediction set never has to fit in memory. torch is
+imported only to evaluate a model or to draw tiles from tensor data.
+"""
 
 from __future__ import annotations
 
-from diagnose.errors import UsageError
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from diagnose.errors import DataError, DiagnoseError, OverwriteRefused, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from diagnose.core.sampling import ErrorSample
 
 NAME = "errors"
-HELP = "Not built yet."
+HELP = (
+    "Sample misclassified items into a sheet to mark by hand (error_analysis.csv), with a contact "
+    "sheet of the images; then count it with `diagnose tally`."
+)
+COLUMNS = ("index", "id", "label", "pred", "confidence", "p_label", "loss")
+BATCH_ROWS = 65536
 
 
-def command() -> None:
-    raise UsageError("diagnose errors is not built yet")
+def _parse_categories(text: str | None) -> tuple[str, ...]:
+    from diagnose.io.sheet import DEFAULT_CATEGORIES, FIXED_COLUMNS, NOTE_COLUMN
+
+    if text is None:
+        return DEFAULT_CATEGORIES
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise UsageError(f"--categories: expected comma-separated names, got {text!r}; pass e.g. blurry,mislabeled")
+    reserved = [c for c in names if c.lower() in (*FIXED_COLUMNS, NOTE_COLUMN)]
+    if reserved:
+        raise UsageError(
+            f"--categories: expected names other than the sheet's own columns, got {', '.join(reserved)}; rename them"
+        )
+    dupes = sorted({c for c in names if [x.lower() for x in names].count(c.lower()) > 1})
+    if dupes:
+        raise UsageError(f"--categories: expected distinct names, got {', '.join(dupes)} twice; drop the repeats")
+    return tuple(names)
+
+
+def _canonical_split(split: str) -> str:
+    from diagnose.io.splits import ALIASES
+
+    canonical = ALIASES.get(split.strip().lower())
+    if canonical is None:
+        raise UsageError(f"--split: expected train, train_dev, dev or test, got {split!r}; pass one of them")
+    return canonical
+
+
+def _split_file(directory: Path, split: str) -> Path:
+    from diagnose.io.predictions import prediction_files
+
+    files = prediction_files(directory)
+    if split not in files:
+        raise DataError(
+            f"{directory}: expected predictions for the {split} split, got {', '.join(files)}; "
+            f"pass --split {next(iter(files))}" + ("" if split in ("dev", "test") else " or run diagnose gaps on it")
+        )
+    return files[split]
+
+
+def _classes(manifest: dict[str, Any] | None, *folders: Path | None) -> list[str] | None:
+    if manifest and isinstance(manifest.get("classes"), list):
+        return [str(c) for c in manifest["classes"]]
+    for folder in folders:
+        if folder is not None and (folder / "classes.txt").is_file():
+            text = (folder / "classes.txt").read_text(encoding="utf-8")
+            return [line.strip() for line in text.splitlines() if line.strip()]
+    return None
+
+
+def _stream(path: Path, sampler: Any) -> None:
+    """Feed every batch of a predictions file or shard folder to the sampler; only the few rows that
+    can enter the reservoir become pandas rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from diagnose.io.predictions import iter_prediction_batches
+    from diagnose.progress import progress_bar
+
+    position = 0
+    with progress_bar("sampling misclassified items", None) as advance:
+        for rb in iter_prediction_batches(path, list(COLUMNS), batch_size=BATCH_ROWS):
+            n = rb.num_rows
+            label, pred = rb.column("label"), rb.column("pred")
+            for col, name in ((label, "label"), (pred, "pred")):
+                if pa.types.is_floating(col.type):
+                    values = col.to_numpy(zero_copy_only=False)
+                    if not np.all(np.isnan(values) | (values == np.round(values))):
+                        raise DataError(
+                            f"{path}: expected class indices in {name!r}, got fractional values (regression); "
+                            "error analysis by category needs a classifier's predictions"
+                        )
+            numeric = pa.types.is_integer(label.type) or pa.types.is_floating(label.type)
+            if numeric != (pa.types.is_integer(pred.type) or pa.types.is_floating(pred.type)):
+                raise DataError(
+                    f"{path}: expected label and pred of one kind, got {label.type} and {pred.type}; "
+                    "write both as class indices or both as class names"
+                )
+            mask = pc.fill_null(pc.not_equal(label, pred), False)
+            sampler.count_items(n)
+            wrong = rb.filter(mask)
+            if wrong.num_rows:
+                if "index" in rb.schema.names:
+                    index = wrong.column("index").to_numpy(zero_copy_only=False).astype(np.int64)
+                else:  # no index column: the position in the stream (files in name order)
+                    index = np.flatnonzero(mask.to_numpy(zero_copy_only=False)).astype(np.int64) + position
+                lab = wrong.column("label").to_numpy(zero_copy_only=False)
+                prd = wrong.column("pred").to_numpy(zero_copy_only=False)
+                if lab.dtype.kind == "f":
+                    lab, prd = lab.astype(np.int64), prd.astype(np.int64)
+                admit = sampler.offer(index, lab, prd)
+                if admit.any():
+                    rows = wrong.filter(pa.array(admit)).to_pandas()
+                    rows["index"], rows["label"], rows["pred"] = index[admit], lab[admit], prd[admit]
+                    sampler.admit(rows)
+            position += n
+            advance(n)
+
+
+def _name(value: Any, classes: list[str] | None) -> str:
+    if classes is not None and isinstance(value, (int,)) and 0 <= value < len(classes):
+        return classes[value]
+    return str(value)
+
+
+def _float_column(rows: pd.DataFrame, name: str) -> np.ndarray:
+    import numpy as np
+
+    if name not in rows.columns:
+        return np.full(len(rows), np.nan)
+    return rows[name].astype("float64").to_numpy()
+
+
+def _sheet(
+    sample: ErrorSample, split: str, categories: tuple[str, ...], classes: list[str] | None
+) -> tuple[list[str], list[list[object]], np.ndarray, bool]:
+    """Columns and rows of the sheet; the suspect mask; whether the suspect hint is known."""
+    from diagnose.core.sampling import suspect_mislabel
+    from diagnose.io.sheet import FIXED_COLUMNS, NOTE_COLUMN
+
+    rows = sample.rows
+    conf, p_label, loss = (_float_column(rows, c) for c in ("confidence", "p_label", "loss"))
+    known = "confidence" in rows.columns and "p_label" in rows.columns
+    suspect = suspect_mislabel(conf, p_label)
+    ids = rows["id"].tolist() if "id" in rows.columns else [None] * len(rows)
+    out: list[list[object]] = []
+    for k, (index, label, pred) in enumerate(
+        zip(rows["index"].tolist(), rows["label"].tolist(), rows["pred"].tolist(), strict=True)
+    ):
+        out.append(
+            [
+                k + 1,
+                split,
+                int(index),
+                ids[k] if isinstance(ids[k], str) else None,
+                _name(label, classes),
+                _name(pred, classes),
+                float(conf[k]),
+                float(p_label[k]),
+                float(loss[k]),
+                ("yes" if suspect[k] else "no") if known else None,
+                *[None] * len(categories),
+                None,
+            ]
+        )
+    return [*FIXED_COLUMNS, *categories, NOTE_COLUMN], out, suspect, known
+
+
+def _guard(out: Path, force: bool) -> str | None:
+    """Refuse to replace a sheet holding a person's work unless --force; with --force keep a .bak."""
+    from diagnose.io.sheet import backup, sheet_exists_with_work
+
+    if out.exists() and out.is_dir():
+        raise UsageError(f"--out {out}: expected a file path, got a folder; pass e.g. {out / 'error_analysis.csv'}")
+    work = sheet_exists_with_work(out)
+    if work == 0:
+        return None
+    if not force:
+        found = "a file that is not an error-analysis sheet" if work < 0 else f"{work} filled category or note cells"
+        raise OverwriteRefused(
+            f"{out}: expected no sheet or an unmarked one, got {found}; pass --out another.csv, "
+            "or --force to replace it (a .bak copy is kept)"
+        )
+    return str(backup(out))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _images_from_data(root: Path, split: str, rows: pd.DataFrame, fmt: str | None) -> tuple[list[Any] | None, str | None]:
+    """Tiles for the sampled rows from DATA: image files, or tensors shaped like images. (images, note)."""
+    import numpy as np
+
+    from diagnose.io.splits import load_dataset
+
+    if fmt in ("csv", "parquet"):
+        return None, None  # feature tables: nothing to look at
+    if not root.is_dir():
+        return None, f"No contact sheet: the data folder {root} is not there any more."
+    try:
+        dataset = load_dataset(root)
+    except DiagnoseError as exc:
+        return None, f"No contact sheet: {exc.message}"
+    data = dataset.splits.get(split)
+    if data is None:
+        return None, f"No contact sheet: {root} has no {split} split."
+    index = rows["index"].to_numpy().astype(np.int64)
+    if data.format == "images":
+        ids = data.ids() or []
+        return [_read_image(root / ids[i]) for i in index], None
+    shape = tuple(data.input_shape)
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[0] in (1, 3))):
+        return None, None  # not image-shaped (features, sequences)
+    got: dict[int, np.ndarray] = {}
+    for batch in data.batches(256, indices=index):
+        x = batch.x.detach().cpu().numpy()
+        for pos, item in zip(batch.index.tolist(), x, strict=True):
+            got[int(pos)] = item
+    tiles = [got[int(i)] for i in index]
+    # One intensity scale for the whole sheet (not per tile), so a faint item looks faint.
+    lo = float(min(t.min() for t in tiles))
+    hi = float(max(t.max() for t in tiles))
+    from diagnose.plots.contact import to_rgb8
+
+    return [to_rgb8(t, lo, hi) for t in tiles], None
+
+
+def _images_from_ids(rows: pd.DataFrame, *bases: Path) -> list[Any] | None:
+    """Foreign predictions whose `id` column holds image file paths (absolute or relative to a base)."""
+    from diagnose.io.splits import IMAGE_SUFFIXES
+
+    if "id" not in rows.columns or not len(rows):
+        return None
+    paths = []
+    for value in rows["id"].tolist():
+        if not isinstance(value, str) or not value.lower().endswith(IMAGE_SUFFIXES):
+            return None
+        found = next((b / value for b in bases if (b / value).is_file()), None)
+        if found is None:
+            return None
+        paths.append(found)
+    return [_read_image(p) for p in paths]
+
+
+def command(
+    model: Path | None = typer.Argument(None, help="A model to evaluate now (with DATA) instead of reading saved predictions."),
+    data: Path | None = typer.Argument(None, help="The DATA folder of splits, with MODEL."),
+    split: str = typer.Option("dev", "--split", help="Which split's errors to sample: train, train_dev, dev, test."),
+    sample: int = typer.Option(100, "--sample", min=1, help="Rows in the sheet: misclassified items drawn uniformly."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draw: the same seed gives the same sheet."),
+    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", help="Where `diagnose gaps` saved its predictions."),
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help="A folder of <split>.parquet files or <split>/ shard folders written by any framework."
+    ),
+    out: Path = typer.Option(Path("error_analysis.csv"), "--out", help="The sheet to write (the PNG goes beside it)."),
+    categories: str | None = typer.Option(
+        None, "--categories", help="Comma-separated category columns; default blurry,confusable,mislabeled,other."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a sheet that holds marks or notes (keeps a .bak copy)."),
+    images: bool = typer.Option(True, "--images/--no-images", help="Draw the contact sheet PNG for image data."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Evaluation batch size (with MODEL DATA)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the summary."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the summary."),
+) -> None:
+    from diagnose.core.sampling import ErrorSampler
+    from diagnose.core.stats import wilson_interval
+    from diagnose.io.predictions import read_manifest
+    from diagnose.io.sheet import write_sheet
+    from diagnose.render import print_json, stdout_console
+    from diagnose.render.errors import ErrorsSummary, render_table, to_json, to_markdown
+
+    if as_json and markdown:
+        raise UsageError("--json and --markdown: expected one output format, got both; pass one of them")
+    if (model is None) != (data is None):
+        raise UsageError("expected MODEL and DATA together, got only MODEL; pass both, or neither to read saved predictions")
+    if model is not None and predictions is not None:
+        raise UsageError("expected MODEL DATA or --predictions DIR, got both; pass one source of predictions")
+    split = _canonical_split(split)
+    cats = _parse_categories(categories)
+    out = Path(out)
+
+    data_root: Path | None = data
+    fmt: str | None = None
+    if model is not None:
+        assert data is not None
+        path, manifest = _evaluate(model, data, split, workdir, batch_size)
+        source = f"evaluating {model}"
+    elif predictions is not None:
+        path, manifest = _split_file(predictions, split), read_manifest(predictions)
+        source = str(path)
+    else:
+        if not workdir.is_dir():
+            raise DataError(
+                f"{workdir}: expected the predictions saved by `diagnose gaps`, got no such folder; "
+                "run `diagnose gaps MODEL DATA` first, or pass MODEL DATA, or --predictions DIR"
+            )
+        path, manifest = _split_file(workdir, split), read_manifest(workdir)
+        source = str(path)
+    if manifest and data_root is None and isinstance(manifest.get("data"), dict) and manifest["data"].get("path"):
+        data_root = Path(manifest["data"]["path"])
+    if manifest and isinstance(manifest.get("data"), dict):
+        fmt = ((manifest["data"].get("splits") or {}).get(split) or {}).get("format")
+    classes = _classes(manifest, data_root, predictions)
+
+    sampler = ErrorSampler(sample, seed)
+    _stream(path, sampler)
+    result = sampler.result(list(COLUMNS))
+    if result.items == 0:
+        raise DataError(f"{path}: expected at least one prediction, got 0 rows; check the file")
+    pairs = tuple((_name(a, classes), _name(b, classes), c) for a, b, c in result.pairs[:10])
+    notes: list[str] = []
+    backup = None
+    png: str | None = None
+    suspect_count: int | None = None
+    if result.errors:
+        backup = _guard(out, force)
+        columns, rows, suspect, known = _sheet(result, split, cats, classes)
+        suspect_count = int(suspect.sum()) if known else None
+        write_sheet(out, columns, rows)
+        if images:
+            png, note = _contact_sheet(result, rows, suspect, out, data_root, fmt, split, predictions)
+            if note:
+                notes.append(note)
+    summary = ErrorsSummary(
+        split=split,
+        items=result.items,
+        errors=result.errors,
+        error_ci=wilson_interval(result.errors, result.items),
+        sample=len(result.rows),
+        asked=sample,
+        seed=seed,
+        sheet=str(out),
+        contact_sheet=png,
+        categories=cats,
+        pairs=pairs,
+        suspect=suspect_count,
+        source=source,
+        backup=backup,
+        notes=tuple(notes),
+    )
+    if as_json:
+        print_json(to_json(summary))
+    elif markdown:
+        typer.echo(to_markdown(summary), nl=False)
+    else:
+        render_table(stdout_console(), summary)
+
+
+def _contact_sheet(
+    result: ErrorSample,
+    rows: list[list[object]],
+    suspect: np.ndarray,
+    out: Path,
+    data_root: Path | None,
+    fmt: str | None,
+    split: str,
+    predictions: Path | None,
+) -> tuple[str | None, str | None]:
+    """Write `<out>.png` when the items are images. (png path or None, a note for the summary)."""
+    from diagnose.plots.contact import caption, contact_sheet, save_contact_sheet
+
+    tiles, note = None, None
+    bases = [Path.cwd()] + ([predictions] if predictions else []) + ([data_root] if data_root else [])
+    tiles = _images_from_ids(result.rows, *bases)
+    if tiles is None and data_root is not None:
+        tiles, note = _images_from_data(data_root, split, result.rows, fmt)
+    if tiles is None:
+        return None, note
+    captions = [caption(str(r[4]), str(r[5]), r[6] if isinstance(r[6], float) else None) for r in rows]
+    title = (
+        f"{split}: {len(rows)} of {result.errors} misclassified items, seed {result.seed}. "
+        "Tile number = row n of the sheet; caption true \u2192 predicted (confidence); red: suspect mislabel"
+    )
+    fig = contact_sheet(tiles, captions, [int(r[0]) for r in rows], suspect=suspect.tolist(), title=title)
+    png = out.with_suffix(".png")
+    save_contact_sheet(fig, png, tiles=len(tiles))
+    return str(png), note
+
+
+def _evaluate(model: Path, data: Path, split: str, workdir: Path, batch_size: int) -> tuple[Path, dict[str, Any] | None]:
+    raise UsageError("diagnose errors MODEL DATA: evaluating here is not wired yet; run `diagnose gaps MODEL DATA` first")

@@ -83,31 +83,48 @@ class ErrorSampler:
 
     def add(self, batch: pd.DataFrame, *, misclassified_only: bool = False) -> None:
         """Take one batch. misclassified_only: the caller already dropped rows with label == pred."""
-        import pandas as pd
-
         self.items += 0 if misclassified_only else len(batch)
         if not misclassified_only:
             batch = batch[batch["label"].to_numpy() != batch["pred"].to_numpy()]
         if batch.empty:
             return
-        self.errors += len(batch)
-        pair_counts = batch.groupby(["label", "pred"], sort=False, dropna=False).size()
-        for pair, count in pair_counts.items():
-            self._pairs[pair] += int(count)
-        keys = sample_keys(batch["index"].to_numpy(), self.seed)
-        if len(self._keys) >= self.size:
-            # Once the reservoir is full, only keys below its largest can enter: most batches add nothing.
-            keep = keys < self._keys.max()
-            if not keep.any():
-                return
-            batch, keys = batch[keep], keys[keep]
-        rows = batch if self._rows is None else pd.concat([self._rows, batch], ignore_index=True)
+        admit = self.offer(batch["index"].to_numpy(), batch["label"].to_numpy(), batch["pred"].to_numpy())
+        if admit.any():
+            self.admit(batch[admit])
+
+    def offer(self, index: np.ndarray, label: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """Count misclassified rows (label != pred already) and their pairs; return the (B,) bool mask
+        of rows that may enter the sample, so a caller streaming Arrow batches converts only those."""
+        self.errors += len(index)
+        self._count_pairs(np.asarray(label), np.asarray(pred))
+        if len(self._keys) < self.size:
+            return np.ones(len(index), dtype=bool)
+        # Once the reservoir is full only keys below its largest can enter: most batches add nothing.
+        return sample_keys(index, self.seed) <= self._keys.max()
+
+    def admit(self, rows: pd.DataFrame) -> None:
+        """Merge candidate rows (with an `index` column) into the sample, keeping the smallest keys."""
+        import pandas as pd
+
+        keys = sample_keys(rows["index"].to_numpy(), self.seed)
+        merged = rows if self._rows is None else pd.concat([self._rows, rows], ignore_index=True)
         keys = np.concatenate([self._keys, keys])
         if len(keys) > self.size:
             # Ties of 64-bit keys are broken by index so the result never depends on arrival order.
-            order = np.lexsort((rows["index"].to_numpy(), keys))[: self.size]
-            rows, keys = rows.iloc[order].reset_index(drop=True), keys[order]
-        self._rows, self._keys = rows.reset_index(drop=True), keys
+            order = np.lexsort((merged["index"].to_numpy(), keys))[: self.size]
+            merged, keys = merged.iloc[order], keys[order]
+        self._rows, self._keys = merged.reset_index(drop=True), keys
+
+    def _count_pairs(self, label: np.ndarray, pred: np.ndarray) -> None:
+        ints = label.dtype.kind in "iu" and pred.dtype.kind in "iu"
+        if ints and len(label) and min(label.min(), pred.min()) >= 0 and max(label.max(), pred.max()) < 2**31:
+            # One int64 code per pair, counted by np.unique: no Python loop over rows.
+            codes = (label.astype(np.int64) << 32) | pred.astype(np.int64)
+            uniq, counts = np.unique(codes, return_counts=True)
+            for a, b, c in zip((uniq >> 32).tolist(), (uniq & 0xFFFFFFFF).tolist(), counts.tolist(), strict=True):
+                self._pairs[(a, b)] += c
+        else:
+            self._pairs.update(zip(label.tolist(), pred.tolist(), strict=True))
 
     def count_items(self, n: int) -> None:
         """Count rows whose misclassified part was given to `add(..., misclassified_only=True)`."""
