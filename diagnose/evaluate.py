@@ -1,0 +1,263 @@
+"""Streaming evaluation of a model over a split: per-batch outputs to a Parquet writer, counts in memory.
+
+Memory stays at a few batches plus the split's labels: logits are reduced per batch to per-item
+rows (prediction, confidence, loss, top-5) that go straight to disk, and to a Tally (counts, sums,
+a C x C confusion matrix). Tensor data is sliced in batches, never collated item by item (a
+DataLoader's per-item collation costs more than a small model's forward pass: BASELINES.md).
+
+`predict_batch` is the whole per-batch computation; `evaluate_split` runs it over a split or an
+explicit `indices` array, so a distributed runner can give each rank its share and merge the rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from diagnose.core.gaps import Metric, Tally
+from diagnose.errors import DataError, EvaluationError, UsageError
+from diagnose.io.models import describe_input
+from diagnose.io.predictions import TOPK, PredictionWriter
+from diagnose.io.splits import Split
+from diagnose.progress import progress_bar
+
+Precision = Literal["fp32", "bf16", "fp16"]
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda, else mps, else cpu. An unavailable device is a usage error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: expected a CUDA GPU, got none visible to torch; pass --device cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps: expected Apple's Metal backend, got none available; pass --device cpu")
+    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
+        raise UsageError(f"--device {name}: expected auto, cpu, cuda or mps, got {name!r}; pick one of those")
+    return torch.device(name)
+
+
+def subsample(n: int, max_items: int | None, *, seed: int, salt: int = 0) -> np.ndarray | None:
+    """A seeded uniform sample of min(n, max_items) positions, sorted; None when the split is whole."""
+    if max_items is None or max_items >= n:
+        return None
+    if max_items <= 0:
+        raise UsageError(f"--max-items: expected a positive number, got {max_items}; pass e.g. --max-items 1000")
+    rng = np.random.default_rng([seed, salt])
+    return np.sort(rng.choice(n, size=max_items, replace=False)).astype(np.int64)
+
+
+def _autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+
+
+def _outputs(raw: object) -> torch.Tensor:
+    """The logits from whatever forward returned: a tensor, a tuple/list (first), or a dict ('logits')."""
+    if isinstance(raw, torch.Tensor):
+        return raw
+    if isinstance(raw, (tuple, list)) and raw and isinstance(raw[0], torch.Tensor):
+        return raw[0]
+    if isinstance(raw, dict):
+        for key in ("logits", "output", "out", "y"):
+            if isinstance(raw.get(key), torch.Tensor):
+                return raw[key]
+    raise EvaluationError(
+        f"model: expected forward() to return a tensor of logits, got {type(raw).__name__}; wrap the model so it returns logits"
+    )
+
+
+def predict_batch(
+    module: torch.nn.Module,
+    x: torch.Tensor,
+    y: np.ndarray,
+    *,
+    metric: Metric,
+    device: torch.device,
+    precision: Precision = "fp32",
+) -> dict[str, np.ndarray]:
+    """Run one batch. x: (B, ...) float32 on CPU; y: (B,) labels. Returns per-item numpy arrays.
+
+    Classification: pred, confidence, p_label, loss (cross-entropy), topk (B, k), topk_p (B, k),
+    num_classes (0-d). Regression: pred (float64) and loss (squared or absolute error).
+    Raises EvaluationError when an output is NaN or inf.
+    """
+    if device.type == "cuda":
+        x = x.pin_memory().to(device, non_blocking=True)
+    elif device.type != "cpu":
+        x = x.to(device)
+    with _autocast(device, precision):
+        out = _outputs(module(x))
+    out = out.float()
+    finite = torch.isfinite(out.reshape(len(out), -1)).all(dim=1) if out.dim() else torch.isfinite(out)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        first = int(torch.nonzero(~finite)[0, 0])
+        raise EvaluationError(
+            f"expected finite model outputs, got NaN or inf for {bad} of {len(out)} items in a batch (item {first} of the batch); "
+            "check the weights for NaN and that the inputs are scaled as in training (--mean/--std)"
+        )
+    if metric != "error":
+        if not (out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1)):
+            raise EvaluationError(
+                f"expected one output per item for --metric {metric}, got outputs of shape {tuple(out.shape)}; "
+                "use the default --metric error for classifiers"
+            )
+        pred = out.reshape(-1).double().cpu().numpy()
+        target = np.asarray(y, dtype=np.float64)
+        diff = pred - target
+        loss = np.square(diff) if metric == "mse" else np.abs(diff)
+        return {"pred": pred, "loss": loss.astype(np.float32)}
+
+    labels = torch.as_tensor(np.asarray(y, dtype=np.int64), device=out.device)
+    if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
+        # One logit: a binary classifier, p(class 1) = sigmoid(z).
+        z = out.reshape(-1)
+        p1 = torch.sigmoid(z)
+        probs = torch.stack([1 - p1, p1], dim=1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, labels.float(), reduction="none")
+    elif out.dim() == 2:
+        probs = torch.softmax(out, dim=1)
+        loss = torch.nn.functional.cross_entropy(out, labels, reduction="none")
+    else:
+        raise EvaluationError(
+            f"expected logits of shape (N, C) or (N,), got {tuple(out.shape)}; make forward() return one row of class scores per item"
+        )
+    k = min(TOPK, probs.shape[1])
+    top_p, top_i = probs.topk(k, dim=1)
+    p_label = probs.gather(1, labels[:, None])[:, 0]
+    return {
+        "pred": top_i[:, 0].cpu().numpy().astype(np.int64),
+        "confidence": top_p[:, 0].cpu().numpy(),
+        "p_label": p_label.cpu().numpy(),
+        "loss": loss.cpu().numpy().astype(np.float32),
+        "topk": top_i.cpu().numpy().astype(np.int32),
+        "topk_p": top_p.cpu().numpy(),
+        "num_classes": np.asarray(probs.shape[1]),
+    }
+
+
+@dataclass
+class SplitEvaluation:
+    """One split's evaluation: the tally (counts, confusion) and what was evaluated."""
+
+    name: str
+    tally: Tally
+    num_classes: int | None
+    n_total: int
+    seconds: float
+
+
+def _class_labels(split: Split, indices: np.ndarray | None) -> np.ndarray:
+    y = split.labels()
+    if indices is not None:
+        y = y[indices]
+    if y.dtype.kind == "f" and (not np.all(np.isfinite(y)) or not np.all(y == np.round(y))):
+        raise DataError(
+            f"{split.path}: expected class indices as labels, got fractional values like {y[y != np.round(y)][:1][0]:g}; "
+            "pass --metric mse or --metric mae for a regression target"
+        )
+    return y
+
+
+def _check_labels(split: Split, labels: np.ndarray, num_classes: int) -> None:
+    if labels.dtype.kind not in "iuf":
+        return
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        worst = labels[bad]
+        raise DataError(
+            f"{split.path}: expected labels in 0..{num_classes - 1} (the model has {num_classes} outputs), got "
+            f"{int(worst.max() if worst.max() >= num_classes else worst.min())} in {int(bad.sum())} items; "
+            "check that the data and model use the same classes"
+        )
+
+
+def _forward_error(split: Split, exc: Exception, module: torch.nn.Module, shape: tuple[int, ...]) -> DataError:
+    expected, _ = describe_input(module)
+    got = "(N, " + ", ".join(str(d) for d in shape) + ")"
+    hint = "reshape the data to what the model takes"
+    if split.format == "images":
+        hint = "pass --image-size H,W (and match the channels) to what the model was trained on"
+    detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    return DataError(f"{split.path}: expected inputs of shape {expected} for the model, got {got} ({detail}); {hint}")
+
+
+def evaluate_split(
+    module: torch.nn.Module,
+    split: Split,
+    *,
+    metric: Metric = "error",
+    batch_size: int = 256,
+    device: torch.device | None = None,
+    precision: Precision = "fp32",
+    indices: np.ndarray | None = None,
+    writer: PredictionWriter | None = None,
+    num_classes: int | None = None,
+    show_progress: bool = True,
+) -> SplitEvaluation:
+    """Evaluate `module` on `split` (or on the positions in `indices`), streaming rows to `writer`."""
+    device = device or torch.device("cpu")
+    start = time.perf_counter()
+    tally = Tally(metric=metric)
+    if metric == "error":
+        if num_classes is None:
+            num_classes = max(2, probe_outputs(module, split, device, precision))
+        _check_labels(split, _class_labels(split, indices), num_classes)
+    ids = split.ids()
+    total = split.n if indices is None else len(indices)
+    with torch.inference_mode(), progress_bar(f"{split.name:<9}", total, enabled=show_progress) as advance:
+        batches: Iterator = split.batches(batch_size, indices)
+        for batch in batches:
+            y = batch.y.astype(np.int64) if metric == "error" else batch.y
+            try:
+                out = predict_batch(module, batch.x, y, metric=metric, device=device, precision=precision)
+            except EvaluationError as exc:
+                raise EvaluationError(f"{split.path}: {exc.message}") from None
+            except RuntimeError as exc:
+                raise _forward_error(split, exc, module, split.input_shape) from None
+            if metric == "error":
+                tally.add_classes(y, out["pred"], num_classes)
+            else:
+                tally.add_losses(out["loss"])
+            if writer is not None:
+                cols: dict[str, object] = {"index": batch.index, "label": y, "pred": out["pred"], "loss": out["loss"]}
+                if ids is not None:
+                    cols["id"] = [ids[i] for i in batch.index]
+                if metric == "error":
+                    cols["confidence"] = out["confidence"]
+                    cols["p_label"] = out["p_label"]
+                    for k in range(min(out["topk"].shape[1], writer.topk)):
+                        cols[f"top{k + 1}"] = out["topk"][:, k]
+                        cols[f"top{k + 1}_p"] = out["topk_p"][:, k]
+                writer.write(cols)
+            advance(len(batch.index))
+    if tally.n == 0:
+        raise DataError(f"{split.path}: expected at least one item in the {split.name} split, got 0; remove the split or fill it")
+    return SplitEvaluation(split.name, tally, num_classes, split.n, time.perf_counter() - start)
+
+
+def probe_outputs(module: torch.nn.Module, split: Split, device: torch.device, precision: Precision) -> int:
+    """Number of output columns on one small batch (1 for a single logit / regression output)."""
+    batch = next(iter(split.batches(2)))
+    x = batch.x.to(device)
+    if x.shape[1:] != torch.Size(split.input_shape):
+        raise DataError(f"{split.path}: expected items of shape {split.input_shape}, got {tuple(x.shape[1:])}; check the file")
+    with torch.inference_mode(), _autocast(device, precision):
+        try:
+            out = _outputs(module(x))
+        except RuntimeError as exc:
+            raise _forward_error(split, exc, module, split.input_shape) from None
+    return 1 if out.dim() == 1 else int(out.shape[1]) if out.dim() == 2 else -1

@@ -1,0 +1,185 @@
+"""`diagnose gaps` output: the level table, the verdict and its prescriptions, notes, per-class table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from diagnose.core.gaps import GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport
+from diagnose.render import markdown_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+LEVEL_NAMES = {"human": "human-level", "train": "train", "train_dev": "train-dev", "dev": "dev", "test": "test"}
+GAP_NAMES = {
+    "avoidable_bias": "avoidable bias",
+    "variance": "variance",
+    "data_mismatch": "data mismatch",
+    "dev_overfit": "dev overfitting",
+}
+# The gap shown on each level's row: the one between it and the level above.
+_ROW_GAP = {upper: name for name, (_, upper) in GAP_LEVELS.items()}
+
+
+def _value(v: float | None, metric: str) -> str:
+    if v is None or not math.isfinite(v):
+        return ""
+    return f"{v * 100:.1f}%" if metric == "error" else f"{v:.4g}"
+
+
+def _diff(v: float, metric: str) -> str:
+    if not math.isfinite(v):
+        return "?"
+    return f"{v * 100:.1f} pts" if metric == "error" else f"{v:+.4g}"
+
+
+def _ci(ci: Sequence[float], metric: str) -> str:
+    lo, hi = ci
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    if metric == "error":
+        return f"{lo * 100:.1f} – {hi * 100:.1f}"
+    return f"{lo:.4g} – {hi:.4g}"
+
+
+def _gap_text(gap: Gap | None, name: str, metric: str) -> str:
+    if gap is None:
+        return f"{GAP_NAMES[name]} unknown"
+    text = f"{GAP_NAMES[name]} {_diff(gap.value, metric)}"
+    return text if gap.significant else text + " (n.s.)"
+
+
+def level_rows(report: GapReport) -> list[list[str]]:
+    """Rows: level, n, error, 95% CI, gap, 95% CI of the gap."""
+    m = report.metric
+    rows: list[list[str]] = []
+    if report.human_error is not None:
+        rows.append([LEVEL_NAMES["human"], "", _value(report.human_error, m), "", "", ""])
+    for split in SPLITS:
+        s = report.splits.get(split)
+        gap_name = _ROW_GAP[split]
+        gap = report.gaps.get(gap_name)
+        if s is None:
+            rows.append([LEVEL_NAMES[split], "", "absent", "", f"{GAP_NAMES[gap_name]} unknown", ""])
+            continue
+        if gap_name == "avoidable_bias" and gap is None:
+            gap_cell, gap_ci = "avoidable bias unknown", ""
+        else:
+            gap_cell = _gap_text(gap, gap_name, m)
+            gap_ci = _ci(gap.ci, m) if gap is not None else ""
+        rows.append([LEVEL_NAMES[split], f"{s.n:,}", _value(s.error, m), _ci(s.ci, m), gap_cell, gap_ci])
+    return rows
+
+
+HEADERS = ("level", "n", "error", "95% CI", "gap", "gap 95% CI")
+
+
+def _headers(metric: str) -> list[str]:
+    h = list(HEADERS)
+    if metric != "error":
+        h[2] = metric
+    return h
+
+
+def verdict_lines(report: GapReport) -> list[str]:
+    v = report.verdict
+    if v.problem is None:
+        head = "Verdict: no gap is significant."
+    else:
+        gap = report.gaps[v.problem]
+        assert gap is not None
+        head = (
+            f"Verdict: {GAP_NAMES[v.problem]} is the largest significant gap "
+            f"({_diff(gap.value, report.metric)}, 95% CI {_ci(gap.ci, report.metric)})."
+        )
+        others = [
+            f"{GAP_NAMES[g.name]} {_diff(g.value, report.metric)}"
+            for g in report.gaps.values()
+            if g is not None and g.significant and g.value > 0 and g.name != v.problem
+        ]
+        if others:
+            head += f" Also significant: {', '.join(others)}."
+    return [head]
+
+
+def class_headers(report: GapReport) -> list[str]:
+    splits = [s for s in SPLITS if s in report.splits]
+    gaps = [g for g in GAPS[1:] if report.gaps.get(g) is not None]
+    return ["class"] + [f"{LEVEL_NAMES[s]} error" for s in splits] + [GAP_NAMES[g] for g in gaps]
+
+
+def class_rows(report: GapReport, rows: list[ClassRow]) -> list[list[str]]:
+    splits = [s for s in SPLITS if s in report.splits]
+    gaps = [g for g in GAPS[1:] if report.gaps.get(g) is not None]
+    out = []
+    for r in rows:
+        cells = [r.name]
+        cells += [_value(r.error.get(s), "error") + (f" of {r.n[s]}" if r.n.get(s) else "") for s in splits]
+        cells += [_signed_pts(r.contribution.get(g)) for g in gaps]
+        out.append(cells)
+    return out
+
+
+def _signed_pts(v: float | None) -> str:
+    return "" if v is None else f"{v * 100:+.1f}"
+
+
+def drivers(report: GapReport, rows: list[ClassRow], top: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """For each gap: the classes that add most to it (largest positive contributions first)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for g in GAPS[1:]:
+        if report.gaps.get(g) is None:
+            continue
+        ranked = sorted(rows, key=lambda r: -(r.contribution.get(g) or 0.0))
+        out[g] = [
+            {"class": r.name, "contribution": r.contribution[g]}
+            for r in ranked[:top]
+            if (r.contribution.get(g) or 0.0) > 0
+        ]
+    return out
+
+
+def per_class_json(report: GapReport, rows: list[ClassRow]) -> dict[str, Any]:
+    return {"classes": [r.to_json() for r in rows], "drivers": drivers(report, rows)}
+
+
+def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(show_edge=True, header_style="bold")
+    for i, h in enumerate(_headers(report.metric)):
+        table.add_column(h, justify="right" if i in (1, 2) else "left", no_wrap=True)
+    for r in level_rows(report):
+        table.add_row(*r)
+    console.print(table)
+    for line in verdict_lines(report):
+        console.print(line, markup=False)
+    for i, advice in enumerate(report.verdict.advice, 1):
+        console.print(f"  {i}. {advice}", markup=False)
+    if rows is not None:
+        ct = Table(title="Per class: error in each split, and each class's share of each gap (pts)", header_style="bold")
+        for i, h in enumerate(class_headers(report)):
+            ct.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+        for r in class_rows(report, rows):
+            ct.add_row(*r)
+        console.print(ct)
+        for gap, items in drivers(report, rows).items():
+            g = report.gaps[gap]
+            if g is not None and g.significant and items:
+                named = ", ".join(f"{d['class']} ({d['contribution'] * 100:+.1f})" for d in items)
+                console.print(f"{GAP_NAMES[gap]} is driven most by classes {named}", markup=False)
+    for note in report.notes:
+        console.print(f"Note: {note}", markup=False)
+
+
+def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> str:
+    parts = [markdown_table(_headers(report.metric), level_rows(report)).rstrip("\n"), ""]
+    parts += verdict_lines(report)
+    parts += [""] + [f"{i}. {a}" for i, a in enumerate(report.verdict.advice, 1)]
+    if rows is not None:
+        parts += ["", markdown_table(class_headers(report), class_rows(report, rows)).rstrip("\n")]
+    if report.notes:
+        parts += [""] + [f"- Note: {n}" for n in report.notes]
+    return "\n".join(parts).rstrip("\n") + "\n"
