@@ -8,6 +8,8 @@ imported only to evaluate a model or to draw tiles from tensor data.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -277,16 +279,13 @@ def command(
     force: bool = typer.Option(False, "--force", help="Replace a sheet that holds marks or notes (keeps a .bak copy)."),
     images: bool = typer.Option(True, "--images/--no-images", help="Draw the contact sheet PNG for image data."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Evaluation batch size (with MODEL DATA)."),
+    arch: str | None = typer.Option(
+        None, "--arch", help="With MODEL: 'pkg.module:factory' or 'file.py:Class' for a weights-only file."
+    ),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="With MODEL: allow loading a pickled module."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the summary."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the summary."),
 ) -> None:
-    from diagnose.core.sampling import ErrorSampler
-    from diagnose.core.stats import wilson_interval
-    from diagnose.io.predictions import read_manifest
-    from diagnose.io.sheet import write_sheet
-    from diagnose.render import print_json, stdout_console
-    from diagnose.render.errors import ErrorsSummary, render_table, to_json, to_markdown
-
     if as_json and markdown:
         raise UsageError("--json and --markdown: expected one output format, got both; pass one of them")
     if (model is None) != (data is None):
@@ -297,12 +296,48 @@ def command(
     cats = _parse_categories(categories)
     out = Path(out)
 
+    with contextlib.ExitStack() as stack:
+        _run(
+            stack, model=model, data=data, split=split, sample=sample, seed=seed, workdir=workdir,
+            predictions=predictions, out=out, cats=cats, force=force, images=images, batch_size=batch_size,
+            arch=arch, trust_pickle=trust_pickle, as_json=as_json, markdown=markdown,
+        )
+
+
+def _run(
+    stack: contextlib.ExitStack,
+    *,
+    model: Path | None,
+    data: Path | None,
+    split: str,
+    sample: int,
+    seed: int,
+    workdir: Path,
+    predictions: Path | None,
+    out: Path,
+    cats: tuple[str, ...],
+    force: bool,
+    images: bool,
+    batch_size: int,
+    arch: str | None,
+    trust_pickle: bool,
+    as_json: bool,
+    markdown: bool,
+) -> None:
+    from diagnose.core.sampling import ErrorSampler
+    from diagnose.core.stats import wilson_interval
+    from diagnose.io.predictions import read_manifest
+    from diagnose.io.sheet import write_sheet
+    from diagnose.render import print_json, stdout_console
+    from diagnose.render.errors import ErrorsSummary, render_table, to_json, to_markdown
+
     data_root: Path | None = data
     fmt: str | None = None
     if model is not None:
         assert data is not None
-        path, manifest = _evaluate(model, data, split, workdir, batch_size)
-        source = f"evaluating {model}"
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnose-errors-")))
+        path, manifest = _evaluate(model, data, split, tmp, batch_size=batch_size, arch=arch, trust_pickle=trust_pickle)
+        source = f"evaluating {model} on {data}"
     elif predictions is not None:
         path, manifest = _split_file(predictions, split), read_manifest(predictions)
         source = str(path)
@@ -395,5 +430,27 @@ def _contact_sheet(
     return str(png), note
 
 
-def _evaluate(model: Path, data: Path, split: str, workdir: Path, batch_size: int) -> tuple[Path, dict[str, Any] | None]:
-    raise UsageError("diagnose errors MODEL DATA: evaluating here is not wired yet; run `diagnose gaps MODEL DATA` first")
+def _evaluate(
+    model: Path, data: Path, split: str, tmp: Path, *, batch_size: int, arch: str | None, trust_pickle: bool
+) -> tuple[Path, dict[str, Any]]:
+    """Evaluate MODEL on DATA's split into a temporary predictions file (the saved ones of
+    `diagnose gaps` are left alone). Returns that file and a manifest-like dict for class names."""
+    from diagnose.evaluate import evaluate_split
+    from diagnose.io.models import load_model
+    from diagnose.io.predictions import TOPK, PredictionWriter, predictions_path
+    from diagnose.io.splits import load_dataset
+
+    loaded = load_model(model, arch=arch, trust_pickle=trust_pickle)
+    dataset = load_dataset(data)
+    if split not in dataset.splits:
+        found = ", ".join(dataset.splits) or "none"
+        raise DataError(f"{data}: expected a {split} split, got {found}; pass --split with one of them")
+    target = dataset.splits[split]
+    path = predictions_path(tmp, split)
+    with PredictionWriter(path, regression=False, topk=TOPK) as writer:
+        evaluate_split(loaded.module, target, batch_size=batch_size, writer=writer)
+    manifest = {
+        "classes": dataset.classes,
+        "data": {"path": str(Path(data).resolve()), "splits": {split: {"format": target.format}}},
+    }
+    return path, manifest
