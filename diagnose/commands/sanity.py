@@ -1,12 +1,134 @@
-"""`diagnose sanity` (being built)."""
+"""`diagnose sanity`: the pre-training checklist (init loss, overfit a batch, gradient check, activations,
+init scale, gradient flow, input statistics) run on a real model and its training data."""
 
 from __future__ import annotations
 
-from diagnose.errors import UsageError
+import enum
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from diagnose.commands.gaps import Device, _floats, _image_size
+from diagnose.errors import DataError, GateFailed, UsageError
 
 NAME = "sanity"
-HELP = "Not built yet."
+HELP = (
+    "Check MODEL (or a fresh model from --arch alone) on DATA's training split: loss at init, overfitting "
+    "one batch, gradient check, dead / saturated units, init scale, gradient flow, input statistics."
+)
 
 
-def command() -> None:
-    raise UsageError("diagnose sanity is not built yet")
+class FailOn(str, enum.Enum):
+    warn = "warn"
+    fail = "fail"
+
+
+def command(
+    model: Path | None = typer.Argument(None, help="Model file (TorchScript, torch.export, state dict, checkpoint, safetensors, pickle). Leave out with --arch to check a fresh design.", show_default=False),
+    data: Path | None = typer.Argument(None, help="Data folder with a train split (train.pt/.npz/.csv/.parquet or train/<class>/ images).", show_default=False),
+    arch: str | None = typer.Option(None, "--arch", help="Architecture: package.module:factory or path/to/file.py:ClassName. Needed for weights-only files; alone, checks a freshly built model."),
+    arch_kwargs: str | None = typer.Option(None, "--arch-kwargs", help="JSON object of keyword arguments for --arch, e.g. '{\"hidden\": 64}'."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow a whole pickled nn.Module (runs code stored in the file: only for files you trust)."),
+    split: str = typer.Option("train", "--split", help="Which split's items to use."),
+    batch: int = typer.Option(16, "--batch", min=1, help="Items in the batch to overfit (also used by gradcheck and gradient_flow)."),
+    steps: int = typer.Option(500, "--steps", min=1, help="Most Adam steps for overfit_batch."),
+    lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Adam learning rate for overfit_batch."),
+    items: int = typer.Option(2048, "--items", min=1, help="Training items sampled for init_loss, activations and input_stats."),
+    gradcheck_coords: int = typer.Option(48, "--gradcheck-coords", min=1, help="Parameter coordinates compared with finite differences."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the samples and of the fresh weights."),
+    device: Device = typer.Option(Device.cpu, "--device", help="Where the checks run (gradcheck always runs in float64 on the CPU)."),
+    label_column: str = typer.Option("label", "--label-column", help="Label column in CSV / Parquet splits."),
+    image_size: str | None = typer.Option(None, "--image-size", help="Resize images to H,W (or one number for square)."),
+    mean: str | None = typer.Option(None, "--mean", help="Per-channel mean subtracted from image pixels in [0, 1], e.g. 0.485,0.456,0.406."),
+    std: str | None = typer.Option(None, "--std", help="Per-channel standard deviation pixels are divided by."),
+    fail_on: FailOn | None = typer.Option(None, "--fail-on", help="Exit with code 3 when any check reaches this status (warn: warn or fail)."),
+    json_out: bool = typer.Option(False, "--json", help="Print {\"checks\": [...]} as JSON."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the checks as Markdown."),
+) -> None:
+    if json_out and markdown:
+        raise UsageError("--json and --markdown: expected at most one output format, got both; pick one")
+    if data is None and model is not None and model.is_dir() and arch is not None:
+        model, data = None, model  # `diagnose sanity --arch net.py:Net DATA`: a fresh design
+    if data is None:
+        raise UsageError("diagnose sanity: expected MODEL DATA (or --arch ... DATA), got no DATA; run e.g. diagnose sanity model.pt data/")
+    if model is None and arch is None:
+        raise UsageError("MODEL: expected a model file or --arch, got neither; pass one")
+    checks, title = _run(
+        model, data, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, split=split, batch=batch,
+        steps=steps, lr=lr, items=items, coords=gradcheck_coords, seed=seed, device=device.value,
+        label_column=label_column, image_size=_image_size(image_size), mean=_floats(mean, "--mean"),
+        std=_floats(std, "--std"), show_progress=not (json_out or markdown),
+    )
+    _emit(checks, title, json_out=json_out, markdown=markdown)
+    _gate(checks, fail_on.value if fail_on else None, str(model) if model is not None else f"--arch {arch}")
+
+
+def _emit(checks: Any, title: str, *, json_out: bool, markdown: bool, verdicts: Any = ()) -> None:
+    from diagnose.render import stdout_console
+    from diagnose.render.checks import print_document, render_markdown, render_table
+
+    if json_out:
+        extra = {"verdicts": list(verdicts)} if verdicts else {}
+        print_document(checks, **extra)
+    elif markdown:
+        sys.stdout.write(render_markdown(title, checks, verdicts))
+    else:
+        render_table(stdout_console(), title, checks, verdicts)
+
+
+def _gate(checks: Any, fail_on: str | None, what: str) -> None:
+    from diagnose.core.checks import gate
+
+    reached = gate(checks, fail_on)
+    if reached:
+        listed = ", ".join(f"{c.id} ({c.status})" for c in reached)
+        raise GateFailed(
+            f"{what}: expected no check at {fail_on} or worse (--fail-on {fail_on}), got {len(reached)}: {listed}; "
+            "fix them or relax --fail-on"
+        )
+
+
+def _run(
+    model_path: Path | None, data: Path, *, arch: str | None, arch_kwargs: str | None, trust_pickle: bool, split: str,
+    batch: int, steps: int, lr: float, items: int, coords: int, seed: int, device: str, label_column: str,
+    image_size: tuple[int, int] | None, mean: list[float] | None, std: list[float] | None, show_progress: bool,
+) -> tuple[list[Any], str]:
+    import torch
+
+    from diagnose import sanity
+    from diagnose.evaluate import resolve_device
+    from diagnose.io.models import arch_kwargs_from_json, image_channels, load_model
+    from diagnose.io.splits import ALIASES, load_dataset
+    from diagnose.progress import progress_bar
+
+    dev = resolve_device(device)
+    kwargs = arch_kwargs_from_json(arch_kwargs)
+    torch.manual_seed(seed)
+    loaded = load_model(model_path, arch=arch, arch_kwargs=kwargs, trust_pickle=trust_pickle, device=str(dev))
+    channels = None
+    if image_size is not None:
+        channels = image_channels(loaded.module, image_size)
+    dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std, channels=channels)
+    name = ALIASES.get(split.lower(), split)
+    if name not in dataset.splits:
+        raise DataError(
+            f"{data}: expected a {name} split for the sanity checks, got {', '.join(dataset.splits) or 'none'}; "
+            f"pass --split {next(iter(dataset.splits), 'train')}"
+        )
+    torch.manual_seed(seed)
+    fresh, source = sanity.fresh_weights(loaded.module, arch=arch, arch_kwargs=kwargs, fmt=loaded.format)
+    if fresh is not None:
+        fresh.to(dev)
+    eager = sanity.eager_twin(loaded.module, arch=arch, arch_kwargs=kwargs)
+    if eager is not None:
+        eager.to(dev)
+    with progress_bar("sanity checks", total=len(sanity.CHECK_IDS), enabled=show_progress) as advance:
+        checks = sanity.run_checks(
+            loaded.module, dataset.splits[name], fresh=fresh, fresh_source=source, fmt=loaded.format, eager=eager,
+            batch=batch, steps=steps, lr=lr, items=items, gradcheck_coords=coords, seed=seed, device=str(dev),
+            advance=advance,
+        )
+    what = model_path.name if model_path is not None else f"--arch {arch}"
+    return checks, f"diagnose sanity: {what} ({loaded.format}) on {data.name or data}/{name}"

@@ -1,0 +1,679 @@
+"""Model health checks (`diagnose sanity`): the seeds' checklist run on a real torch model.
+
+Each `check_*` takes an nn.Module and tensors and returns a `core.checks.Check`. The model given is
+never changed: checks that train or perturb weights work on a deep copy.
+
+Tasks: multi-class logits (N, C) with int64 labels; binary as one logit (N,) / (N, 1) with 0/1
+labels; regression with float labels (mean squared error).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from diagnose.core.checks import Check, Status
+
+# --- thresholds -----------------------------------------------------------------------------------
+# init_loss: a fresh classifier should score about ln(C) (Karpathy, "A Recipe for Training Neural
+# Networks", 2019: "verify loss @ init"). Above 1.5x the logits start far from uniform; above 3x the
+# softmax is saturated. Below 0.8x a "fresh" model already knows the labels. Our cut-offs.
+INIT_LOSS_WARN = (0.8, 1.5)
+INIT_LOSS_FAIL_HIGH = 3.0
+# overfit_batch: "near-zero" loss on the batch (and every item right). Regression: the mean squared
+# error under 1% of the batch's label variance (R^2 > 0.99).
+OVERFIT_LOSS = 0.01
+OVERFIT_LR = 3e-3  # 3x Adam's default (Kingma & Ba 2015): a fresh sigmoid MLP fits 16 digits in ~210 steps
+# gradcheck: relative error |a - n| / max(|a|, |n|) as CS231n's notes grade it: above 1e-2 the
+# gradient is probably wrong, 1e-4..1e-2 is uncomfortable. Gradients smaller than GRAD_FLOOR are
+# compared on an absolute scale, since float64 central differences carry ~1e-10 of rounding noise.
+GRADCHECK_FAIL = 1e-2
+GRADCHECK_WARN = 1e-4
+GRAD_FLOOR = 1e-5
+FD_STEPS = (1e-5, 1e-6)  # a coordinate fails only if it fails at both steps (a ReLU kink passes at one)
+# activations: "as much as 40% of your network can be dead" with too high a learning rate (CS231n,
+# quoted in the seeds) - that is a fail. A warning from a quarter of a layer on: an untouched PyTorch-
+# default MLP on non-negative inputs already has 10-15% never-positive units (measured: 4 of 32 on the
+# bundled digits before training, 6 of 32 after), so a lower bar would flag most ordinary models.
+# A sigmoid / tanh unit is saturated when 90% of its outputs lie within 1% of a bound (sigmoid slope
+# < 0.01, 4% of its peak); fresh sigmoid MLPs show none, so 10% of a layer already warns.
+DEAD_WARN, DEAD_FAIL = 0.25, 0.40
+SATURATED_WARN, SATURATED_FAIL = 0.10, 0.40
+SATURATION_MARGIN = 0.01
+SATURATED_SHARE = 0.90
+# init_scale: weight std against the references for the layer's fan-in / fan-out: He sqrt(2/fan_in)
+# (He et al. 2015), Xavier sqrt(2/(fan_in + fan_out)) (Glorot & Bengio 2010), and PyTorch's default
+# kaiming_uniform(a=sqrt(5)), std 1/sqrt(3 fan_in). Within the references is fine; 2x outside warns,
+# 10x outside fails. Our cut-offs.
+SCALE_WARN, SCALE_FAIL = 2.0, 10.0
+# gradient_flow: ratio of the first to the last layer's RMS gradient. A 100x fall or rise across the
+# network warns, 1000x fails. Our cut-offs.
+FLOW_WARN, FLOW_FAIL = 1e2, 1e3
+
+CHECK_IDS: tuple[str, ...] = (
+    "init_loss", "overfit_batch", "gradcheck", "activations", "init_scale", "gradient_flow", "input_stats",
+)
+RELU_FAMILY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish)
+SQUASHING = (nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.Hardtanh)
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+# --- shared helpers -------------------------------------------------------------------------------
+
+
+def infer_task(out: torch.Tensor, y: np.ndarray) -> str:
+    """'multiclass' for (N, C >= 2) logits and integer labels, 'binary' for one logit, else 'regression'."""
+    integer = np.issubdtype(np.asarray(y).dtype, np.integer)
+    if integer and out.ndim == 2 and out.shape[1] >= 2:
+        return "multiclass"
+    if integer and (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)):
+        return "binary"
+    return "regression"
+
+
+def _target(y: np.ndarray, task: str, device: torch.device) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(y), device=device)
+    return t.long() if task == "multiclass" else t.float()
+
+
+def compute_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """Mean cross-entropy (multiclass), binary cross-entropy on the logit, or mean squared error."""
+    if task == "multiclass":
+        return nn.functional.cross_entropy(out, y)
+    if task == "binary":
+        flat = out.reshape(-1)
+        return nn.functional.binary_cross_entropy_with_logits(flat, y.to(flat.dtype))
+    if out.ndim == 2 and out.shape[1] == 1:
+        out = out.reshape(-1)
+    return nn.functional.mse_loss(out, y.to(out.dtype).reshape(out.shape))
+
+
+def _correct(out: torch.Tensor, y: torch.Tensor, task: str) -> int:
+    if task == "multiclass":
+        return int((out.argmax(dim=1) == y).sum())
+    if task == "binary":
+        return int(((out.reshape(-1) > 0).long() == y.long()).sum())
+    return 0
+
+
+def _no_dropout(model: nn.Module) -> None:
+    """Training mode, except dropout: the overfit and gradient checks ask whether the model can fit."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.eval()
+
+
+def reinitialise(model: nn.Module) -> nn.Module | None:
+    """A deep copy with every submodule's reset_parameters() called; None when no submodule has one."""
+    if isinstance(model, torch.jit.ScriptModule):
+        return None
+    fresh = copy.deepcopy(model)
+    found = False
+    for m in fresh.modules():
+        reset = getattr(m, "reset_parameters", None)
+        if callable(reset):
+            reset()
+            found = True
+    return fresh if found else None
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """An independent copy; TorchScript through a save / load round trip (deepcopy leaves non-leaf weights)."""
+    if isinstance(model, torch.jit.ScriptModule):
+        import io
+
+        buf = io.BytesIO()
+        torch.jit.save(model, buf)
+        buf.seek(0)
+        return torch.jit.load(buf, map_location=next(iter(model.parameters()), torch.empty(0)).device)
+    return copy.deepcopy(model)
+
+
+def _skip_untrainable(check_id: str, fmt: str | None, exc: BaseException) -> Check:
+    what = {"export": "a torch.export program", "torchscript": "this TorchScript module"}.get(fmt or "", "this model")
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return Check(
+        check_id,
+        "skip",
+        f"Cannot backpropagate through {what} ({detail}).",
+        "Run the check on the eager model: save its state_dict and pass --arch, or pass --arch alone to check the design.",
+        {"format": fmt, "error": detail},
+    )
+
+
+# --- the checks -----------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def check_init_loss(fresh: nn.Module | None, batches: Sequence[tuple[torch.Tensor, np.ndarray]], *, source: str = "") -> Check:
+    """Mean loss of freshly initialised weights over a few batches against ln(C)."""
+    if fresh is None:
+        return Check(
+            "init_loss",
+            "skip",
+            "No fresh weights: this format cannot be re-initialised (no reset_parameters).",
+            "Pass --arch (and --arch-kwargs) so a freshly built model can be checked.",
+        )
+    fresh.eval()
+    total, n, task, c = 0.0, 0, "", 0
+    for x, y in batches:
+        out = fresh(x)
+        task = infer_task(out, y)
+        if task == "regression":
+            return Check("init_loss", "skip", "Regression model: the loss at initialization has no ln(C) reference.")
+        c = out.shape[1] if task == "multiclass" else 2
+        total += float(compute_loss(out, _target(y, task, out.device), task)) * len(y)
+        n += len(y)
+    loss = total / max(n, 1)
+    ref = math.log(c)
+    ratio = loss / ref
+    details = {"loss": loss, "ln_c": ref, "classes": c, "ratio": ratio, "items": n, "fresh_weights": source}
+    evidence = f"Loss of fresh weights ({source}) on {n} train items is {loss:.3f}; ln({c}) = {ref:.3f} (ratio {ratio:.2f})."
+    status: Status = "pass"
+    advice = ""
+    if not math.isfinite(loss):
+        status, advice = "fail", "The loss is not finite at initialization: look for log(0), a division by zero or inf inputs."
+    elif ratio > INIT_LOSS_FAIL_HIGH:
+        status = "fail"
+    elif ratio > INIT_LOSS_WARN[1] or ratio < INIT_LOSS_WARN[0]:
+        status = "warn"
+    if status != "pass" and not advice:
+        advice = (
+            "A fresh classifier should be unsure of every class. Too high: the final layer's weights are too large "
+            "(scale them down or zero them), the init is too wide for the depth, or the model ends in softmax / "
+            "sigmoid and the loss applies it again. Too low: the weights are not fresh, or the inputs leak the label."
+        )
+    return Check("init_loss", status, evidence, advice, details)
+
+
+def check_overfit_batch(
+    model: nn.Module, x: torch.Tensor, y: np.ndarray, *, steps: int = 500, lr: float = OVERFIT_LR, fmt: str | None = None
+) -> Check:
+    """Train a copy on one batch with Adam: it must reach near-zero loss and every item right."""
+    try:
+        work = copy_model(model)
+    except Exception as exc:  # noqa: BLE001 - some compiled modules refuse to copy
+        return _skip_untrainable("overfit_batch", fmt, exc)
+    params = [p for p in work.parameters() if p.requires_grad]
+    if not params:
+        return Check("overfit_batch", "skip", "The model has no trainable parameters.", "Load the model in a trainable format (--arch with a state_dict).")
+    _no_dropout(work)
+    history: list[float] = []
+    reached = None
+    try:
+        opt = torch.optim.Adam(params, lr=lr)
+        with torch.enable_grad():
+            out = work(x)
+            task = infer_task(out, y)
+            t = _target(y, task, out.device)
+            scale = float(t.float().var()) if task == "regression" and len(t) > 1 else 1.0
+            for step in range(steps + 1):
+                if step:
+                    out = work(x)
+                loss = compute_loss(out, t, task)
+                value = float(loss.detach())
+                history.append(value)
+                ok = value <= OVERFIT_LOSS * max(scale, 1e-12)
+                if task != "regression":
+                    ok = ok and _correct(out, t, task) == len(t)
+                if ok or not math.isfinite(value):
+                    if ok:
+                        reached = step
+                    break
+                if step == steps:
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    except (RuntimeError, ValueError, NotImplementedError) as exc:
+        return _skip_untrainable("overfit_batch", fmt, exc)
+    with torch.no_grad():
+        acc = _correct(out, t, task) / len(t) if task != "regression" else float("nan")
+    final = history[-1]
+    details = {
+        "items": len(t),
+        "steps": steps,
+        "lr": lr,
+        "reached_at_step": reached,
+        "initial_loss": history[0],
+        "final_loss": final,
+        "accuracy": acc,
+        "loss_curve": history[:: max(1, len(history) // 20)],
+    }
+    acc_text = f", accuracy {acc * 100:.0f}%" if task != "regression" else ""
+    if reached is not None:
+        return Check(
+            "overfit_batch",
+            "pass",
+            f"Fit one batch of {len(t)} items in {reached} Adam steps (loss {history[0]:.3g} -> {final:.3g}{acc_text}).",
+            "",
+            details,
+        )
+    status: Status = "warn" if task != "regression" and acc == 1.0 and math.isfinite(final) else "fail"
+    return Check(
+        "overfit_batch",
+        status,
+        f"After {len(history) - 1} Adam steps (lr {lr:g}) on {len(t)} items the loss went {history[0]:.3g} -> {final:.3g}{acc_text}; "
+        f"target loss <= {OVERFIT_LOSS:g}{' and 100% accuracy' if task != 'regression' else ' of the label variance'}.",
+        "A model that cannot memorise 16 items has a bug before it has a capacity problem: check that the loss "
+        "matches the output (logits vs probabilities), that labels line up with inputs, that gradients reach "
+        "every layer (see gradient_flow), that weights are not all zero (init_scale), and try more --steps.",
+        details,
+    )
+
+
+def _loss_of(model: nn.Module, x: torch.Tensor, t: torch.Tensor, task: str) -> float:
+    with torch.no_grad():
+        return float(compute_loss(model(x), t, task))
+
+
+def check_gradcheck(
+    model: nn.Module, x: torch.Tensor, y: np.ndarray, *, coords: int = 48, seed: int = 0, fmt: str | None = None
+) -> Check:
+    """Analytic gradients of the loss against central finite differences, in float64 on a copy.
+
+    Checks `coords` parameter coordinates spread over every parameter tensor: in each tensor the
+    coordinates with the largest analytic gradient and random ones (a backward that returns zero
+    shows in the random ones).
+    """
+    try:
+        work = copy_model(model).double().eval()
+    except Exception as exc:  # noqa: BLE001
+        return _skip_untrainable("gradcheck", fmt, exc)
+    xd = x.double()
+    named = [(n, p) for n, p in work.named_parameters() if p.requires_grad and p.numel()]
+    if not named:
+        return Check("gradcheck", "skip", "The model has no trainable parameters.")
+    try:
+        with torch.enable_grad():
+            out = work(xd)
+            task = infer_task(out, y)
+            t = _target(y, task, out.device)
+            if task != "multiclass":
+                t = t.double()
+            work.zero_grad(set_to_none=True)
+            compute_loss(out, t, task).backward()
+    except (RuntimeError, ValueError, NotImplementedError) as exc:
+        return _skip_untrainable("gradcheck", fmt, exc)
+    rng = np.random.default_rng(seed)
+    per_tensor = max(1, coords // len(named))
+    chosen: list[tuple[str, torch.Tensor, int, float]] = []
+    for name, p in named:
+        g = p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=torch.float64)
+        k = min(per_tensor, p.numel())
+        top = torch.topk(g.abs(), max(1, k // 2)).indices.tolist()
+        rand = rng.choice(p.numel(), size=min(k, p.numel()), replace=False).tolist()
+        picks = list(dict.fromkeys(top + rand))[:k]
+        chosen += [(name, p, i, float(g[i])) for i in picks]
+        if len(chosen) >= max(coords, len(named)):
+            break
+    rows = []
+    for name, p, i, analytic in chosen:
+        errs = []
+        flat = p.data.view(-1)
+        orig = float(flat[i])
+        numeric = 0.0
+        for h in FD_STEPS:
+            flat[i] = orig + h
+            fp = _loss_of(work, xd, t, task)
+            flat[i] = orig - h
+            fm = _loss_of(work, xd, t, task)
+            flat[i] = orig
+            numeric = (fp - fm) / (2 * h)
+            errs.append(abs(analytic - numeric) / max(abs(analytic), abs(numeric), GRAD_FLOOR))
+            if errs[-1] < GRADCHECK_WARN:
+                break
+        rows.append({"param": name, "index": i, "analytic": analytic, "numeric": numeric, "rel_error": min(errs)})
+    worst = max(rows, key=lambda r: r["rel_error"])
+    err = worst["rel_error"]
+    bad = [r for r in rows if r["rel_error"] >= GRADCHECK_FAIL]
+    status: Status = "fail" if err >= GRADCHECK_FAIL or not math.isfinite(err) else "warn" if err >= GRADCHECK_WARN else "pass"
+    bad_params = sorted({r["param"] for r in bad})
+    evidence = (
+        f"Worst relative error {err:.2g} over {len(rows)} coordinates of {len(named)} parameter tensors "
+        f"({len(x)} inputs, float64), at {worst['param']}[{worst['index']}]: analytic {worst['analytic']:.4g}, "
+        f"numeric {worst['numeric']:.4g}."
+    )
+    if bad:
+        evidence += f" {len(bad)} coordinates in {', '.join(bad_params[:4])} exceed {GRADCHECK_FAIL:g}."
+    advice = ""
+    if status != "pass":
+        advice = (
+            "The backward pass disagrees with the forward pass: look at custom autograd.Function backward methods, "
+            "in-place operations on tensors autograd saved, .detach() / .data in the forward, and non-differentiable "
+            "steps (argmax, rounding) before the layers named."
+        )
+    return Check(
+        "gradcheck",
+        status,
+        evidence,
+        advice,
+        {"worst": worst, "coordinates": len(rows), "failing_params": bad_params, "rows": rows[:200]},
+    )
+
+
+@torch.no_grad()
+def check_activations(model: nn.Module, xs: Sequence[torch.Tensor]) -> Check:
+    """Dead ReLU-family units and saturated sigmoid/tanh units per layer, from forward hooks.
+
+    A unit is a channel (dim 1) of the activation's output. Dead: never positive over the items seen.
+    Saturated: at least SATURATED_SHARE of its outputs within SATURATION_MARGIN of a bound.
+    """
+    if isinstance(model, torch.jit.ScriptModule):
+        return Check("activations", "skip", "TorchScript modules cannot take forward hooks after scripting.",
+                     "Pass the eager model (state_dict with --arch) to see activation health.")
+    acts = [(n, m) for n, m in model.named_modules() if isinstance(m, RELU_FAMILY + SQUASHING)]
+    if not acts:
+        return Check(
+            "activations",
+            "skip",
+            "No activation modules (nn.ReLU, nn.Sigmoid, nn.Tanh, ...) found; functional calls such as F.relu cannot be hooked.",
+        )
+    stats: dict[str, dict] = {}
+    outputs: dict[str, torch.Tensor] = {}
+
+    def hook(name: str, m: nn.Module):
+        def fn(_mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
+            if not isinstance(out, torch.Tensor) or out.ndim == 0:
+                return
+            o = out.detach().float()
+            o = o.unsqueeze(1) if o.ndim == 1 else o
+            per_unit = o.transpose(0, 1).reshape(o.shape[1], -1)
+            s = stats.setdefault(name, {"kind": type(m).__name__, "max": None, "near": 0, "count": 0})
+            outputs[name] = out
+            if isinstance(m, RELU_FAMILY):
+                mx = per_unit.max(dim=1).values
+                s["max"] = mx if s["max"] is None else torch.maximum(s["max"], mx)
+            else:
+                lo, hi = (-1.0, 1.0) if isinstance(m, (nn.Tanh, nn.Hardtanh)) else (0.0, 1.0)
+                if isinstance(m, nn.Hardtanh):
+                    lo, hi = m.min_val, m.max_val
+                margin = SATURATION_MARGIN * (hi - lo)
+                near = ((per_unit <= lo + margin) | (per_unit >= hi - margin)).sum(dim=1)
+                s["near"] = near if isinstance(s["near"], int) else s["near"] + near
+                s["count"] += per_unit.shape[1]
+
+        return fn
+
+    model.eval()
+    handles = [m.register_forward_hook(hook(n, m)) for n, m in acts]
+    final_names: set[str] = set()
+    items = 0
+    try:
+        for x in xs:
+            out = model(x)
+            items += len(x)
+            final_names |= {n for n, o in outputs.items() if o is out}
+            outputs.clear()
+    finally:
+        for h in handles:
+            h.remove()
+    layers = {}
+    statuses: list[Status] = []
+    phrases = []
+    for name, s in stats.items():
+        if name in final_names:
+            continue  # the model's own output (a final sigmoid): confident outputs are its job
+        if s["max"] is not None:
+            units = len(s["max"])
+            dead = int((s["max"] <= 0).sum())
+            share = dead / units
+            layers[name] = {"kind": s["kind"], "units": units, "dead": dead, "dead_share": share}
+            if share >= DEAD_WARN:
+                statuses.append("fail" if share >= DEAD_FAIL else "warn")
+                phrases.append(f"{name} ({s['kind']}) {dead}/{units} dead ({share * 100:.0f}%)")
+        else:
+            units = len(s["near"])
+            sat = int((s["near"].float() / s["count"] >= SATURATED_SHARE).sum())
+            share = sat / units
+            layers[name] = {"kind": s["kind"], "units": units, "saturated": sat, "saturated_share": share,
+                            "near_bound_share": float(s["near"].sum()) / (s["count"] * units)}
+            if share >= SATURATED_WARN:
+                statuses.append("fail" if share >= SATURATED_FAIL else "warn")
+                phrases.append(f"{name} ({s['kind']}) {sat}/{units} saturated ({share * 100:.0f}%)")
+    if not layers:
+        return Check("activations", "skip", "The only activation is the model's output layer.")
+    status: Status = max(statuses, key=lambda s: {"pass": 0, "warn": 1, "fail": 2}[s], default="pass")
+    dead_total = sum(v.get("dead", 0) for v in layers.values())
+    relu_units = sum(v["units"] for v in layers.values() if "dead" in v)
+    sat_total = sum(v.get("saturated", 0) for v in layers.values())
+    sq_units = sum(v["units"] for v in layers.values() if "saturated" in v)
+    summary = []
+    if relu_units:
+        summary.append(f"{dead_total}/{relu_units} ReLU-family units dead")
+    if sq_units:
+        summary.append(f"{sat_total}/{sq_units} sigmoid/tanh units saturated")
+    evidence = f"Over {items} train items, {len(layers)} activation layers: " + ", ".join(summary) + "."
+    if phrases:
+        evidence += " Worst: " + "; ".join(phrases[:4]) + "."
+    advice = ""
+    if status != "pass":
+        advice = (
+            "Dead ReLUs usually follow too high a learning rate (lower it, add warmup) or a large negative bias; "
+            "LeakyReLU / PReLU keep a gradient. Saturated sigmoid / tanh units come from weights that are too large "
+            "or unnormalised inputs: use Xavier init, normalise inputs, add batch norm, or switch to ReLU."
+        )
+    return Check("activations", status, evidence, advice, {"items": items, "layers": layers})
+
+
+def _fans(w: torch.Tensor, m: nn.Module) -> tuple[int, int]:
+    receptive = int(np.prod(w.shape[2:])) if w.ndim > 2 else 1
+    a, b = w.shape[1] * receptive, w.shape[0] * receptive
+    if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        a, b = b, a  # stored (in, out / groups, k...)
+    return a, b
+
+
+@torch.no_grad()
+def check_init_scale(fresh: nn.Module, *, source: str = "") -> Check:
+    """Per layer (Linear / Conv), the weight std against He, Xavier and PyTorch's default for its fans."""
+    layers = [(n, m) for n, m in fresh.named_modules() if isinstance(m, WEIGHTED) and getattr(m, "weight", None) is not None]
+    if not layers:
+        return Check("init_scale", "skip", "No Linear or Conv layers to inspect.")
+    rows = {}
+    statuses: list[Status] = []
+    phrases = []
+    for k, (name, m) in enumerate(layers):
+        w = m.weight.detach().double()
+        fan_in, fan_out = _fans(w, m)
+        std = float(w.std()) if w.numel() > 1 else 0.0
+        he = math.sqrt(2.0 / fan_in)
+        xavier = math.sqrt(2.0 / (fan_in + fan_out))
+        default = 1.0 / math.sqrt(3.0 * fan_in)
+        lo, hi = min(he, xavier, default), max(he, xavier, default)
+        ratio = std / lo if std < lo else std / hi if std > hi else 1.0
+        last = k == len(layers) - 1
+        row = {"fan_in": fan_in, "fan_out": fan_out, "std": std, "he": he, "xavier": xavier, "ratio": ratio}
+        rows[name] = row
+        if std == 0.0:
+            if last:
+                row["note"] = "zero output layer (a known recipe when the layers before it are random)"
+                continue
+            statuses.append("fail")
+            const = float(w.reshape(-1)[0])
+            phrases.append(f"{name} is {'all zero' if const == 0 else f'constant {const:g}'} (every unit computes the same thing)")
+            continue
+        off = ratio if ratio >= 1 else 1 / ratio
+        if off >= SCALE_FAIL:
+            statuses.append("fail")
+        elif off >= SCALE_WARN:
+            statuses.append("warn")
+        else:
+            continue
+        phrases.append(f"{name} std {std:.3g} vs He {he:.3g} / Xavier {xavier:.3g} ({off:.0f}x {'above' if ratio > 1 else 'below'})")
+    status: Status = max(statuses, key=lambda s: {"pass": 0, "warn": 1, "fail": 2}[s], default="pass")
+    evidence = f"{len(layers)} layers ({source}): " + (
+        "; ".join(phrases[:4]) + "." if phrases else "every weight std lies within 2x of He / Xavier / PyTorch's default for its fan-in and fan-out."
+    )
+    advice = ""
+    if status != "pass":
+        advice = (
+            "Initialise with small random numbers scaled to the fan-in: He (kaiming_normal_) before ReLUs, Xavier "
+            "(xavier_uniform_) before tanh / sigmoid. All-zero or constant weights never break symmetry: every unit "
+            "gets the same gradient and stays identical."
+        )
+    return Check("init_scale", status, evidence, advice, {"layers": rows})
+
+
+def check_gradient_flow(model: nn.Module, x: torch.Tensor, y: np.ndarray, *, fmt: str | None = None) -> Check:
+    """Per-layer gradient norms of the loss on one batch; the first-to-last RMS gradient ratio."""
+    try:
+        work = copy_model(model)
+    except Exception as exc:  # noqa: BLE001
+        return _skip_untrainable("gradient_flow", fmt, exc)
+    _no_dropout(work)
+    try:
+        with torch.enable_grad():
+            out = work(x)
+            task = infer_task(out, y)
+            work.zero_grad(set_to_none=True)
+            compute_loss(out, _target(y, task, out.device), task).backward()
+    except (RuntimeError, ValueError, NotImplementedError) as exc:
+        return _skip_untrainable("gradient_flow", fmt, exc)
+    layers = []
+    for name, m in work.named_modules():
+        ps = [p for p in m.parameters(recurse=False) if p.requires_grad]
+        weight = getattr(m, "weight", None)
+        if not ps or not isinstance(weight, torch.Tensor) or weight.ndim < 2:
+            continue
+        sq = sum(float((p.grad.double() ** 2).sum()) for p in ps if p.grad is not None)
+        numel = sum(p.numel() for p in ps)
+        layers.append({"layer": name or type(m).__name__, "grad_norm": math.sqrt(sq), "grad_rms": math.sqrt(sq / numel)})
+    if len(layers) < 2:
+        return Check("gradient_flow", "skip", "Fewer than two layers with weight matrices: no flow to measure.",
+                     "", {"layers": layers})
+    first, last = layers[0], layers[-1]
+    ratio = first["grad_rms"] / last["grad_rms"] if last["grad_rms"] > 0 else (math.inf if first["grad_rms"] > 0 else float("nan"))
+    zero = [r["layer"] for r in layers if r["grad_norm"] == 0.0]
+    finite = all(math.isfinite(r["grad_norm"]) for r in layers)
+    status: Status = "pass"
+    if not finite or not math.isfinite(ratio) or ratio == 0 or ratio <= 1 / FLOW_FAIL or ratio >= FLOW_FAIL:
+        status = "fail"
+    elif ratio <= 1 / FLOW_WARN or ratio >= FLOW_WARN or zero:
+        status = "warn"
+    evidence = (
+        f"RMS gradient {first['layer']} {first['grad_rms']:.3g}, {last['layer']} {last['grad_rms']:.3g}: "
+        f"first/last ratio {ratio:.3g} over {len(layers)} layers on {len(x)} items."
+    )
+    if zero:
+        evidence += f" No gradient at all reaches {', '.join(zero[:4])}."
+    if not finite:
+        evidence += " Some gradients are NaN or infinite."
+    advice = ""
+    if status != "pass":
+        advice = (
+            "Vanishing (ratio far below 1): saturated sigmoid / tanh, dead ReLUs, all-zero weights, or too deep a "
+            "stack without residual connections or normalisation. Exploding (far above 1): weights initialised too "
+            "large; clip gradients, lower the learning rate, add batch norm, use He / Xavier init."
+        )
+    return Check("gradient_flow", status, evidence, advice, {"ratio": ratio, "layers": layers, "zero_gradient": zero})
+
+
+# --- the whole checklist on a model and a training split --------------------------------------------
+
+
+def fresh_weights(model: nn.Module, *, arch: str | None, arch_kwargs: dict | None, fmt: str) -> tuple[nn.Module | None, str]:
+    """Freshly initialised weights to check the design with, and where they came from.
+
+    --arch given: a new model built by the factory (its own init, exactly what training starts from);
+    format 'arch': the loaded model is already fresh; otherwise a copy with reset_parameters() called
+    on every submodule that has one (PyTorch's default init: custom init code in __init__ is not rerun).
+    """
+    if fmt == "arch":
+        return model, "built by --arch"
+    if arch is not None:
+        from diagnose.io.models import build_arch
+
+        return build_arch(arch, arch_kwargs).eval(), "built by --arch"
+    if fmt in ("torchscript", "export"):
+        return None, ""
+    fresh = reinitialise(model)
+    return fresh, "reset_parameters() on a copy" if fresh is not None else ""
+
+
+def eager_twin(model: nn.Module, *, arch: str | None, arch_kwargs: dict | None) -> nn.Module | None:
+    """For TorchScript with --arch: the eager architecture holding the same weights (hooks need it)."""
+    if arch is None or not isinstance(model, torch.jit.ScriptModule):
+        return None
+    from diagnose.io.models import build_arch
+
+    twin = build_arch(arch, arch_kwargs)
+    try:
+        twin.load_state_dict(model.state_dict())
+    except RuntimeError:
+        return None
+    return twin.eval()
+
+
+def run_checks(
+    model: nn.Module,
+    split: object,
+    *,
+    fresh: nn.Module | None,
+    fresh_source: str,
+    fmt: str,
+    eager: nn.Module | None = None,
+    batch: int = 16,
+    steps: int = 500,
+    lr: float = OVERFIT_LR,
+    items: int = 2048,
+    gradcheck_inputs: int = 2,
+    gradcheck_coords: int = 48,
+    seed: int = 0,
+    device: str = "cpu",
+    advance: Callable[[int], None] | None = None,
+) -> list[Check]:
+    """Every sanity check on `model` with items of a training split (io.splits.Split).
+
+    Uses a seeded random sample: `batch` items to overfit and for gradcheck / gradient_flow, and up to
+    `items` items (in batches of 256) for init_loss, activations and input_stats.
+    """
+    from diagnose.core.datachecks import InputSummary, check_input_stats
+
+    rng = np.random.default_rng(seed)
+    n = split.n  # type: ignore[attr-defined]
+    sample = np.sort(rng.choice(n, size=min(items, n), replace=False))
+    few = rng.choice(n, size=min(batch, n), replace=False)
+    xs: list[torch.Tensor] = []
+    ys: list[np.ndarray] = []
+    summary = InputSummary()
+    for b in split.batches(256, indices=sample):  # type: ignore[attr-defined]
+        summary.update(b.x.numpy())
+        xs.append(b.x.to(device))
+        ys.append(np.asarray(b.y))
+    one = next(split.batches(len(few), indices=few))  # type: ignore[attr-defined]
+    x1, y1 = one.x.to(device), np.asarray(one.y)
+    fresh_batches = list(zip(xs, ys, strict=True))
+    torch.manual_seed(seed)
+    cpu = torch.device("cpu")
+    steps_: list[Callable[[], Check]] = [
+        lambda: check_init_loss(fresh, fresh_batches, source=fresh_source),
+        lambda: check_overfit_batch(model, x1, y1, steps=steps, lr=lr, fmt=fmt),
+        lambda: check_gradcheck(
+            copy_model(model).to(cpu), x1[:gradcheck_inputs].to(cpu), y1[:gradcheck_inputs],
+            coords=gradcheck_coords, seed=seed, fmt=fmt,
+        ),
+        lambda: check_activations(eager if eager is not None else model, xs)
+        if fmt != "export"
+        else Check(
+            "activations", "skip", "A torch.export program keeps no activation modules to hook.",
+            "Pass the eager model (state_dict with --arch) to see activation health.",
+        ),
+        lambda: check_init_scale(fresh if fresh is not None else model, source=fresh_source or "weights as loaded"),
+        lambda: check_gradient_flow(model, x1, y1, fmt=fmt),
+        lambda: check_input_stats(
+            summary, split=getattr(split, "name", "train"), sampled=len(sample) if len(sample) < n else None
+        ),
+    ]
+    checks = []
+    for run in steps_:
+        checks.append(run())
+        if advance is not None:
+            advance(1)
+    return checks
