@@ -178,10 +178,10 @@ def _check_labels(split: Split, labels: np.ndarray, num_classes: int) -> None:
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
         worst = labels[bad]
+        shown = worst.max() if worst.max() >= num_classes else worst.min()
         raise DataError(
             f"{split.path}: expected labels in 0..{num_classes - 1} (the model has {num_classes} outputs), got "
-            f"{int(worst.max() if worst.max() >= num_classes else worst.min())} in {int(bad.sum())} items; "
-            "check that the data and model use the same classes"
+            f"{shown:g} ({int(bad.sum())} of {len(labels)} items); check that the data and the model use the same classes"
         )
 
 
@@ -191,8 +191,12 @@ def _forward_error(split: Split, exc: Exception, module: torch.nn.Module, shape:
     hint = "reshape the data to what the model takes"
     if split.format == "images":
         hint = "pass --image-size H,W (and match the channels) to what the model was trained on"
-    detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-    return DataError(f"{split.path}: expected inputs of shape {expected} for the model, got {got} ({detail}); {hint}")
+    if expected == "an unknown shape":
+        # The model's first layer does not say what it takes: torch's own message is the best clue.
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        expected = f"the model accepts ({detail})"
+        return DataError(f"{split.path}: expected inputs {expected}, got {got}; {hint}")
+    return DataError(f"{split.path}: expected inputs of shape {expected} for the model, got {got}; {hint}")
 
 
 def evaluate_split(
