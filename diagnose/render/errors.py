@@ -84,7 +84,7 @@ def render_table(console: Console, s: ErrorsSummary) -> None:
     from rich.table import Table
 
     for line in lines(s):
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
     if s.pairs:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Most-confused pairs", title_justify="left")
         for k, h in enumerate(PAIR_HEADERS):
@@ -94,7 +94,7 @@ def render_table(console: Console, s: ErrorsSummary) -> None:
         console.print(table)
     for line in (suspect_line(s), *s.notes, next_line(s)):
         if line:
-            console.print(line, markup=False)
+            console.print(line, markup=False, soft_wrap=True)
 
 
 def to_json(s: ErrorsSummary) -> dict[str, object]:

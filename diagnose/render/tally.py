@@ -111,7 +111,7 @@ def render_table(console: Console, tally: Tally, ctx: TallyContext) -> None:
     from rich import box
     from rich.table import Table
 
-    console.print(headline(tally, ctx))
+    console.print(headline(tally, ctx), markup=False, soft_wrap=True)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for k, h in enumerate(HEADERS):
         if h.startswith("ceiling") and tally.error is None:
@@ -123,7 +123,7 @@ def render_table(console: Console, tally: Tally, ctx: TallyContext) -> None:
     table.add_row("(no mark)", str(tally.unmarked), *[""] * (width - 2))
     console.print(table)
     for line in findings(tally, ctx):
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
 
 
 def to_json(tally: Tally, ctx: TallyContext) -> dict[str, object]:
