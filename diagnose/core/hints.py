@@ -1,10 +1,74 @@
-"""Curve findings: what a training log says about the run. Pure: arrays in, frozen dataclasses out."""
+"""Curve findings: what a training log says about the run. Pure: arrays in, frozen dataclasses out.
+
+Each finding has an id, a severity (`warn` or `info`), the evidence in numbers with the step or
+epoch, and the advice. The thresholds are named constants below with where they come from; they
+were checked on the runs `fixtures/make_runs.py` trains and on real logs from public repositories.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
+
+# --- thresholds ------------------------------------------------------------------------------------
+
+# A loss that climbs this far above its starting level has diverged. The Deep Learning Tuning
+# Playbook ("training instability") treats a loss rising well above its initial value as the sign
+# that updates are too large; 3x keeps a noisy but stable start from counting.
+DIVERGE_FACTOR = 3.0
+# Less than this relative decrease from the start over the whole run: not learning. SageMaker
+# Debugger's LossNotDecreasing rule compares the loss over a window against a percentage
+# (`diff_percent`); 10% over the whole run is our reading of "not decreasing".
+NOT_LEARNING_DROP = 0.10
+# With --classes C, a loss ending within this fraction of ln(C) is at chance (the seeds: a
+# classifier that has learned nothing predicts uniformly, cross-entropy ln C).
+CHANCE_MARGIN = 0.05
+# Learning rate too high (seed 004: "a high learning rate makes the loss drop fast at the start, then
+# settle at a poor level"): the loss ends at least this fraction of its start ...
+HIGH_PLATEAU_LEVEL = 0.1
+# ... and made no progress after its early drop: the smoothed loss (span ~1/20 of the run) averages at
+# least REBOUND_HALF x its first-half minimum over the second half and ends no lower than
+# REBOUND_END x that minimum. Healthy fixtures and real logs measure <= 0.96 / 1.05 (a step
+# schedule); Adam at lr 0.1 measures 1.05 / 1.54.
+REBOUND_END = 1.0
+REBOUND_HALF = 1.2
+# Learning rate too low (seed 004: "too linear"): a straight line explains this much of the smoothed
+# loss (R^2) and the first half of the run made no more than this share of the total decrease (an
+# exponential-looking healthy curve makes most of its progress early).
+LINEAR_R2 = 0.95
+LINEAR_FIRST_HALF_SHARE = 0.65
+# Noisy batches (seed 004: the width of the per-batch curve is set by the batch size): the
+# per-step loss's standard deviation exceeds this multiple of its mean in the middle of training
+# (windows from 10% to 50% of the run). Batch-32 runs measure 0.3-0.6 on the fixtures and up to 1.0
+# on real Lightning logs; batch 1 measures 3.7.
+NOISY_SPREAD = 1.5
+# Overfitting: validation loss this far above its minimum (relative) while training loss keeps
+# falling; Keras/Lightning EarlyStopping monitor the same minimum (patience counts evaluations).
+OVERFIT_RISE = 0.10
+# ... or a train-validation accuracy gap this large (seed 004, Fig. 3) that keeps growing.
+OVERFIT_ACC_GAP = 0.10
+# Underfitting (seed 004: "no gap at a low accuracy level"): training accuracy below this, the gap
+# below UNDERFIT_GAP, and training loss no longer improving.
+UNDERFIT_ACC = 0.80
+UNDERFIT_GAP = 0.05
+# Plateau: no improvement larger than PLATEAU_MIN_DELTA (relative) over the last `patience`
+# evaluations. Keras ReduceLROnPlateau and torch's ReduceLROnPlateau use patience=10 by default;
+# short runs use a quarter of their evaluations (at least 3).
+PLATEAU_PATIENCE = 10
+PLATEAU_MIN_DELTA = 0.01
+# Still improving: the best value is in the last tenth of the run and the last quarter improved by
+# more than this (relative).
+STILL_IMPROVING_DELTA = 0.02
+# A learning-rate step: a fall by at least this factor between two logged values (the seed's
+# "divide by 2 or 5"; StepLR/MultiStepLR default gamma 0.1).
+LR_STEP_FACTOR = 2.0
+# Fewer training-loss points than this and the shape of the curve is not judged.
+MIN_POINTS = 10
+# Smoothing for the trend: TensorBoard's default scalar smoothing weight.
+TREND_SMOOTHING = 0.6
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,3 +96,564 @@ class Series:
     @property
     def has_epoch(self) -> bool:
         return bool(len(self.epoch)) and bool(np.isfinite(self.epoch).all())
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One finding. `at`: where it happens, {"step": int} and/or {"epoch": int}; empty when global."""
+
+    id: str
+    severity: str  # "warn" | "info"
+    evidence: str
+    advice: str
+    at: dict[str, float] = field(default_factory=dict)
+
+
+ADVICE = {
+    "diverged": "lower the learning rate (by 10x to start), add gradient clipping, check the inputs and "
+    "the loss for NaN/inf; a learning-rate warmup helps large models",
+    "not_learning": "check the labels and the loss against a batch the model can overfit; if that works, "
+    "the learning rate is far off: try 10x lower and 10x higher",
+    "lr_too_high": "divide the learning rate by 3-10, or decay it (step, cosine); the loss should then "
+    "keep falling past the level it sits at now",
+    "lr_too_low": "raise the learning rate by 3-10x (a learning-rate range test finds the largest "
+    "stable value); the curve should bend down early instead of falling in a straight line",
+    "noisy": "use a bigger batch (or accumulate gradients) or a lower learning rate; the spread shrinks "
+    "roughly as 1/sqrt(batch size)",
+    "overfitting": "stop at the best epoch (early stopping with restore-best), and add regularization: "
+    "L2 / weight decay, dropout, data augmentation, or more data",
+    "underfitting": "the model cannot fit the training data: use a bigger model (wider or deeper, no "
+    "bottleneck), train longer, reduce regularization",
+    "plateau": "divide the learning rate by 2-5 when validation stops improving (ReduceLROnPlateau), "
+    "or use a step or cosine schedule",
+    "still_improving": "validation is still improving: train longer",
+    "schedule": "",
+    "healthy": "",
+}
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's smoothing: exponential moving average, debiased, NaN/inf points skipped.
+
+    values: (N,) float; weight in [0, 1) (0 = no smoothing). Returns (N,) float64; non-finite inputs
+    give NaN at their position and do not enter the average.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(len(values), np.nan)
+    if weight <= 0:
+        return np.where(np.isfinite(values), values, np.nan)
+    finite = np.isfinite(values)
+    v = values[finite]
+    if len(v) == 0:
+        return out
+    # y_t = w y_{t-1} + (1-w) v_t with y_0 = 0, divided by 1 - w^t: a recurrence scipy would do with
+    # lfilter; a blocked cumulative sum keeps it in numpy without overflow of w^-t.
+    n = len(v)
+    sm = np.empty(n)
+    block = max(1, int(min(n, 600 / max(1e-9, -math.log(weight)) if weight < 1 else n)))
+    last = 0.0
+    pos = 0
+    while pos < n:
+        chunk = v[pos : pos + block]
+        k = np.arange(1, len(chunk) + 1)
+        powers = weight ** (-k.astype(np.float64))
+        acc = np.cumsum(chunk * (1 - weight) * powers)
+        vals = (acc + last) * weight**k
+        sm[pos : pos + len(chunk)] = vals
+        last = vals[-1]
+        pos += len(chunk)
+    t = np.arange(1, n + 1)
+    sm = sm / (1 - weight**t)
+    out[finite] = sm
+    return out
+
+
+def x_of(series: Series) -> tuple[np.ndarray, str]:
+    """The x axis of a series: step when every point has one, else epoch, else the point index."""
+    if series.has_step:
+        return series.step, "step"
+    if series.has_epoch:
+        return series.epoch, "epoch"
+    return np.arange(len(series), dtype=np.float64), "point"
+
+
+def _at(series: Series, i: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, arr in (("step", series.step), ("epoch", series.epoch)):
+        if i < len(arr) and np.isfinite(arr[i]):
+            v = float(arr[i])
+            out[key] = int(v) if v.is_integer() else round(v, 3)
+    return out
+
+
+def _where(at: dict[str, float]) -> str:
+    if "epoch" in at and "step" in at:
+        return f"epoch {_num(at['epoch'])} (step {_num(at['step'])})"
+    if "epoch" in at:
+        return f"epoch {_num(at['epoch'])}"
+    if "step" in at:
+        return f"step {_num(at['step'])}"
+    return "the start"
+
+
+def _num(v: float) -> str:
+    if isinstance(v, (int, np.integer)) or float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:.3g}"
+
+
+def _g(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def _finite(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, values) of the finite points."""
+    idx = np.flatnonzero(np.isfinite(series.value))
+    return idx, series.value[idx]
+
+
+def _level(v: np.ndarray, start: bool) -> float:
+    """The level at the start or end of a curve: the mean of its first/last 5% (3+ points).
+
+    A mean, not a median: per-step losses are skewed (most batches near zero, a few large)."""
+    k = max(3, len(v) // 20)
+    part = v[:k] if start else v[-k:]
+    return float(np.mean(part))
+
+
+def _rolling_median(v: np.ndarray, window: int) -> np.ndarray:
+    import pandas as pd
+
+    return pd.Series(v).rolling(window, center=True, min_periods=1).median().to_numpy()
+
+
+# --- the findings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurveStats:
+    """Numbers the findings are decided on (exposed for tests and --debug)."""
+
+    drop: float | None = None  # 1 - end/start of the training loss
+    end_over_start: float | None = None
+    rebound_end: float | None = None
+    rebound_half: float | None = None
+    linear_r2: float | None = None
+    first_half_share: float | None = None
+    spread: float | None = None
+
+
+def _train_stats(train: Series) -> CurveStats:
+    idx, v = _finite(train)
+    if len(v) < MIN_POINTS:
+        return CurveStats()
+    x, _ = x_of(train)
+    x = x[idx]
+    start, end = _level(v, True), _level(v, False)
+    drop = 1 - end / start if start > 0 else None
+    sm = ema(v, TREND_SMOOTHING if len(v) < 200 else 1 - 4.0 / max(20, len(v) / 25))
+    half = len(v) // 2
+    slow = ema(v, 1 - 1 / max(2, len(v) / 20))
+    first_min = float(np.min(slow[:half]))
+    rebound_end = float(np.mean(slow[-max(2, len(v) // 10) :]) / first_min) if first_min > 0 else None
+    rebound_half = float(np.mean(slow[half:]) / first_min) if first_min > 0 else None
+    # Shape: a straight-line fit of the smoothed curve, and the share of the decrease made in the first half.
+    r2 = share = None
+    if len(v) >= 8 and np.ptp(x) > 0:
+        coef = np.polyfit(x, sm, 1)
+        fit = np.polyval(coef, x)
+        ss_res = float(np.sum((sm - fit) ** 2))
+        ss_tot = float(np.sum((sm - sm.mean()) ** 2))
+        r2 = 1 - ss_res / ss_tot if ss_tot > 0 else None
+        total = sm[0] - sm[-1]
+        mid = int(np.searchsorted(x, x[0] + (x[-1] - x[0]) / 2))
+        share = float((sm[0] - sm[min(mid, len(sm) - 1)]) / total) if total > 0 else None
+    spread = None
+    if len(v) >= 60:
+        # Coefficient of variation in windows from 10% to 50% of the run: after the first drop,
+        # before the level nears zero; the median over the windows.
+        w = max(8, len(v) // 30)
+        lo, hi = len(v) // 10, len(v) // 2
+        cvs = [float(np.std(v[a : a + w]) / max(float(np.mean(v[a : a + w])), 1e-12)) for a in range(lo, hi - w + 1, w)]
+        spread = float(np.median(cvs)) if cvs else None
+    return CurveStats(
+        drop=drop, end_over_start=end / start if start > 0 else None,
+        rebound_end=rebound_end, rebound_half=rebound_half,
+        linear_r2=r2, first_half_share=share, spread=spread,
+    )
+
+
+def _first_bad(series: Series) -> int | None:
+    bad = np.flatnonzero(~np.isfinite(series.value))
+    return int(bad[0]) if len(bad) else None
+
+
+def _diverged(loss: Series) -> Hint | None:
+    bad = _first_bad(loss)
+    if bad is not None:
+        n_bad = int((~np.isfinite(loss.value)).sum())
+        at = _at(loss, bad)
+        kinds = sorted({"NaN" if np.isnan(x) else "inf" for x in loss.value[~np.isfinite(loss.value)]})
+        return Hint(
+            "diverged", "warn",
+            f"{loss.name} is {'/'.join(kinds)} from {_where(at)} on ({n_bad} of {len(loss)} points)",
+            ADVICE["diverged"], at,
+        )
+    if loss.name != "train_loss":
+        return None  # validation loss may rise far above its start by overfitting alone
+    idx, v = _finite(loss)
+    if len(v) < 5:
+        return None
+    # The start: the first value or the early level, whichever is higher (a huge first value is a start).
+    start = max(float(v[0]), _level(v, True))
+    trend = _rolling_median(v, max(3, len(v) // 50))
+    k = max(3, len(v) // 20)
+    over = np.flatnonzero(trend[k:] > DIVERGE_FACTOR * start)
+    if start > 0 and len(over):
+        i = int(idx[k + over[0]])
+        peak = float(np.max(v))
+        at = _at(loss, i)
+        return Hint(
+            "diverged", "warn",
+            f"{loss.name} climbs above {DIVERGE_FACTOR:g}x its start ({_g(start)}) at {_where(at)}, up to {_g(peak)}",
+            ADVICE["diverged"], at,
+        )
+    return None
+
+
+def _best(series: Series, higher_is_better: bool) -> tuple[int, float]:
+    idx, v = _finite(series)
+    j = int(np.argmax(v) if higher_is_better else np.argmin(v))
+    return int(idx[j]), float(v[j])
+
+
+def _overfitting(s: Mapping[str, Series]) -> Hint | None:
+    val, train = s.get("val_loss"), s.get("train_loss")
+    if val is not None and np.isfinite(val.value).sum() >= 5:
+        idx, v = _finite(val)
+        b_i, best = _best(val, False)
+        pos = int(np.searchsorted(idx, b_i))
+        after = len(v) - 1 - pos
+        end = float(np.mean(v[-3:]))
+        rise = (end - best) / abs(best) if best != 0 else 0.0
+        if after >= 3 and rise >= OVERFIT_RISE:
+            at = _at(val, b_i)
+            train_note = ""
+            if train is not None:
+                t_at_best, t_end = _value_near(train, val, b_i), _level(_finite(train)[1], False)
+                if t_at_best is not None and not t_end < t_at_best:
+                    return None  # both rising: instability, not overfitting
+                if t_at_best is not None:
+                    train_note = f" while training loss fell from {_g(t_at_best)} to {_g(t_end)}"
+            return Hint(
+                "overfitting", "warn",
+                f"validation loss is lowest at {_where(at)} ({_g(best)}) and has risen {rise:.0%} since "
+                f"(last {_g(end)}){train_note}; best {next(iter(at), 'point')} for early stopping: {_num(next(iter(at.values()), b_i))}",
+                ADVICE["overfitting"], at,
+            )
+    ta, va = s.get("train_acc"), s.get("val_acc")
+    if ta is not None and va is not None:
+        gap_end, gap_mid = _acc_gap(ta, va)
+        if gap_end is not None and gap_end >= OVERFIT_ACC_GAP and (gap_mid is None or gap_end > gap_mid):
+            b_i, best = _best(va, True)
+            at = _at(va, b_i)
+            return Hint(
+                "overfitting", "warn",
+                f"training accuracy is {gap_end * 100:.1f} points above validation at the end"
+                + (f" (up from {gap_mid * 100:.1f} mid-run)" if gap_mid is not None else "")
+                + f"; validation accuracy peaked at {_where(at)} ({best:.1%})",
+                ADVICE["overfitting"], at,
+            )
+    return None
+
+
+def _value_near(series: Series, ref: Series, i: int) -> float | None:
+    """`series`' smoothed value at the x of `ref`'s point i (epoch-level or step-level)."""
+    idx, v = _finite(series)
+    if len(v) == 0:
+        return None
+    for key in ("step", "epoch"):
+        a, b = getattr(series, key)[idx], getattr(ref, key)[i]
+        if np.isfinite(b) and np.isfinite(a).all():
+            j = int(np.searchsorted(a, b, side="right")) - 1
+            lo = max(0, j - max(1, len(v) // 40))
+            return float(np.median(v[lo : j + 1])) if j >= 0 else float(v[0])
+    return None
+
+
+def _acc_gap(ta: Series, va: Series) -> tuple[float | None, float | None]:
+    _, tv = _finite(ta)
+    _, vv = _finite(va)
+    if len(tv) < 3 or len(vv) < 3:
+        return None, None
+    end = _level(tv, False) - float(np.mean(vv[-3:]))
+    mid_t = float(np.median(tv[len(tv) // 2 - 1 : len(tv) // 2 + 2]))
+    mid_v = float(np.median(vv[len(vv) // 2 - 1 : len(vv) // 2 + 2]))
+    return end, mid_t - mid_v
+
+
+def _lr_changes(lr: Series | None) -> tuple[list[int], bool, bool]:
+    """(indices where the LR steps down by LR_STEP_FACTOR+, warmup seen, smooth decay seen)."""
+    if lr is None:
+        return [], False, False
+    idx, v = _finite(lr)
+    if len(v) < 2 or v.max() <= 0:
+        return [], False, False
+    ratio = v[:-1] / np.where(v[1:] > 0, v[1:], np.nan)
+    drops = [int(idx[i + 1]) for i in np.flatnonzero(ratio >= LR_STEP_FACTOR)]
+    peak = int(np.argmax(v))
+    warmup = peak > 0 and v[0] < 0.5 * v[peak]
+    decay = not drops and v[-1] < 0.5 * v[peak] and peak < len(v) - 1
+    return drops, warmup, decay
+
+
+def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> list[Hint]:
+    """Findings for one run. `series`: canonical name -> Series (train_loss, val_loss, train_acc,
+    val_acc, lr; any may be missing). `classes`: number of classes, for the chance level ln(C)."""
+    hints: list[Hint] = []
+    train, val = series.get("train_loss"), series.get("val_loss")
+    lr = series.get("lr")
+    loss = train if train is not None else val
+    if loss is None and val is None and series.get("val_acc") is None and series.get("train_acc") is None:
+        return hints
+    drops, warmup, decay = _lr_changes(lr)
+    diverged = None
+    for cand in (train, val):
+        if cand is not None:
+            diverged = _diverged(cand)
+            if diverged is not None:
+                hints.append(diverged)
+                break
+    stats = _train_stats(train) if train is not None else CurveStats()
+    stuck = False
+    if diverged is None and train is not None and stats.drop is not None:
+        idx, v = _finite(train)
+        end = _level(v, False)
+        chance = math.log(classes) if classes and classes > 1 else None
+        at_chance = chance is not None and abs(end - chance) <= CHANCE_MARGIN * chance
+        if stats.drop < NOT_LEARNING_DROP or at_chance:
+            stuck = True
+            what = f"ends at {_g(end)}, {stats.drop:.0%} below where it started ({_g(_level(v, True))})"
+            if chance is not None:
+                what += f"; chance level ln({classes}) = {chance:.2f}"
+            hints.append(Hint("not_learning", "warn", f"training loss {what} over {len(v)} points", ADVICE["not_learning"], _at(train, int(idx[-1]))))
+    if diverged is None and not stuck and train is not None:
+        idx, v = _finite(train)
+        noisy = stats.spread is not None and stats.spread >= NOISY_SPREAD
+        if (
+            stats.end_over_start is not None
+            and stats.rebound_end is not None
+            and stats.rebound_half is not None
+            and stats.end_over_start >= HIGH_PLATEAU_LEVEL
+            and stats.rebound_end >= REBOUND_END
+            and stats.rebound_half >= REBOUND_HALF
+            and not noisy  # a noisy loss bounces too; the batch is the first thing to fix then
+            and not drops
+        ):
+            low_i = int(idx[int(np.argmin(ema(v, 1 - 1 / max(2, len(v) / 20))[: len(v) // 2]))])
+            at = _at(train, low_i)
+            hints.append(
+                Hint(
+                    "lr_too_high", "warn",
+                    f"training loss fell fast from {_g(_level(v, True))} to its low at {_where(at)}, then stopped "
+                    f"improving: the second half averages {stats.rebound_half:.2f}x that low and the run ends at "
+                    f"{stats.end_over_start:.0%} of its start",
+                    ADVICE["lr_too_high"], at,
+                )
+            )
+        elif (
+            stats.linear_r2 is not None
+            and stats.first_half_share is not None
+            and stats.linear_r2 >= LINEAR_R2
+            and stats.first_half_share <= LINEAR_FIRST_HALF_SHARE
+            and stats.end_over_start is not None
+            and stats.end_over_start > HIGH_PLATEAU_LEVEL
+            and not (drops or warmup or decay)  # a changing LR explains the shape by itself
+        ):
+            hints.append(
+                Hint(
+                    "lr_too_low", "warn",
+                    f"training loss falls in a nearly straight line (R^2 {stats.linear_r2:.2f} for a line; "
+                    f"{stats.first_half_share:.0%} of the decrease in the first half) and is still at "
+                    f"{stats.end_over_start:.0%} of its start",
+                    ADVICE["lr_too_low"], {},
+                )
+            )
+        if noisy and stats.spread is not None:
+            hints.append(
+                Hint(
+                    "noisy", "warn",
+                    f"per-step training loss varies by {stats.spread:.0%} of its level (standard deviation over mean "
+                    f"in windows of the run's middle, {len(v):,} points)",
+                    ADVICE["noisy"], {},
+                )
+            )
+    if diverged is None:
+        over = _overfitting(series)
+        if over is not None:
+            hints.append(over)
+        if not stuck:
+            under = _underfitting(series)
+            if under is not None and over is None and not any(h.id == "lr_too_low" for h in hints):
+                hints.append(under)
+            hints.extend(_progress(series, drops, decay, over is not None))
+    sched = _schedule(series, drops, warmup, decay)
+    if sched is not None:
+        hints.append(sched)
+    if not any(h.severity == "warn" for h in hints):
+        hints.insert(0, _healthy(series))
+    hints.sort(key=lambda h: h.severity != "warn")
+    return hints
+
+
+def _underfitting(s: Mapping[str, Series]) -> Hint | None:
+    ta, va, train = s.get("train_acc"), s.get("val_acc"), s.get("train_loss")
+    if ta is None:
+        return None
+    _, tv = _finite(ta)
+    if len(tv) < 3:
+        return None
+    acc = _level(tv, False)
+    gap = None
+    if va is not None and np.isfinite(va.value).sum() >= 3:
+        gap = acc - float(np.mean(_finite(va)[1][-3:]))
+    if acc >= UNDERFIT_ACC or (gap is not None and abs(gap) >= UNDERFIT_GAP):
+        return None
+    if train is not None:
+        _, v = _finite(train)
+        q = max(2, len(v) // 4)
+        if len(v) >= 8 and np.median(v[-q // 2 :]) < (1 - 0.05) * np.median(v[-q : -q // 2]):
+            return None  # still improving: too early to call
+    gap_txt = f", {abs(gap) * 100:.1f} points from validation" if gap is not None else ""
+    return Hint(
+        "underfitting", "warn",
+        f"training accuracy ends at {acc:.1%}{gap_txt}: the model does not fit even the training data",
+        ADVICE["underfitting"], {},
+    )
+
+
+def _progress(s: Mapping[str, Series], drops: list[int], decay: bool, overfit: bool) -> list[Hint]:
+    """plateau / still_improving on validation loss (else validation accuracy, else training loss)."""
+    for name, higher in (("val_loss", False), ("val_acc", True), ("train_loss", False)):
+        ser = s.get(name)
+        if ser is not None and np.isfinite(ser.value).sum() >= 5:
+            break
+    else:
+        return []
+    idx, v = _finite(ser)
+    n = len(v)
+    sign = -1.0 if higher else 1.0
+    patience = min(PLATEAU_PATIENCE, max(3, n // 4))
+    if n > 200:  # per-step series: judge on a smoothed curve, patience as a share of the run
+        v = ema(v, 0.9)
+        patience = max(patience, n // 4)
+    best_i = int(np.argmin(sign * v))
+    best = float(v[best_i])
+    before = v[: n - patience]
+    out = []
+    label = name.replace("_", " ")
+    if n - 1 - best_i >= patience or (
+        len(before) and abs(best - float((np.min if not higher else np.max)(before))) <= PLATEAU_MIN_DELTA * abs(best)
+    ):
+        if overfit:
+            return out
+        ref_best = float((np.min if not higher else np.max)(before)) if len(before) else best
+        at = _at(ser, int(idx[best_i]))
+        since = int(idx[n - patience])
+        lr_note = ""
+        if drops or decay:
+            lr_note = "; the learning rate was already lowered by the schedule, so the run has converged there"
+        out.append(
+            Hint(
+                "plateau", "info",
+                f"{label} has not improved by more than {PLATEAU_MIN_DELTA:.0%} over the last {patience} "
+                f"{'evaluations' if n <= 200 else 'points'} (best {_g(best)} at {_where(at)}; "
+                f"best before them {_g(ref_best)}){lr_note}",
+                ADVICE["plateau"] if not lr_note else "nothing to change; train longer only with a lower learning rate",
+                _at(ser, since),
+            )
+        )
+        return out
+    q = max(2, n // 4)
+    last_q_gain = sign * (float(v[n - q - 1]) - float(v[-1]))
+    if best_i >= n - max(1, n // 10) and last_q_gain > STILL_IMPROVING_DELTA * max(abs(best), 1e-12):
+        at = _at(ser, int(idx[-1]))
+        out.append(
+            Hint(
+                "still_improving", "info",
+                f"{label} is still improving at the end: {_g(float(v[n - q - 1]))} -> {_g(float(v[-1]))} over the "
+                f"last {q} {'evaluations' if n <= 200 else 'points'}",
+                ADVICE["still_improving"], at,
+            )
+        )
+    return out
+
+
+def _schedule(s: Mapping[str, Series], drops: list[int], warmup: bool, decay: bool) -> Hint | None:
+    lr = s.get("lr")
+    if lr is None or not (drops or warmup or decay):
+        return None
+    parts = []
+    if warmup:
+        peak = int(np.nanargmax(lr.value))
+        parts.append(f"warmup to {_g(float(lr.value[peak]))} until {_where(_at(lr, peak))}")
+    if drops:
+        where = ", ".join(_where(_at(lr, i)) for i in drops[:6])
+        parts.append(f"{len(drops)} step drop(s) at {where}")
+    if decay:
+        parts.append(f"a smooth decay to {_g(float(lr.value[np.isfinite(lr.value)][-1]))}")
+    aligned = _drops_aligned(s.get("train_loss"), lr, drops)
+    text = "learning-rate schedule: " + "; ".join(parts)
+    if aligned:
+        text += "; " + aligned
+    return Hint("schedule", "info", text, "", _at(lr, drops[0]) if drops else {})
+
+
+def _drops_aligned(train: Series | None, lr: Series, drops: list[int]) -> str:
+    """Whether the training loss was flat before each LR drop and fell right after it."""
+    if train is None or not drops:
+        return ""
+    key = "step" if train.has_step and lr.has_step else ("epoch" if train.has_epoch and lr.has_epoch else None)
+    if key is None:
+        return ""
+    tx = getattr(train, key)
+    idx, v = _finite(train)
+    tx = tx[idx]
+    notes = []
+    for d in drops:
+        x_d = float(getattr(lr, key)[d])
+        j = int(np.searchsorted(tx, x_d))
+        w = max(3, len(v) // 30)
+        if j - 2 * w < 0 or j + w > len(v):
+            continue
+        before_early = float(np.median(v[j - 2 * w : j - w]))
+        before = float(np.median(v[j - w : j]))
+        after = float(np.median(v[j : j + w]))
+        flat = before_early > 0 and (before_early - before) / before_early < 0.1
+        fell = before > 0 and (before - after) / before
+        notes.append((x_d, flat, fell))
+    if not notes:
+        return ""
+    falls = ", ".join(f"{fell:.0%} at {key} {_num(x)}" for x, _, fell in notes)
+    lined_up = all(flat and fell >= 0.1 for _, flat, fell in notes)
+    return ("the training loss had flattened before each drop and fell right after it (" if lined_up else "loss change right after the drops: (") + falls + ")"
+
+
+def _healthy(s: Mapping[str, Series]) -> Hint:
+    parts = []
+    val = s.get("val_loss")
+    if val is not None and np.isfinite(val.value).any():
+        i, best = _best(val, False)
+        parts.append(f"validation loss best {_g(best)} at {_where(_at(val, i))}")
+    va = s.get("val_acc")
+    if va is not None and np.isfinite(va.value).any():
+        i, best = _best(va, True)
+        parts.append(f"validation accuracy best {best:.1%} at {_where(_at(va, i))}")
+    train = s.get("train_loss")
+    if train is not None and np.isfinite(train.value).sum() >= 2:
+        _, v = _finite(train)
+        parts.append(f"training loss {_g(float(v[0]))} -> {_g(float(v[-1]))}")
+    return Hint("healthy", "info", "no problem found: " + "; ".join(parts), "", {})

@@ -45,6 +45,7 @@ _LOSS_NAMES = {"loss", "total_loss", "loss_total", "totalloss", "objective", "av
 _ACC_NAMES = {
     "acc", "accuracy", "top1", "acc1", "top1_acc", "acc_top1", "accuracy_top1", "top1_accuracy",
     "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "acc@1", "prec@1",
+    "accuracy_top_1", "top_1", "top_1_acc", "top_1_accuracy", "acc_top_1",
 }
 _LR_NAMES = {"lr", "learning_rate", "learningrate", "lr_0", "lr/pg0", "lr_pg0", "lr0"}
 
@@ -93,6 +94,7 @@ class _Reading:
     epoch_track: tuple[np.ndarray, np.ndarray] | None = None  # (order, epoch)
     notes: list[str] = field(default_factory=list)
     seen: str = ""  # what was found, for the error when nothing is a metric
+    files: int = 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -141,6 +143,8 @@ def canonical_name(name: str) -> tuple[str | None, int]:
                     split, n = "val", head
                 elif tail in {"train", "training"}:
                     n = head
+    if n in _LR_NAMES:  # val_lr: the same learning rate, logged again with the validation record
+        return "lr", rank + 3
     if n.startswith("epoch_"):  # Keras' TensorBoard callback: epoch_loss, epoch_accuracy
         n, rank = n[6:], rank + 1
     if n.startswith("test") or split == "train" and n.startswith(("val", "eval")):
@@ -346,6 +350,8 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     for k, v in record.items():
         if isinstance(v, dict):
             out.update(_flatten(v, f"{prefix}{k}/"))
+        elif isinstance(v, float) and v != v:
+            out[f"{prefix}{k}"] = "nan"  # a logged NaN, not a missing value
         elif isinstance(v, (int, float, str, bool)) or v is None:
             out[f"{prefix}{k}"] = v
     return out
@@ -356,6 +362,8 @@ def _read_jsonl(data: bytes, text: str, notes: list[str]) -> _Reading:
     import pyarrow.json as pj
 
     body = data
+    if b"NaN" in data or b"Infinity" in data:  # Python's json writes these; pyarrow reads them as null
+        return _frame_reading(_records_frame(_json_records(text, notes)), notes)
     stripped = text.rstrip()
     last_nl = stripped.rfind("\n")
     last = stripped[last_nl + 1 :]
@@ -384,24 +392,33 @@ def _read_jsonl(data: bytes, text: str, notes: list[str]) -> _Reading:
                 columns[name.replace(".", "/")] = col.to_pandas()
         df = pd.DataFrame(columns)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        # NaN/Infinity spelled as Python writes them, mixed types: the forgiving path.
-        records = []
-        bad = 0
-        for line in text.splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                bad += 1
-                continue
-            if isinstance(rec, dict):
-                records.append(rec)
-        if bad:
-            notes.append(f"{bad} lines that are not JSON were skipped")
-        df = _records_frame(records)
+        # Mixed types and other surprises: the forgiving path.
+        df = _records_frame(_json_records(text, notes))
     return _frame_reading(df, notes)
+
+
+def _json_records(text: str, notes: list[str]) -> list[dict[str, Any]]:
+    """One json.loads per line; lines that are not JSON objects are counted and skipped."""
+    records = []
+    bad = 0
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            if i == len(lines) - 1 and not text.endswith("\n"):
+                notes.append("the last line is incomplete (a run still writing?); it was left out")
+            else:
+                bad += 1
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    if bad:
+        notes.append(f"{bad} lines that are not JSON were skipped")
+    return records
 
 
 def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
@@ -432,11 +449,12 @@ def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
     return reading
 
 
-def _num_or_nan(x: Any) -> float:
+def _num_or_nan(x: Any) -> float | str:
     try:
-        return float(x)
+        v = float(x)
     except (TypeError, ValueError):
         return np.nan
+    return "nan" if v != v else v  # a logged NaN, not a missing value
 
 
 def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
@@ -466,7 +484,7 @@ def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
     step_arr = np.asarray(steps, dtype=np.float64)
     value_arr = np.asarray(values, dtype=np.float64)
     order = np.arange(len(tags), dtype=np.float64)
-    reading = _Reading(raws=[], notes=notes)
+    reading = _Reading(raws=[], notes=notes, files=len(files))
     reading.step_track = (order, step_arr)
     names = list(dict.fromkeys(tags))
     codes = {name: i for i, name in enumerate(names)}
@@ -608,7 +626,8 @@ def _lookup(track: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray) -> n
 
 def _assemble(path: Path, fmt: str, reading: _Reading) -> ParsedLog:
     notes = reading.notes
-    cut = _restart_cut(reading)
+    # Several event files (fit/validate/test, train/validation) each count from their own start.
+    cut = None if reading.files > 1 else _restart_cut(reading)
     raws = []
     for raw in reading.raws:
         if cut is not None:
