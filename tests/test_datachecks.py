@@ -296,7 +296,7 @@ def test_input_stats_flags_raw_pixels_and_nan(healthy_images) -> None:
     off.update(x + 3.0)  # standardised pixels moved 3 std off zero
     c_off = dc.check_input_stats(off)
     assert c_off.status == "warn" and "not zero-centred" in c_off.evidence and c_off.details["not_centred"] == [0]
-    assert c.details["mean"][0] == pytest.approx(float(np.round((x * 6.017 + 4.884) * 16).mean()), rel=1e-9)
+    assert c.details["mean"][0] == pytest.approx(float(np.round((x * 6.017 + 4.884) * 16).astype(np.float64).mean()), rel=1e-9)
     bad = dc.InputSummary()
     xn = x.copy()
     xn[0, 0, 0, 0] = np.nan
