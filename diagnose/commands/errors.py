@@ -357,10 +357,10 @@ def _run(
 
     sampler = ErrorSampler(sample, seed)
     _stream(path, sampler)
-    result = sampler.result(list(COLUMNS))
+    result = sampler.result(list(COLUMNS), top_pairs=10)
     if result.items == 0:
         raise DataError(f"{path}: expected at least one prediction, got 0 rows; check the file")
-    pairs = tuple((_name(a, classes), _name(b, classes), c) for a, b, c in result.pairs[:10])
+    pairs = tuple((_name(a, classes), _name(b, classes), c) for a, b, c in result.pairs)
     notes: list[str] = []
     backup = None
     png: str | None = None

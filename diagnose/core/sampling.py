@@ -22,6 +22,9 @@ _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+# Up to this many classes the confused pairs are counted in a dense (C, C) matrix (4096: 128 MB at
+# most); above it, in a dict of the pairs actually seen.
+DENSE_CLASSES = 4096
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -80,6 +83,7 @@ class ErrorSampler:
         self._pairs: Counter[tuple[Any, Any]] = Counter()
         self._rows: pd.DataFrame | None = None
         self._keys = np.empty(0, dtype=np.uint64)
+        self._dense = np.zeros((0, 0), dtype=np.int64)
 
     def add(self, batch: pd.DataFrame, *, misclassified_only: bool = False) -> None:
         """Take one batch. misclassified_only: the caller already dropped rows with label == pred."""
@@ -117,32 +121,55 @@ class ErrorSampler:
 
     def _count_pairs(self, label: np.ndarray, pred: np.ndarray) -> None:
         ints = label.dtype.kind in "iu" and pred.dtype.kind in "iu"
-        if ints and len(label) and min(label.min(), pred.min()) >= 0 and max(label.max(), pred.max()) < 2**31:
-            # One int64 code per pair, counted by np.unique: no Python loop over rows.
+        if not (ints and len(label) and min(label.min(), pred.min()) >= 0):
+            self._pairs.update(zip(label.tolist(), pred.tolist(), strict=True))
+            return
+        top = int(max(label.max(), pred.max())) + 1
+        if top <= DENSE_CLASSES:
+            # A dense (C, C) count matrix, grown to the largest class seen: one bincount per batch,
+            # and memory bounded by the classes, not the rows (1,000 classes: 8 MB).
+            size = len(self._dense)
+            if top > size:
+                grown = np.zeros((top, top), dtype=np.int64)
+                grown[:size, :size] = self._dense
+                self._dense = grown
+                size = top
+            codes, counts = np.unique(label.astype(np.int64) * size + pred.astype(np.int64), return_counts=True)
+            self._dense.reshape(-1)[codes] += counts
+        else:
             codes = (label.astype(np.int64) << 32) | pred.astype(np.int64)
             uniq, counts = np.unique(codes, return_counts=True)
             for a, b, c in zip((uniq >> 32).tolist(), (uniq & 0xFFFFFFFF).tolist(), counts.tolist(), strict=True):
                 self._pairs[(a, b)] += c
-        else:
-            self._pairs.update(zip(label.tolist(), pred.tolist(), strict=True))
 
     def count_items(self, n: int) -> None:
         """Count rows whose misclassified part was given to `add(..., misclassified_only=True)`."""
         self.items += n
 
-    def result(self, columns: list[str] | None = None) -> ErrorSample:
+    def result(self, columns: list[str] | None = None, *, top_pairs: int | None = None) -> ErrorSample:
+        """The sample (sorted by index) and the `top_pairs` most frequent confused pairs (None: all)."""
         import pandas as pd
 
         rows = self._rows if self._rows is not None else pd.DataFrame(columns=columns or ["index", "label", "pred"])
         rows = rows.sort_values("index", kind="stable").reset_index(drop=True)
-        pairs = sorted(self._pairs.items(), key=lambda kv: (-kv[1], str(kv[0][0]), str(kv[0][1])))
+        a, b = np.nonzero(self._dense)
+        c = self._dense[a, b]
+        if top_pairs is not None and len(c) > top_pairs:
+            # Only pairs at least as frequent as the top_pairs-th can be among the top (ties kept).
+            kth = np.partition(c, len(c) - top_pairs)[len(c) - top_pairs]
+            keep = c >= kth
+            a, b, c = a[keep], b[keep], c[keep]
+        counts = Counter(self._pairs)
+        for x, y, n in zip(a.tolist(), b.tolist(), c.tolist(), strict=True):
+            counts[(x, y)] += n
+        pairs = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0][0]), str(kv[0][1])))
         return ErrorSample(
             rows=rows,
             items=self.items,
             errors=self.errors,
             size=self.size,
             seed=self.seed,
-            pairs=tuple((a, b, c) for (a, b), c in pairs),
+            pairs=tuple((x, y, n) for (x, y), n in pairs[:top_pairs]),
         )
 
 
