@@ -462,18 +462,38 @@ def check_activations(model: nn.Module, xs: Sequence[torch.Tensor]) -> Check:
     return Check("activations", status, evidence, advice, {"items": items, "layers": layers})
 
 
+def _kind(m: nn.Module) -> str:
+    """The layer type, also for TorchScript (original_name) modules."""
+    return str(getattr(m, "original_name", type(m).__name__))
+
+
+def _is_weighted(m: nn.Module) -> bool:
+    """Linear / Conv layers, eager or scripted; torch.export keeps only generic modules with a weight."""
+    w = getattr(m, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.ndim < 2:
+        return False
+    kind = _kind(m)
+    if isinstance(m, WEIGHTED) or kind in {c.__name__ for c in WEIGHTED}:
+        return True
+    return kind in ("Module", "InterpreterModule") and not any(True for _ in m.children())
+
+
 def _fans(w: torch.Tensor, m: nn.Module) -> tuple[int, int]:
     receptive = int(np.prod(w.shape[2:])) if w.ndim > 2 else 1
     a, b = w.shape[1] * receptive, w.shape[0] * receptive
-    if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+    if _kind(m).startswith("ConvTranspose"):
         a, b = b, a  # stored (in, out / groups, k...)
     return a, b
 
 
 @torch.no_grad()
-def check_init_scale(fresh: nn.Module, *, source: str = "") -> Check:
-    """Per layer (Linear / Conv), the weight std against He, Xavier and PyTorch's default for its fans."""
-    layers = [(n, m) for n, m in fresh.named_modules() if isinstance(m, WEIGHTED) and getattr(m, "weight", None) is not None]
+def check_init_scale(fresh: nn.Module, *, source: str = "", trained: bool = False) -> Check:
+    """Per layer (Linear / Conv), the weight std against He, Xavier and PyTorch's default for its fans.
+
+    trained: the weights are not an initialization (no fresh copy could be made): only all-zero or
+    constant layers count, since trained weights legitimately drift away from the init scale.
+    """
+    layers = [(n, m) for n, m in fresh.named_modules() if _is_weighted(m)]
     if not layers:
         return Check("init_scale", "skip", "No Linear or Conv layers to inspect.")
     rows = {}
@@ -500,6 +520,8 @@ def check_init_scale(fresh: nn.Module, *, source: str = "") -> Check:
             phrases.append(f"{name} is {'all zero' if const == 0 else f'constant {const:g}'} (every unit computes the same thing)")
             continue
         off = ratio if ratio >= 1 else 1 / ratio
+        if trained:
+            continue
         if off >= SCALE_FAIL:
             statuses.append("fail")
         elif off >= SCALE_WARN:
@@ -509,7 +531,11 @@ def check_init_scale(fresh: nn.Module, *, source: str = "") -> Check:
         phrases.append(f"{name} std {std:.3g} vs He {he:.3g} / Xavier {xavier:.3g} ({off:.0f}x {'above' if ratio > 1 else 'below'})")
     status: Status = max(statuses, key=lambda s: {"pass": 0, "warn": 1, "fail": 2}[s], default="pass")
     evidence = f"{len(layers)} layers ({source}): " + (
-        "; ".join(phrases[:4]) + "." if phrases else "every weight std lies within 2x of He / Xavier / PyTorch's default for its fan-in and fan-out."
+        "; ".join(phrases[:4]) + "."
+        if phrases
+        else "no layer is all zero or constant (trained weights: pass --arch to compare a fresh initialization with He / Xavier)."
+        if trained
+        else "every weight std lies within 2x of He / Xavier / PyTorch's default for its fan-in and fan-out."
     )
     advice = ""
     if status != "pass":
@@ -665,7 +691,9 @@ def run_checks(
             "activations", "skip", "A torch.export program keeps no activation modules to hook.",
             "Pass the eager model (state_dict with --arch) to see activation health.",
         ),
-        lambda: check_init_scale(fresh if fresh is not None else model, source=fresh_source or "weights as loaded"),
+        lambda: check_init_scale(
+            fresh if fresh is not None else model, source=fresh_source or "weights as loaded", trained=fresh is None
+        ),
         lambda: check_gradient_flow(model, x1, y1, fmt=fmt),
         lambda: check_input_stats(
             summary, split=getattr(split, "name", "train"), sampled=len(sample) if len(sample) < n else None
