@@ -20,7 +20,8 @@ HELP = (
 )
 
 
-def _manifest_error(candidates: list[Path], split: str) -> tuple[float | None, str | None]:
+def _manifest_error(candidates: list[Path], split: str) -> tuple[float | None, str | None, int | None]:
+    """(error rate, the manifest it came from, misclassified count) of `split`, or Nones."""
     for path in candidates:
         if not path.is_file():
             continue
@@ -32,8 +33,9 @@ def _manifest_error(candidates: list[Path], split: str) -> tuple[float | None, s
             ) from None
         entry = (doc.get("splits") or {}).get(split) if isinstance(doc, dict) else None
         if isinstance(entry, dict) and isinstance(entry.get("error"), (int, float)):
-            return float(entry["error"]), str(path)
-    return None, None
+            errors = entry.get("errors")
+            return float(entry["error"]), str(path), errors if isinstance(errors, int) else None
+    return None, None, None
 
 
 def command(
@@ -65,6 +67,7 @@ def command(
     data = read_sheet(sheet, categories=wanted)
     split_name = split or data.split
     source = None
+    split_errors = None
     if error is not None:
         if error > 1:
             error = error / 100  # 12 means 12%
@@ -72,13 +75,19 @@ def command(
             raise UsageError(f"--error: expected a rate in [0, 1] (or a percentage), got {error}; pass e.g. 0.12")
         source = "--error"
     elif split_name:
-        error, source = _manifest_error(
+        error, source, split_errors = _manifest_error(
             [workdir / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"], split_name
         )
     result = tally_marks(
         data.categories, data.category_cells(), notes=data.notes(), error=error, skip_unmarked=skip_unmarked
     )
-    ctx = TallyContext(sheet=str(sheet), split=split_name, error_source=source, skipped_rows=data.skipped_rows)
+    ctx = TallyContext(
+        sheet=str(sheet),
+        split=split_name,
+        error_source=source,
+        skipped_rows=data.skipped_rows,
+        split_errors=split_errors,
+    )
     if as_json:
         print_json(to_json(result, ctx))
     elif markdown:

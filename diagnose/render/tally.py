@@ -21,6 +21,7 @@ class TallyContext:
     split: str | None
     error_source: str | None  # where the error rate came from ("--error", a manifest path), or None
     skipped_rows: int = 0
+    split_errors: int | None = None  # misclassified items in the whole split (from the manifest)
 
 
 def _range(lo: float, hi: float, as_points: bool = False) -> str:
@@ -94,7 +95,13 @@ def findings(tally: Tally, ctx: TallyContext) -> list[str]:
             f"{first} - {test.runner_up} = {pts(test.difference)}, 95% CI {test.ci[0] * 100:.1f} to "
             f"{test.ci[1] * 100:.1f} pts (paired on the same rows)."
         )
-        if test.rows_needed:
+        if test.rows_needed and ctx.split_errors is not None and test.rows_needed > ctx.split_errors:
+            lines.append(
+                f"About {test.rows_needed} rows would tell them apart if the shares hold, more than the "
+                f"{ctx.split_errors} misclassified {ctx.split} items there are: treat them as equals and "
+                "weigh them by cost to fix."
+            )
+        elif test.rows_needed:
             lines.append(
                 f"About {test.rows_needed} rows would tell them apart if the shares hold "
                 f"(diagnose errors --sample {test.rows_needed}); until then weigh them by cost to fix."
