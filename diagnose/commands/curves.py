@@ -1,12 +1,108 @@
-"""`diagnose curves` (being built)."""
+"""`diagnose curves`: read training logs, draw the curves, and say what they mean. Never imports torch."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
 
 from diagnose.errors import UsageError
 
 NAME = "curves"
-HELP = "Not built yet."
+HELP = (
+    "Read training logs (CSV, JSON lines, JSON, TensorBoard, console text), draw loss/accuracy/LR "
+    "curves and report what they show: divergence, learning rate too high or low, noisy batches, "
+    "overfitting with the best epoch, underfitting, plateaus, the schedule."
+)
+
+_IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
-def command() -> None:
-    raise UsageError("diagnose curves is not built yet")
+def _default_out(first: Path) -> Path:
+    return first.parent / f"{first.name}.curves.png"
+
+
+def command(
+    logs: list[Path] = typer.Argument(..., help="Training log files, or TensorBoard log folders.", show_default=False),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Figure to write: .png (default <log>.curves.png), .svg or .pdf."),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help="Force the log format: csv, tsv, jsonl, json, tensorboard, text (default: detected)."
+    ),
+    smooth: float = typer.Option(0.6, "--smooth", min=0.0, max=0.999, help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999."),
+    metric: list[str] = typer.Option([], "--metric", "-m", help="Also draw this logged metric in its own panel (repeatable)."),
+    classes: int | None = typer.Option(None, "--classes", min=2, help="Number of classes: checks the loss against chance, ln(C)."),
+    list_names: bool = typer.Option(False, "--list", help="Show the names found in each log and what each was read as; no plot."),
+    no_plot: bool = typer.Option(False, "--no-plot", help="Report the findings without writing a figure."),
+    as_json: bool = typer.Option(False, "--json", help="Write the result as JSON on stdout."),
+    markdown: bool = typer.Option(False, "--markdown", help="Write the findings as Markdown tables."),
+) -> None:
+    from diagnose.io.logs import FORMATS, parse_log
+
+    if fmt is not None and fmt not in FORMATS:
+        raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}; leave it out to detect the format")
+    if as_json and markdown:
+        raise UsageError("--json and --markdown: expected one output format, got both; pick one")
+    if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
+        raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file, got {out.suffix or 'no extension'}; name the figure file.png")
+    target = out if out is not None else _default_out(logs[0])
+    if any(target.resolve() == p.resolve() for p in logs):
+        raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
+
+    parsed = [parse_log(p, fmt=fmt) for p in logs]
+    for m in metric:
+        if not any(log.get(m) is not None for log in parsed):
+            names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
+            raise UsageError(f"--metric {m}: expected a name found in the logs, got none called that; found {', '.join(names)}")
+
+    from diagnose import render
+    from diagnose.render import curves as rc
+
+    if list_names:
+        if as_json:
+            render.print_json(rc.list_json(parsed))
+        else:
+            rc.render_list(render.stdout_console(), parsed)
+        return
+
+    from diagnose.core.hints import find_hints
+
+    results = [rc.RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
+    for log in parsed:
+        for note in log.notes:
+            sys.stderr.write(f"note: {log.path}: {note}\n")
+
+    plot_path = None
+    if not no_plot:
+        from diagnose.plots.curves import RunCurves, draw_curves, save_figure
+
+        labels = _labels(logs)
+        runs = []
+        for label, r in zip(labels, results, strict=True):
+            series = dict(r.log.series)
+            for m in metric:
+                s = r.log.get(m)
+                if s is not None:
+                    series[m] = s
+            runs.append(RunCurves(label=label, series=series, hints=r.hints))
+        title = labels[0] if len(labels) == 1 else f"{len(labels)} runs"
+        fig = draw_curves(runs, smooth=smooth, metrics=metric, title=title)
+        save_figure(fig, str(target))
+        plot_path = str(target)
+
+    if as_json:
+        render.print_json(rc.to_json(results, plot_path, metric))
+    elif markdown:
+        sys.stdout.write(rc.findings_markdown(results, plot_path))
+    else:
+        rc.render_findings(render.stdout_console(), results, plot_path)
+
+
+def _labels(paths: list[Path]) -> list[str]:
+    """Short names for the legend: the file names, with parent folders added until they differ."""
+    parts = [p.resolve().parts for p in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(p) for p in paths]
