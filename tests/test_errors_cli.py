@@ -255,3 +255,34 @@ def test_bad_input_gets_one_error_line(tmp_path: Path) -> None:
         f"Error: {regression / 'dev.parquet'}: expected class indices in 'label', got fractional values (regression); "
         "error analysis by category needs a classifier's predictions\n"
     )
+
+
+@pytest.mark.parametrize(("fmt", "tiles"), [("images", True), ("csv", False)])
+def test_contact_sheet_only_for_image_data(fmt: str, tiles: bool, example_formats, example_model: Path, tmp_path: Path) -> None:
+    wd = tmp_path / ".diagnose"
+    assert _run("gaps", example_model, example_formats.data[fmt], "--workdir", wd).exit_code == 0
+    out = tmp_path / "ea.csv"
+    result = _run("errors", "--workdir", wd, "--out", out, "--sample", 12, "--seed", 2)
+    assert result.exit_code == 0, result.output
+    assert out.with_suffix(".png").exists() is tiles
+    if tiles:
+        sheet = _sheet(out)
+        # ids are paths relative to DATA, so a labeler can open the file.
+        assert all((example_formats.data[fmt] / i).is_file() for i in sheet["id"])
+        with Image.open(out.with_suffix(".png")) as im:
+            assert im.text["tiles"] == "12" and im.size == (10 * 144, 28 + 2 * 158)
+
+
+def test_no_errors_writes_no_sheet(tmp_path: Path) -> None:
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    pd.DataFrame({"label": [0, 1, 2], "pred": [0, 1, 2]}).to_parquet(preds / "test.parquet")
+    out = tmp_path / "ea.csv"
+    result = _run("errors", "--predictions", preds, "--split", "test", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "test: 0 of 3 misclassified (0.0%" in result.stdout
+    assert "Nothing to analyse: no item is misclassified, so no sheet was written." in result.stdout
+    assert not out.exists()
+    result = _run("errors", "--predictions", preds, "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {preds}: expected predictions for the dev split, got test; pass --split test\n"
