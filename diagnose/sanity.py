@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -132,7 +133,10 @@ def copy_model(model: nn.Module) -> nn.Module:
         torch.jit.save(model, buf)
         buf.seek(0)
         return torch.jit.load(buf, map_location=next(iter(model.parameters()), torch.empty(0)).device)
-    return copy.deepcopy(model)
+    with warnings.catch_warnings():
+        # Copying a torch.export graph module trips torch's own pytree deprecation notice (torch 2.13).
+        warnings.simplefilter("ignore", FutureWarning)
+        return copy.deepcopy(model)
 
 
 def _skip_untrainable(check_id: str, fmt: str | None, exc: BaseException) -> Check:
