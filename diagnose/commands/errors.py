@@ -263,8 +263,8 @@ def _images_from_ids(rows: pd.DataFrame, *bases: Path) -> list[Any] | None:
 
 
 def command(
-    model: Path | None = typer.Argument(None, help="A model to evaluate now (with DATA) instead of reading saved predictions."),
-    data: Path | None = typer.Argument(None, help="The DATA folder of splits, with MODEL."),
+    model: Path | None = typer.Argument(None, metavar="MODEL", help="A model to evaluate now (with DATA) instead of reading saved predictions."),
+    data: Path | None = typer.Argument(None, metavar="DATA", help="The DATA folder of splits, with MODEL."),
     split: str = typer.Option("dev", "--split", help="Which split's errors to sample: train, train_dev, dev, test."),
     sample: int = typer.Option(100, "--sample", min=1, help="Rows in the sheet: misclassified items drawn uniformly."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draw: the same seed gives the same sheet."),

@@ -39,7 +39,7 @@ def _manifest_error(candidates: list[Path], split: str) -> tuple[float | None, s
 
 
 def command(
-    sheet: Path = typer.Argument(..., help="The error-analysis CSV, as saved back by the spreadsheet."),
+    sheet: Path = typer.Argument(..., metavar="SHEET", help="The error-analysis CSV, as saved back by the spreadsheet."),
     error: float | None = typer.Option(
         None, "--error", help="The split's error rate for the ceilings, 0.12 (12 is read as 12%); default: from the manifest."
     ),
