@@ -509,15 +509,23 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
     records = parse_text(clean_text(text))
     reading = _Reading(raws=[], notes=notes)
     found = records.series()
+    tracks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"step": [], "epoch": []}
     for key, (line, value) in found.items():
         kind = _x_kind(key)
-        track = (line.astype(np.float64), value)
-        if kind == "step" and reading.step_track is None:
-            reading.step_track = track
-        elif kind == "epoch" and reading.epoch_track is None:
-            reading.epoch_track = track
-        elif kind is None:
+        if kind is not None:  # `epoch 3`, `Epoch: 3` and `Epoch [3/10]` are one counter
+            tracks[kind].append((line.astype(np.float64), value))
+        else:
             reading.raws.append(_Raw(name=key, order=line.astype(np.float64), value=value, percent=key in records.percent))
+    for kind, parts in tracks.items():
+        if parts:
+            order = np.concatenate([p[0] for p in parts])
+            x = np.concatenate([p[1] for p in parts])
+            sort = np.argsort(order, kind="stable")
+            track = (order[sort], x[sort])
+            if kind == "step":
+                reading.step_track = track
+            else:
+                reading.epoch_track = track
     # Names logged once are banner numbers (`Total params: 1,234`), not curves.
     reading.raws = [r for r in reading.raws if len(r.value) >= 2 or canonical_name(r.name)[0] is not None]
     reading.seen = f"{records.n_lines} lines" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
@@ -540,10 +548,13 @@ def detect_format(path: Path, head: bytes) -> str:
     if stripped.startswith("{"):
         first = stripped.split("\n", 1)[0].strip()
         try:
-            json.loads(first)
-            return "jsonl"
+            doc = json.loads(first)
         except ValueError:
             return "json"
+        # One line holding a whole document (a Keras History dict, trainer_state written compactly)
+        if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or any(isinstance(v, list) for v in doc.values())):
+            return "json"
+        return "jsonl"
     lines = [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()][:6]
     if len(lines) >= 2:
         for sep in ("\t", ",", ";"):
