@@ -359,3 +359,38 @@ def test_json_and_markdown_together_is_a_usage_error(cli, example_model, example
     r = cli("gaps", example_model, example_data, "--json", "--markdown")
     assert r.exit_code == 2
     assert _error(r) == "Error: --json and --markdown: expected at most one output format, got both; pick one"
+
+
+def test_rgb_images_are_converted_to_the_models_grayscale(cli, example_formats, example_model, example_counts, tmp_path) -> None:
+    from PIL import Image
+
+    src = example_formats.data["images"] / "dev"
+    for png in src.rglob("*.png"):
+        dest = tmp_path / "data" / "dev" / png.parent.name / png.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(png).convert("RGB").save(dest)
+    doc = _json(cli("gaps", example_model, tmp_path / "data", "--json", "--workdir", tmp_path / "wd"))
+    assert _counts(doc) == {"dev": example_counts["dev"]}
+
+
+def test_bf16_autocast_on_cpu_is_close(cli, example_model, example_data, example_counts, tmp_path) -> None:
+    doc = _json(cli("gaps", example_model, example_data, "--json", "--precision", "bf16", "--device", "cpu", "--workdir", tmp_path))
+    for split, (n, errors) in example_counts.items():
+        assert doc["splits"][split]["n"] == n
+        assert abs(doc["splits"][split]["errors"] - errors) <= max(3, n // 100)
+
+
+def test_fp16_on_cpu_is_a_usage_error(cli, example_model, example_data) -> None:
+    r = cli("gaps", example_model, example_data, "--precision", "fp16", "--device", "cpu")
+    assert r.exit_code == 2
+    assert _error(r) == "Error: --precision fp16: expected a GPU device, got the CPU; use --precision bf16 on a CPU"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_gives_the_same_counts(cli, example_formats, example_model, example_counts, tmp_path) -> None:
+    doc = _json(cli("gaps", example_model, example_formats.data["parquet"], "--json", "--device", "cuda", "--workdir", tmp_path / "a"))
+    assert _counts(doc) == example_counts
+    half = _json(cli("gaps", example_model, example_formats.data["pt"], "--json", "--device", "cuda", "--precision", "fp16", "--workdir", tmp_path / "b"))
+    for split, (_, errors) in example_counts.items():
+        assert abs(half["splits"][split]["errors"] - errors) <= 3

@@ -64,8 +64,8 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
 
 
 def command(
-    model: Path | None = typer.Argument(None, help="Model file: TorchScript, torch.export .pt2, state dict, checkpoint, .safetensors, or a pickled module.", show_default=False),
-    data: Path | None = typer.Argument(None, help="Folder with train, train_dev, dev, test splits (.pt, .npz, .csv, .parquet or image folders).", show_default=False),
+    model: Path | None = typer.Argument(None, metavar="MODEL", help="Model file: TorchScript, torch.export .pt2, state dict, checkpoint, .safetensors, or a pickled module.", show_default=False),
+    data: Path | None = typer.Argument(None, metavar="DATA", help="Folder with train, train_dev, dev, test splits (.pt, .npz, .csv, .parquet or image folders).", show_default=False),
     *,
     human_error: float | None = typer.Option(None, "--human-error", help="Human-level (or best achievable) error as a fraction, e.g. 0.01. Default: human_error in DATA/diagnose.toml."),
     arch: str | None = typer.Option(None, "--arch", help="Architecture for weights-only files: package.module:factory or path/to/file.py:ClassName."),
@@ -143,9 +143,9 @@ def _evaluate(
     )
     from diagnose.io.splits import SPLITS, load_dataset
 
-    if precision == "fp16" and device == "cpu":
-        raise UsageError("--precision fp16: expected a GPU device, got --device cpu; use --precision bf16 on CPU")
     dev = resolve_device(device)
+    if precision == "fp16" and dev.type == "cpu":
+        raise UsageError("--precision fp16: expected a GPU device, got the CPU; use --precision bf16 on a CPU")
     dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std, workers=workers)
     loaded = load_model(model_path, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs),
                         trust_pickle=trust_pickle, device=str(dev))

@@ -155,9 +155,9 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
         table.add_row(*r)
     console.print(table)
     for line in verdict_lines(report):
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
     for i, advice in enumerate(report.verdict.advice, 1):
-        console.print(f"  {i}. {advice}", markup=False)
+        console.print(f"  {i}. {advice}", markup=False, soft_wrap=True)
     if rows is not None:
         ct = Table(title="Per class: error in each split, and each class's share of each gap (pts)", header_style="bold")
         for i, h in enumerate(class_headers(report)):
@@ -169,9 +169,9 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
             g = report.gaps[gap]
             if g is not None and g.significant and items:
                 named = ", ".join(f"{d['class']} ({d['contribution'] * 100:+.1f})" for d in items)
-                console.print(f"{GAP_NAMES[gap]} is driven most by classes {named}", markup=False)
+                console.print(f"{GAP_NAMES[gap]} is driven most by classes {named}", markup=False, soft_wrap=True)
     for note in report.notes:
-        console.print(f"Note: {note}", markup=False)
+        console.print(f"Note: {note}", markup=False, soft_wrap=True)
 
 
 def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> str:
