@@ -403,7 +403,9 @@ def _lr_changes(lr: Series | None) -> tuple[list[int], bool, bool]:
     if len(v) < 2 or v.max() <= 0:
         return [], False, False
     ratio = v[:-1] / np.where(v[1:] > 0, v[1:], np.nan)
-    drops = [int(idx[i + 1]) for i in np.flatnonzero(ratio >= LR_STEP_FACTOR)]
+    # A step: a fall by LR_STEP_FACTOR+ after a flat stretch (the tail of a cosine falls fast too).
+    flat_before = np.concatenate([[True], np.abs(v[1:-1] / np.where(v[:-2] > 0, v[:-2], np.nan) - 1) < 0.01])
+    drops = [int(idx[i + 1]) for i in np.flatnonzero((ratio >= LR_STEP_FACTOR) & flat_before)]
     peak = int(np.argmax(v))
     warmup = peak > 0 and v[0] < 0.5 * v[peak]
     decay = not drops and v[-1] < 0.5 * v[peak] and peak < len(v) - 1
@@ -537,12 +539,18 @@ def _underfitting(s: Mapping[str, Series]) -> Hint | None:
 
 def _progress(s: Mapping[str, Series], drops: list[int], decay: bool, overfit: bool) -> list[Hint]:
     """plateau / still_improving on validation loss (else validation accuracy, else training loss)."""
-    for name, higher in (("val_loss", False), ("val_acc", True), ("train_loss", False)):
-        ser = s.get(name)
-        if ser is not None and np.isfinite(ser.value).sum() >= 5:
-            break
-    else:
+    pick = next(
+        (
+            (name, higher)
+            for name, higher in (("val_loss", False), ("val_acc", True), ("train_loss", False))
+            if name in s and np.isfinite(s[name].value).sum() >= 5
+        ),
+        None,
+    )
+    if pick is None:
         return []
+    name, higher = pick
+    ser = s[name]
     idx, v = _finite(ser)
     n = len(v)
     sign = -1.0 if higher else 1.0
@@ -554,7 +562,7 @@ def _progress(s: Mapping[str, Series], drops: list[int], decay: bool, overfit: b
     best = float(v[best_i])
     before = v[: n - patience]
     out = []
-    label = name.replace("_", " ")
+    label = {"val_loss": "validation loss", "val_acc": "validation accuracy", "train_loss": "training loss"}[name]
     if n - 1 - best_i >= patience or (
         len(before) and abs(best - float((np.min if not higher else np.max)(before))) <= PLATEAU_MIN_DELTA * abs(best)
     ):
