@@ -106,7 +106,7 @@ def render_findings(console: Console, results: Sequence[RunResult], plot: str | 
     from rich.table import Table
 
     for r in results:
-        console.print(_header(r), markup=False, highlight=False)
+        console.print(_header(r), markup=False, highlight=False, soft_wrap=True)
         table = Table(show_header=True, header_style="bold", show_lines=False, expand=False)
         for col in ("severity", "finding", "at", "evidence", "advice"):
             table.add_column(col, overflow="fold")
@@ -117,7 +117,7 @@ def render_findings(console: Console, results: Sequence[RunResult], plot: str | 
             table.add_row(sev, h.id, _at_text(h.at), escape(h.evidence), escape(h.advice))
         console.print(table)
     if plot:
-        console.print(f"plot: {plot}", markup=False, highlight=False)
+        console.print(f"plot: {plot}", markup=False, highlight=False, soft_wrap=True)
 
 
 def findings_markdown(results: Sequence[RunResult], plot: str | None) -> str:
@@ -147,7 +147,7 @@ def render_list(console: Console, logs: Sequence[ParsedLog]) -> None:
     from rich.table import Table
 
     for log in logs:
-        console.print(_header(RunResult(log, [])), markup=False, highlight=False)
+        console.print(_header(RunResult(log, [])), markup=False, highlight=False, soft_wrap=True)
         table = Table(show_header=True, header_style="bold")
         for col in ("logged as", "read as", "points", "note"):
             table.add_column(col, overflow="fold")
@@ -155,7 +155,7 @@ def render_list(console: Console, logs: Sequence[ParsedLog]) -> None:
             table.add_row(*row)
         console.print(table)
         for note in log.notes:
-            console.print(f"note: {note}", markup=False, highlight=False)
+            console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def list_json(logs: Sequence[ParsedLog]) -> dict[str, Any]:
