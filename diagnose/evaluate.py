@@ -225,7 +225,7 @@ def evaluate_split(
     with torch.inference_mode(), progress_bar(f"{split.name:<9}", total, enabled=show_progress) as advance:
         batches: Iterator = split.batches(batch_size, indices)
         for batch in batches:
-            y = batch.y.astype(np.int64) if metric == "error" else batch.y
+            y = batch.y.astype(np.int64 if metric == "error" else np.float64)
             try:
                 out = predict_batch(module, batch.x, y, metric=metric, device=device, precision=precision)
             except EvaluationError as exc:

@@ -146,3 +146,16 @@ def test_class_breakdown_by_hand() -> None:
     assert rows[0].contribution["variance"] == pytest.approx(0.05)
     assert rows[1].contribution["variance"] == pytest.approx(0.2)
     assert rows[0].contribution["data_mismatch"] is None
+
+
+def test_tally_merge_of_shards_equals_one_pass() -> None:
+    rng = np.random.default_rng(4)
+    y, p = rng.integers(0, 5, 900), rng.integers(0, 5, 900)
+    whole = Tally(metric="error")
+    whole.add_classes(y, p, 5)
+    shards = [Tally(metric="error") for _ in range(3)]
+    for rank, t in enumerate(shards):  # a strided split, as a distributed sampler gives each rank
+        t.add_classes(y[rank::3], p[rank::3], 5)
+    merged = shards[0].merge(shards[1]).merge(shards[2])
+    assert merged.n == whole.n and merged.errors == whole.errors
+    assert (merged.confusion == whole.confusion).all()

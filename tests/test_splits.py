@@ -150,3 +150,12 @@ def test_pt_with_numpy_inside_is_refused(tmp_path) -> None:
         f"{tmp_path / 'dev.pt'}: expected a dict of tensors (weights_only=True), got objects that need code to load; "
         "save torch tensors (torch.from_numpy) or use .npz"
     )
+
+
+def test_csv_with_text_in_a_feature_column(tmp_path) -> None:
+    (tmp_path / "dev.csv").write_text("a,b,label\n1,2,0\n3,oops,1\n")
+    split = load_dataset(tmp_path).splits["dev"]
+    with pytest.raises(DataError) as info:
+        list(split.batches(8))
+    assert info.value.message.startswith(f"{tmp_path / 'dev.csv'}: expected numeric feature columns, got ")
+    assert "oops" in info.value.message

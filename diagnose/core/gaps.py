@@ -274,6 +274,26 @@ class Tally:
         self.loss_sum += float(v.sum())
         self.loss_sq_sum += float(np.square(v).sum())
 
+    def merge(self, other: Tally) -> Tally:
+        """Add another tally of the same metric (a shard of the same split) into this one."""
+        if other.metric != self.metric:
+            raise ValueError(f"cannot merge a {other.metric} tally into a {self.metric} tally")
+        self.n += other.n
+        self.errors += other.errors
+        self.loss_sum += other.loss_sum
+        self.loss_sq_sum += other.loss_sq_sum
+        if other.confusion is not None:
+            k = other.confusion.shape[0]
+            if self.confusion is None:
+                self.confusion = other.confusion.copy()
+            else:
+                size = max(k, self.confusion.shape[0])
+                grown = np.zeros((size, size), dtype=np.int64)
+                grown[: self.confusion.shape[0], : self.confusion.shape[0]] = self.confusion
+                grown[:k, :k] += other.confusion
+                self.confusion = grown
+        return self
+
     def summary(self, name: str) -> SplitResult:
         if self.metric == "error":
             return summarize_errors(name, self.errors, self.n)

@@ -158,15 +158,30 @@ class TableSplit(Split):
                 for rb in pf.iter_batches(batch_size=rows, columns=self.features):
                     yield _table_to_numpy(rb, self.path)
         else:
+            import pyarrow as pa
             import pyarrow.csv as pcsv
 
-            reader = pcsv.open_csv(
-                self.path,
-                read_options=pcsv.ReadOptions(block_size=1 << 22),
-                convert_options=pcsv.ConvertOptions(include_columns=self.features),
-            )
-            for rb in reader:
-                yield _table_to_numpy(rb, self.path)
+            # Every feature is parsed as float64: types inferred per block could differ between blocks.
+            try:
+                reader = pcsv.open_csv(
+                    self.path,
+                    read_options=pcsv.ReadOptions(block_size=1 << 22),
+                    convert_options=pcsv.ConvertOptions(
+                        include_columns=self.features, column_types=dict.fromkeys(self.features, pa.float64())
+                    ),
+                )
+                while True:
+                    try:
+                        rb = reader.read_next_batch()
+                    except StopIteration:
+                        break
+                    yield _table_to_numpy(rb, self.path)
+            except pa.ArrowInvalid as exc:
+                detail = str(exc).strip().splitlines()[0][:160]
+                raise DataError(
+                    f"{self.path}: expected numeric feature columns, got {detail}; "
+                    "drop that column, or name the label column with --label-column"
+                ) from None
 
     def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
         idx = self._order(indices)
