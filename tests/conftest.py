@@ -19,6 +19,8 @@ Session-scoped (built once per test session, per xdist worker):
 - `make_fixtures` -> the fixtures/make_fixtures.py module (builders: write_model_formats,
   write_data_formats, make_splits, load_example_model, load_example_splits).
 
+Under pytest-xdist, OMP_NUM_THREADS defaults to 1 per worker (see below).
+
 Function-scoped:
 
 - `cli` -> callable(*args) -> click Result: runs `diagnose` in-process with typer's CliRunner;
@@ -28,12 +30,19 @@ Function-scoped:
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+# Under `pytest -n 2` on 2 cores, each worker's torch would start 2 OpenMP threads: 4 threads spin on
+# 2 cores, and tiny ops then wait on each other (measured: 70 us -> 20 ms per softmax on a busy
+# machine). One thread per worker. Set before torch is imported; an explicit setting wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
