@@ -178,7 +178,7 @@ def check_init_loss(fresh: nn.Module | None, batches: Sequence[tuple[torch.Tenso
     ref = math.log(c)
     ratio = loss / ref
     details = {"loss": loss, "ln_c": ref, "classes": c, "ratio": ratio, "items": n, "fresh_weights": source}
-    evidence = f"Loss of fresh weights ({source}) on {n} train items is {loss:.3f}; ln({c}) = {ref:.3f} (ratio {ratio:.2f})."
+    evidence = f"Loss of fresh weights ({source}) on {n:,} train items is {loss:.3f}; ln({c}) = {ref:.3f} (ratio {ratio:.2f})."
     status: Status = "pass"
     advice = ""
     if not math.isfinite(loss):
@@ -453,7 +453,7 @@ def check_activations(model: nn.Module, xs: Sequence[torch.Tensor]) -> Check:
         summary.append(f"{dead_total}/{relu_units} ReLU-family units dead")
     if sq_units:
         summary.append(f"{sat_total}/{sq_units} sigmoid/tanh units saturated")
-    evidence = f"Over {items} train items, {len(layers)} activation layers: " + ", ".join(summary) + "."
+    evidence = f"Over {items:,} train items, {len(layers)} activation layer{'s' if len(layers) > 1 else ''}: " + ", ".join(summary) + "."
     if phrases:
         evidence += " Worst: " + "; ".join(phrases[:4]) + "."
     advice = ""

@@ -38,7 +38,7 @@ def command(
     items: int = typer.Option(2048, "--items", min=1, help="Training items sampled for init_loss, activations and input_stats."),
     gradcheck_coords: int = typer.Option(48, "--gradcheck-coords", min=1, help="Parameter coordinates compared with finite differences."),
     seed: int = typer.Option(0, "--seed", help="Seed of the samples and of the fresh weights."),
-    device: Device = typer.Option(Device.cpu, "--device", help="Where the checks run (gradcheck always runs in float64 on the CPU)."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where the checks run: auto picks cuda, then mps, then cpu (gradcheck always runs in float64 on the CPU)."),
     label_column: str = typer.Option("label", "--label-column", help="Label column in CSV / Parquet splits."),
     image_size: str | None = typer.Option(None, "--image-size", help="Resize images to H,W (or one number for square)."),
     mean: str | None = typer.Option(None, "--mean", help="Per-channel mean subtracted from image pixels in [0, 1], e.g. 0.485,0.456,0.406."),
