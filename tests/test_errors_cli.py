@@ -286,3 +286,41 @@ def test_no_errors_writes_no_sheet(tmp_path: Path) -> None:
     result = _run("errors", "--predictions", preds, "--out", out)
     assert result.exit_code == 1
     assert result.stderr == f"Error: {preds}: expected predictions for the dev split, got test; pass --split test\n"
+
+
+SUMMARY = """\
+dev: 5 of 8 misclassified (62.5%, 95% CI 30.6%–86.3%); predictions from dev.parquet
+Sample: 3 of 5 misclassified items, uniform at random (seed 0).
+Wrote s.csv (3 rows; categories blurry, confusable, mislabeled, other; one column each, plus note).
+Most-confused pairs                         
+                                            
+ true   predicted   count   share of errors 
+ ────────────────────────────────────────── 
+ cat    dog             2             40.0% 
+ dog    cat             2             40.0% 
+ bird   cat             1             20.0% 
+                                            
+Suspect mislabels: 1 of 3 rows (the model is sure of another class: confidence >= 0.9 and p_label <= 0.05); check their labels first.
+Next: mark each row's categories (x) in a spreadsheet, then `diagnose tally s.csv`.
+"""  # noqa: W291, W293 (rich pads table lines with spaces)
+
+
+def test_summary_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame(
+        {
+            "index": range(8),
+            "label": ["cat", "cat", "dog", "dog", "bird", "cat", "dog", "bird"],
+            "pred": ["dog", "cat", "cat", "dog", "cat", "dog", "cat", "bird"],
+            "confidence": [0.95, 0.8, 0.6, 0.9, 0.99, 0.7, 0.55, 0.9],
+            "p_label": [0.01, 0.8, 0.3, 0.9, 0.004, 0.2, 0.4, 0.9],
+        }
+    ).to_parquet("dev.parquet")
+    result = _run("errors", "--predictions", ".", "--sample", 3, "--out", "s.csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == SUMMARY
+    assert Path("s.csv").read_bytes().decode("utf-8-sig").split("\r\n")[1:4] == [
+        "1,dev,2,,dog,cat,0.6000,0.3000,,no,,,,,",
+        "2,dev,4,,bird,cat,0.9900,0.0040,,yes,,,,,",
+        "3,dev,6,,dog,cat,0.5500,0.4000,,no,,,,,",
+    ]
