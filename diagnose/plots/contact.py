@@ -1,8 +1,8 @@
 """The contact sheet of an error-analysis sample: one numbered tile per sheet row, captioned
 true -> predicted (confidence), so the person labeling looks at the items instead of opening files.
 
-The tiles are composed into one pixel mosaic (numpy + Pillow resizing) and drawn with one
-`figimage`, so the PNG's size is exact: columns x CELL_W by TITLE_H + rows x CELL_H pixels.
+The tiles are composed into one pixel mosaic (numpy, Pillow for resizing and text), so the PNG's
+size is exact: columns x CELL_W by TITLE_H + rows x CELL_H pixels.
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from diagnose.io.atomic import atomic_path
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from PIL import Image
 
-DPI = 100
 TILE = 128  # image area of a tile, pixels
 PAD = 8  # white space around a tile
 CAPTION_H = 22  # caption band under each tile
@@ -91,13 +90,32 @@ def caption(label: str, pred: str, confidence: float | None) -> str:
     """'cat → dog (0.93)'; names are shortened so the caption fits under a tile."""
     conf = "" if confidence is None or confidence != confidence else f" ({confidence:.2f})"
     a, b = str(label), str(pred)
-    budget = 24 - len(conf) - 3  # about 24 characters of 8-point text fit under a tile
+    budget = 24 - len(conf) - 3  # about 24 characters of 11 px DejaVu Sans fit under a 128 px tile
     while len(a) + len(b) > budget and max(len(a), len(b)) > 4:
         if len(a) >= len(b):
             a = _short(a, len(a) - 1)
         else:
             b = _short(b, len(b) - 1)
     return f"{a} \u2192 {b}{conf}"
+
+
+def _fonts() -> tuple[Any, Any, Any]:
+    """(caption, number, title) fonts: DejaVu Sans as matplotlib ships it (it has the arrow), else
+    Pillow's built-in font."""
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+        return (
+            ImageFont.truetype(str(ttf / "DejaVuSans.ttf"), 11),
+            ImageFont.truetype(str(ttf / "DejaVuSans-Bold.ttf"), 11),
+            ImageFont.truetype(str(ttf / "DejaVuSans.ttf"), 14),
+        )
+    except (ImportError, OSError):
+        font = ImageFont.load_default()
+        return font, font, font
 
 
 def contact_sheet(
@@ -107,10 +125,15 @@ def contact_sheet(
     *,
     suspect: Sequence[bool] | None = None,
     title: str = "",
-) -> Figure:
-    """A Figure of len(images) tiles. images: each (H, W) / (H, W, 3) uint8 RGB (see `to_rgb8`);
-    captions and numbers: one per image; suspect: tiles framed and captioned in red."""
-    from matplotlib.figure import Figure
+) -> Image.Image:
+    """An RGB image of len(images) tiles, `grid_for(n).size` pixels. images: each (H, W) /
+    (H, W, 3) (see `to_rgb8`); captions and numbers: one per image; suspect: tiles framed and
+    captioned in red.
+
+    Drawn with Pillow rather than matplotlib text objects: 1,000 tiles take about a second and the
+    memory of the pixels, where a matplotlib Figure with 2,000 texts took 13 s and 2.7 GB.
+    """
+    from PIL import Image, ImageDraw
 
     if not len(images) == len(captions) == len(numbers):
         raise ValueError("expected one caption and one number per image")
@@ -133,38 +156,29 @@ def contact_sheet(
                 mosaic[y0 - 1 - t : y0 + TILE + 1 + t, x0 - 1 - t] = SUSPECT_RGB
                 mosaic[y0 - 1 - t : y0 + TILE + 1 + t, x0 + TILE + t] = SUSPECT_RGB
 
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
-    fig.figimage(mosaic, xo=0, yo=0, origin="upper")
+    sheet = Image.fromarray(mosaic)
+    draw = ImageDraw.Draw(sheet)
+    caption_font, number_font, title_font = _fonts()
     if title:
-        fig.text(PAD / width, 1 - (TITLE_H / 2) / height, title, fontsize=10, va="center", ha="left")
+        draw.text((PAD, TITLE_H // 2), title, fill="black", font=title_font, anchor="lm")
     for k, (text, number) in enumerate(zip(captions, numbers, strict=True)):
         r, c = divmod(k, grid.columns)
         x0, y0 = c * CELL_W + PAD, TITLE_H + r * CELL_H + PAD
-        fig.text(
-            (x0 + 2) / width,
-            1 - (y0 + 2) / height,
-            str(number),
-            fontsize=8,
-            va="top",
-            ha="left",
-            fontweight="bold",
-            bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
-        )
-        fig.text(
-            (x0 + TILE / 2) / width,
-            1 - (y0 + TILE + CAPTION_H / 2 + 2) / height,
-            text,
-            fontsize=8,
-            va="center",
-            ha="center",
-            color="#c81e1e" if suspect[k] else "black",
-        )
-    return fig
+        box = draw.textbbox((x0 + 3, y0 + 2), str(number), font=number_font)
+        draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1), fill="white")
+        draw.text((x0 + 3, y0 + 2), str(number), fill="black", font=number_font)
+        color = SUSPECT_RGB if suspect[k] else (0, 0, 0)
+        draw.text((x0 + TILE // 2, y0 + TILE + 2 + CAPTION_H // 2), text, fill=color, font=caption_font, anchor="mm")
+    return sheet
 
 
-def save_contact_sheet(fig: Figure, path: Path, *, tiles: int) -> None:
+def save_contact_sheet(sheet: Image.Image, path: Path, *, tiles: int) -> None:
     """Write the PNG atomically; its text chunks carry the tile count and grid (tests read them)."""
+    from PIL.PngImagePlugin import PngInfo
+
     grid = grid_for(tiles)
-    metadata = {"Software": "diagnose", "tiles": str(tiles), "grid": f"{grid.rows}x{grid.columns}"}
+    info = PngInfo()
+    for key, value in {"Software": "diagnose", "tiles": str(tiles), "grid": f"{grid.rows}x{grid.columns}"}.items():
+        info.add_text(key, value)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, metadata=metadata)
+        sheet.save(tmp, format="PNG", pnginfo=info, compress_level=3)
