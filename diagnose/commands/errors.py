@@ -121,8 +121,9 @@ def _stream(path: Path, sampler: Any) -> None:
                     index = np.flatnonzero(mask.to_numpy(zero_copy_only=False)).astype(np.int64) + position
                 lab = wrong.column("label").to_numpy(zero_copy_only=False)
                 prd = wrong.column("pred").to_numpy(zero_copy_only=False)
-                if lab.dtype.kind == "f":
-                    lab, prd = lab.astype(np.int64), prd.astype(np.int64)
+                # Whole-number floats (Spark writes doubles) are class indices.
+                lab = lab.astype(np.int64) if lab.dtype.kind == "f" else lab
+                prd = prd.astype(np.int64) if prd.dtype.kind == "f" else prd
                 admit = sampler.offer(index, lab, prd)
                 if admit.any():
                     rows = wrong.filter(pa.array(admit)).to_pandas()
