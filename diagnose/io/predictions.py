@@ -201,7 +201,8 @@ def iter_prediction_batches(path: Path, columns: list[str] | None = None, batch_
             f"add the {' and '.join(missing)} column"
         )
     cols = [c for c in columns if c in names] if columns is not None else None
-    yield from data.to_batches(columns=cols, batch_size=batch_size)
+    # Little read-ahead: memory stays at a few batches whatever the size of the files.
+    yield from data.to_batches(columns=cols, batch_size=batch_size, batch_readahead=2, fragment_readahead=1)
 
 
 def read_predictions(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
