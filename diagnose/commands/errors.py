@@ -226,6 +226,11 @@ def _images_from_data(root: Path, split: str, rows: pd.DataFrame, fmt: str | Non
     if data is None:
         return None, f"No contact sheet: {root} has no {split} split."
     index = rows["index"].to_numpy().astype(np.int64)
+    if len(index) and (index.min() < 0 or index.max() >= data.n):
+        return None, (
+            f"No contact sheet: the predictions index items up to {int(index.max())}, but {data.path} has "
+            f"{data.n}; the data changed since the predictions were made (rerun diagnose gaps)."
+        )
     if data.format == "images":
         ids = data.ids() or []
         return [_read_image(root / ids[i]) for i in index], None
@@ -415,9 +420,13 @@ def _contact_sheet(
 
     tiles, note = None, None
     bases = [Path.cwd()] + ([predictions] if predictions else []) + ([data_root] if data_root else [])
-    tiles = _images_from_ids(result.rows, *bases)
-    if tiles is None and data_root is not None:
-        tiles, note = _images_from_data(data_root, split, result.rows, fmt)
+    try:
+        tiles = _images_from_ids(result.rows, *bases)
+        if tiles is None and data_root is not None:
+            tiles, note = _images_from_data(data_root, split, result.rows, fmt)
+    except OSError as exc:  # an unreadable or truncated image file: the sheet is still written
+        name = getattr(exc, "filename", None) or ""
+        return None, f"No contact sheet: {name} {exc.strerror or exc}".replace("  ", " ")
     if tiles is None:
         return None, note
     captions = [caption(str(r[4]), str(r[5]), r[6] if isinstance(r[6], float) else None) for r in rows]
