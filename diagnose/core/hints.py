@@ -142,31 +142,30 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
     give NaN at their position and do not enter the average.
     """
     values = np.asarray(values, dtype=np.float64)
-    out = np.full(len(values), np.nan)
     if weight <= 0:
         return np.where(np.isfinite(values), values, np.nan)
     finite = np.isfinite(values)
-    v = values[finite]
+    all_finite = bool(finite.all())
+    v = values if all_finite else values[finite]
+    out = values if all_finite else np.full(len(values), np.nan)
     if len(v) == 0:
         return out
-    # y_t = w y_{t-1} + (1-w) v_t with y_0 = 0, divided by 1 - w^t: a recurrence scipy would do with
-    # lfilter; a blocked cumulative sum keeps it in numpy without overflow of w^-t.
+    # y_t = w y_{t-1} + (1-w) v_t with y_0 = 0, as a parallel prefix scan: after the pass with
+    # offset k each y_t holds the terms up to 2k-1 back. Stop once w^k is below float precision:
+    # 7 passes for w = 0.6, 16 for w = 0.999, whatever the length.
     n = len(v)
-    sm = np.empty(n)
-    block = max(1, int(min(n, 600 / max(1e-9, -math.log(weight)) if weight < 1 else n)))
-    last = 0.0
-    pos = 0
-    while pos < n:
-        chunk = v[pos : pos + block]
-        k = np.arange(1, len(chunk) + 1)
-        powers = weight ** (-k.astype(np.float64))
-        acc = np.cumsum(chunk * (1 - weight) * powers)
-        vals = (acc + last) * weight**k
-        sm[pos : pos + len(chunk)] = vals
-        last = vals[-1]
-        pos += len(chunk)
-    t = np.arange(1, n + 1)
-    sm = sm / (1 - weight**t)
+    sm = (1 - weight) * v  # a new array: `values` is not modified
+    k = 1
+    wk = weight
+    while k < n and wk > 1e-18:
+        sm[k:] += wk * sm[:-k]
+        wk *= wk
+        k *= 2
+    # Debias: divide by 1 - w^t; past the point where w^t is below float precision it is 1.
+    head = min(n, int(np.ceil(np.log(1e-17) / np.log(weight))) + 1 if weight > 0 else 1)
+    sm[:head] /= 1 - np.exp(np.arange(1, head + 1) * np.log(weight))
+    if finite.all():
+        return sm
     out[finite] = sm
     return out
 

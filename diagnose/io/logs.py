@@ -179,22 +179,61 @@ def _decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8", errors="replace"), True
 
 
-def _frame_reading(df: pd.DataFrame, notes: list[str]) -> _Reading:
-    """A wide table (one row per logged record) -> raws; empty cells are 'not logged', 'nan' is NaN."""
-    import pandas as pd
+@dataclass
+class _Col:
+    """One column of a table: numbers with a mask of the cells that hold one, or text (`present` None)."""
 
-    df = df.rename(columns=lambda c: str(c).strip())
-    order = np.arange(len(df), dtype=np.float64)
+    values: np.ndarray | None
+    present: np.ndarray | None
+    text: np.ndarray | None = None
+
+
+def _df_columns(df: pd.DataFrame) -> dict[str, _Col]:
+    cols = {}
+    for c in df.columns:
+        values, present = _numeric(df[c])
+        text = df[c].astype(str).to_numpy() if present is None else None
+        cols[str(c).strip()] = _Col(values if present is not None else None, present, text)
+    return cols
+
+
+def _arrow_columns(table: Any) -> dict[str, _Col]:
+    """pyarrow columns -> _Col without going through pandas: nulls are 'not logged', NaN stays NaN."""
+    import pandas as pd
+    import pyarrow as pa
+
+    cols = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        name = str(name).strip().replace(".", "/") if "." in str(name) and "/" not in str(name) else str(name).strip()
+        t = col.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+            if col.null_count == 0:
+                values = col.to_numpy().astype(np.float64, copy=False)
+                present = np.ones(len(col), dtype=bool)
+            else:
+                values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+                present = col.is_valid().to_numpy(zero_copy_only=False)
+            cols[name] = _Col(values, present)
+        elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
+            series = pd.Series(col.to_pylist(), dtype=object)
+            values, present = _numeric(series)
+            cols[name] = _Col(values, present, series.astype(str).to_numpy() if present is None else None)
+    return cols
+
+
+def _frame_reading(df: pd.DataFrame | dict[str, _Col], notes: list[str], n_rows: int | None = None) -> _Reading:
+    """A wide table (one row per logged record) -> raws; empty cells are 'not logged', 'nan' is NaN."""
+    cols = df if isinstance(df, dict) else _df_columns(df)
+    if n_rows is None:
+        n_rows = len(df) if not isinstance(df, dict) else max((len(c.present if c.present is not None else c.text) for c in cols.values()), default=0)
+    order = np.arange(n_rows, dtype=np.float64)
+    names = list(cols)
     # Mode-tagged rows (mmdetection, detectron2 eval rows): one block of columns per mode.
-    mode_col = next((c for c in df.columns if _norm(c) in _MODE_COLUMNS and df[c].dtype == object), None)
-    if mode_col is None:
-        mode_col = next(
-            (c for c in df.columns if _norm(c) in _MODE_COLUMNS and not pd.api.types.is_numeric_dtype(df[c])), None
-        )
-    step_col = next((c for c in df.columns if _x_kind(c) == "step"), None)
-    epoch_col = next((c for c in df.columns if _x_kind(c) == "epoch"), None)
-    step = _numeric(df[step_col])[0] if step_col is not None else None
-    epoch = _numeric(df[epoch_col])[0] if epoch_col is not None else None
+    mode_col = next((c for c in names if _norm(c) in _MODE_COLUMNS and cols[c].text is not None), None)
+    step_col = next((c for c in names if _x_kind(c) == "step" and cols[c].values is not None), None)
+    epoch_col = next((c for c in names if _x_kind(c) == "epoch" and cols[c].values is not None), None)
+    step = cols[step_col].values if step_col is not None else None
+    epoch = cols[epoch_col].values if epoch_col is not None else None
     if step is not None and epoch is not None:
         step = _cumulative_steps(step, epoch, notes)
     reading = _Reading(raws=[], notes=notes)
@@ -204,15 +243,12 @@ def _frame_reading(df: pd.DataFrame, notes: list[str]) -> _Reading:
         reading.epoch_track = (order, epoch)
     modes = None
     if mode_col is not None:
-        modes = df[mode_col].astype(str).str.strip().str.lower().to_numpy()
-    skipped = []
-    for col in df.columns:
-        if col in (step_col, epoch_col, mode_col) or _x_kind(col) is not None:
+        modes = np.char.lower(np.char.strip(cols[mode_col].text.astype(str)))
+    for col in names:
+        c = cols[col]
+        if col in (step_col, epoch_col, mode_col) or _x_kind(col) is not None or c.values is None or c.present is None:
             continue
-        values, present = _numeric(df[col])
-        if present is None:
-            skipped.append(col)
-            continue
+        values, present = c.values, c.present
         groups = [("", present)]
         if modes is not None:
             groups = []
@@ -220,19 +256,20 @@ def _frame_reading(df: pd.DataFrame, notes: list[str]) -> _Reading:
                 prefix = "" if mode in ("train", "training") else ("val_" if mode in ("val", "valid", "validation", "eval") else f"{mode}_")
                 groups.append((prefix, present & (modes == mode)))
         for prefix, mask in groups:
-            if not mask.any():
+            all_rows = bool(mask.all())
+            if not all_rows and not mask.any():
                 continue
             reading.raws.append(
                 _Raw(
                     name=prefix + col,
-                    order=order[mask],
-                    value=values[mask],
-                    step=step[mask] if step is not None else None,
-                    epoch=epoch[mask] if epoch is not None else None,
+                    order=order if all_rows else order[mask],
+                    value=values if all_rows else values[mask],
+                    step=None if step is None else (step if all_rows else step[mask]),
+                    epoch=None if epoch is None else (epoch if all_rows else epoch[mask]),
                 )
             )
-    columns = ", ".join(map(str, df.columns[:12])) + (", ..." if len(df.columns) > 12 else "")
-    reading.seen = f"{len(df)} rows with columns {columns}" if len(df.columns) else "no columns"
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    reading.seen = f"{n_rows} rows with columns {shown}" if names else "no columns"
     return reading
 
 
@@ -278,37 +315,49 @@ def _cumulative_steps(step: np.ndarray, epoch: np.ndarray, notes: list[str]) -> 
 def _read_csv(data: bytes, text: str, sep: str, notes: list[str]) -> _Reading:
     import io
 
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
-    lines = text.splitlines()
-    header = next((ln for ln in lines if ln.strip()), "")
+    nl = text.find("\n")
+    header = text[: nl if nl >= 0 else len(text)].rstrip("\r")
     n_fields = len(header.split(sep))
-    if not text.endswith("\n") and len(lines) > 1 and len(lines[-1].split(sep)) < n_fields:
+    stripped_end = text.rstrip("\r\n")
+    last_nl = stripped_end.rfind("\n")
+    if not text.endswith("\n") and last_nl >= 0 and len(stripped_end[last_nl + 1 :].split(sep)) < n_fields:
         notes.append("the last line is incomplete (a run still writing?); it was left out")
-        cut = text.rfind("\n")
-        data = text[: cut + 1].encode()
+        data = text[: last_nl + 1].encode()
     wandb = _wandb_prefix(header, sep)
+    skipped = [0]
+
+    def skip(row: Any) -> str:
+        skipped[0] += 1
+        return "skip"
+
     try:
-        df = pd.read_csv(
+        table = pacsv.read_csv(
             io.BytesIO(data),
-            sep=sep,
-            skipinitialspace=True,
-            keep_default_na=False,
-            na_values=[""],
-            encoding_errors="replace",
-            on_bad_lines="skip",
-            engine="c",
-            low_memory=False,
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=skip, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True),
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise LogParseError(f"expected a table with a header, got {str(exc).splitlines()[0]}") from None
+    if skipped[0]:
+        notes.append(f"{skipped[0]} rows with the wrong number of fields were skipped")
+    cols = _arrow_columns(table)
     if wandb is not None:
-        keep = [c for c in df.columns if not str(c).endswith(("__MIN", "__MAX", "_step"))]
-        df = df[keep].rename(columns=lambda c: str(c)[len(wandb) :] if str(c).startswith(wandb) else c)
-    cols = {_norm(str(c)) for c in df.columns}
-    if {"key", "value"} <= cols or {"metric", "value"} <= cols:  # MLflow-style long table
-        df = _pivot_long(df)
-    return _frame_reading(df, notes)
+        cols = {
+            (k[len(wandb) :] if k.startswith(wandb) else k): v
+            for k, v in cols.items()
+            if not k.endswith(("__MIN", "__MAX", "_step"))
+        }
+    normed = {_norm(k) for k in cols}
+    if {"key", "value"} <= normed or {"metric", "value"} <= normed:  # MLflow-style long table
+        import pandas as pd
+
+        df = pd.read_csv(io.BytesIO(data), sep=sep, skipinitialspace=True)
+        return _frame_reading(_pivot_long(df), notes)
+    return _frame_reading(cols, notes, n_rows=table.num_rows)
 
 
 def _wandb_prefix(header: str, sep: str) -> str | None:
@@ -379,18 +428,7 @@ def _read_jsonl(data: bytes, text: str, notes: list[str]) -> _Reading:
         table = table.flatten()
         while any(pa.types.is_struct(t) for t in table.schema.types):
             table = table.flatten()
-        import pandas as pd
-
-        columns = {}
-        for name, col in zip(table.column_names, table.columns, strict=False):
-            t = col.type
-            if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-                columns[name.replace(".", "/")] = col.to_numpy().astype(np.float64) if col.null_count == 0 else (
-                    col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-                )
-            elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
-                columns[name.replace(".", "/")] = col.to_pandas()
-        df = pd.DataFrame(columns)
+        return _frame_reading(_arrow_columns(table), notes, n_rows=table.num_rows)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         # Mixed types and other surprises: the forgiving path.
         df = _records_frame(_json_records(text, notes))
@@ -736,7 +774,8 @@ def _scaled(raw: _Raw, target: str) -> tuple[np.ndarray, str]:
 
 
 def _to_series(name: str, raw: _Raw, value: np.ndarray) -> Series:
-    sort = np.argsort(raw.order, kind="stable")
+    order = raw.order
+    sort = slice(None) if len(order) < 2 or bool(np.all(order[1:] >= order[:-1])) else np.argsort(order, kind="stable")
     step = raw.step if raw.step is not None else np.full(len(value), np.nan)
     epoch = raw.epoch if raw.epoch is not None else np.full(len(value), np.nan)
     return Series(

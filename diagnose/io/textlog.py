@@ -7,6 +7,7 @@ fit no learned layout go through the per-line parser. Progress bars (`\\r`, `\\b
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -95,6 +96,76 @@ def _layout_regex(pieces: list[str]) -> str:
     # Nothing but non-digits may follow the last number, so a line with extra pairs does not fit.
     return body + r"\D*$"
 
+_NUM_IN_TOKEN = re.compile(_NUM)
+
+
+@dataclass(frozen=True)
+class _TokenLayout:
+    """A line layout as space-separated tokens: the regex a line must match, and where each value is."""
+
+    pattern: str
+    columns: tuple[tuple[str, int, int, int], ...]  # (key, token index, prefix length, suffix length)
+
+
+def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _TokenLayout | None:
+    """Map each (key, value) on a sample line to the space-separated token holding it.
+
+    Tokens without digits must repeat exactly; tokens with digits vary (`[^ ]+`), and the ones that
+    hold a value keep the text around the number (`loss=`, `,`, `%`, `/50]`) fixed.
+    """
+    tokens = line.split(" ")
+    parts = []
+    columns = []
+    it = 0
+    for ti, tok in enumerate(tokens):
+        if not any(ch.isdigit() for ch in tok):
+            # a literal, unless it is the nan/inf value of the next item
+            spelled = tok.strip(",;%|()[]:").lower().lstrip("+-") in ("nan", "inf", "infinity")
+            if not (spelled and it < len(items) and not math.isfinite(items[it][1])):
+                parts.append(re.escape(tok))
+                continue
+        placed = False
+        if it < len(items):
+            key, value, _, _ = items[it]
+            for m in _NUM_IN_TOKEN.finditer(tok):
+                try:
+                    v = float(m.group(0))
+                except ValueError:
+                    continue
+                if v == value or (math.isnan(v) and math.isnan(value)) or (math.isinf(v) and v == value):
+                    prefix, suffix = tok[: m.start()], tok[m.end() :]
+                    if any(ch.isdigit() for ch in prefix):
+                        return None  # a number before ours in the same token: too irregular
+                    suffix_pat = re.escape(suffix) if not any(ch.isdigit() for ch in suffix) else r"[^ ]*"
+                    if suffix_pat == r"[^ ]*" and suffix and not re.fullmatch(r"/\d+\]?[,:;]?", suffix):
+                        return None
+                    if suffix_pat == r"[^ ]*":  # `3/10`, `[1/50],`: the total is fixed within a run
+                        suffix_pat = re.escape(suffix)
+                    parts.append(re.escape(prefix) + r"[-+0-9.eEnaNifIFty]+" + suffix_pat)
+                    columns.append((key, ti, len(prefix), len(suffix)))
+                    it += 1
+                    placed = True
+                    break
+        if not placed:
+            parts.append(r"[^ ]+")
+    if it != len(items) or len({c[0] for c in columns}) != len(columns):
+        return None
+    return _TokenLayout("^" + " ".join(parts) + "$", tuple(columns))
+
+
+def _token_values(tokens: object, ti: int, prefix: int, suffix: int) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = pc.list_element(tokens, ti)
+    if prefix or suffix:
+        col = pc.utf8_slice_codeunits(col, prefix, -suffix if suffix else 1 << 30)
+    try:
+        return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return np.array([_float(x) for x in col.to_pylist()], dtype=np.float64)
+
+
 
 def parse_text(text: str) -> TextRecords:
     """All numbers with keys in a (cleaned) text log, by line."""
@@ -110,6 +181,7 @@ def parse_text(text: str) -> TextRecords:
     pieces_of: dict[tuple[str, ...], list[str]] = {}
     keys_of: dict[tuple[str, ...], list[str]] = {}
     percent_of: dict[tuple[str, ...], list[bool]] = {}
+    token_of: dict[tuple[str, ...], _TokenLayout | None] = {}
     parsed_sample = 0
     for line in sample:
         items = parse_line(line)
@@ -119,6 +191,8 @@ def parse_text(text: str) -> TextRecords:
         pieces = [piece for _, _, _, piece in items]
         sig = tuple(pieces)
         signatures[sig] += 1
+        if sig not in token_of:
+            token_of[sig] = _token_layout(line, items)
         pieces_of[sig] = pieces
         keys_of[sig] = [k for k, _, _, _ in items]
         percent_of[sig] = [p for _, _, p, _ in items]
@@ -132,6 +206,24 @@ def parse_text(text: str) -> TextRecords:
     for sig in layouts:
         if len(arr) == 0:
             break
+        layout = token_of.get(sig)
+        if layout is not None:
+            # Fast path: a match-only regex finds the lines of this layout, then a split by spaces
+            # and a cast per column read them, all in pyarrow's C++.
+            fits = pc.match_substring_regex(arr, layout.pattern).to_numpy(zero_copy_only=False)
+            if fits.any():
+                fit_idx = index[fits]
+                tokens = pc.split_pattern(arr.filter(pa.array(fits)), " ")
+                for key, ti, pre, suf in layout.columns:
+                    records.add(key, fit_idx, _token_values(tokens, ti, pre, suf))
+                    if percent_of[sig][[k for k, _, _, _ in layout.columns].index(key)]:
+                        records.percent.add(key)
+                records.bulk_lines += int(fits.sum())
+                keep = ~fits
+                arr = arr.filter(pa.array(keep))
+                index = index[keep]
+            if len(arr) == 0:
+                break
         pattern = _layout_regex(pieces_of[sig])
         try:
             extracted = pc.extract_regex(arr, pattern)
