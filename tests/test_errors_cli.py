@@ -324,3 +324,30 @@ def test_summary_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "2,dev,4,,bird,cat,0.9900,0.0040,,yes,,,,,",
         "3,dev,6,,dog,cat,0.5500,0.4000,,no,,,,,",
     ]
+
+
+def test_contact_sheet_problems_leave_the_sheet_and_a_note(tmp_path: Path, example_data: Path) -> None:
+    # Predictions whose manifest points at DATA that no longer matches them (index past its end).
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    pd.DataFrame({"index": [5, 900], "label": [1, 2], "pred": [8, 8]}).to_parquet(stale / "dev.parquet")
+    (stale / "manifest.json").write_text(
+        json.dumps({"data": {"path": str(example_data), "splits": {"dev": {"format": "pt"}}}})
+    )
+    out = tmp_path / "a.csv"
+    result = _run("errors", "--predictions", stale, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"No contact sheet: the predictions index items up to 900, but {example_data / 'dev.pt'} has 250; "
+        "the data changed since the predictions were made (rerun diagnose gaps)." in result.stdout
+    )
+    assert len(_sheet(out)) == 2 and not out.with_suffix(".png").exists()
+    # An image file that is not an image.
+    broken = tmp_path / "broken"
+    (broken / "img").mkdir(parents=True)
+    (broken / "img" / "a.png").write_bytes(b"not a png")
+    pd.DataFrame({"index": [0], "id": ["img/a.png"], "label": [0], "pred": [1]}).to_parquet(broken / "dev.parquet")
+    result = _run("errors", "--predictions", broken, "--out", tmp_path / "b.csv")
+    assert result.exit_code == 0, result.output
+    assert "No contact sheet: cannot identify image file" in result.stdout
+    assert len(_sheet(tmp_path / "b.csv")) == 1
