@@ -700,7 +700,7 @@ def run_checks(
         ),
         lambda: check_gradient_flow(model, x1, y1, fmt=fmt),
         lambda: check_input_stats(
-            summary, split=getattr(split, "name", "train"), sampled=len(sample) if len(sample) < n else None
+            summary, split=getattr(split, "name", "train"), sampled=n if len(sample) < n else None
         ),
     ]
     checks = []

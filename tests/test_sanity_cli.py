@@ -62,7 +62,7 @@ def test_example_table_and_markdown(example_model, example_data, example_arch) -
     assert r.stdout.rstrip().endswith("PASS: 7 pass")
     md = run(str(example_model), str(example_data), "--arch", example_arch, "--markdown")
     assert md.exit_code == 0
-    assert md.stdout.startswith("### diagnose sanity: model.pt (torchscript) on data/train\n| status | check | evidence |")
+    assert md.stdout.startswith("### diagnose sanity: model.pt (torchscript) on data/train\n\n| status | check | evidence |")
     assert "| pass | `overfit_batch` | Fit one batch of 16 items in " in md.stdout
 
 
@@ -88,10 +88,10 @@ def test_fresh_design_from_arch_alone(example_data, example_arch) -> None:
 
 def test_zero_init_design_fails_and_gates(digits_data) -> None:
     spec = f"{DEFECTS}:ZeroInitMLP"
-    doc = doc_of(run("--arch", spec, str(digits_data), "--json"))
+    doc = doc_of(run("--arch", spec, str(digits_data), "--json", "--steps", "150"))
     statuses = {c["id"]: c["status"] for c in doc["checks"]}
     assert statuses["init_scale"] == "fail" and statuses["gradient_flow"] == "fail" and statuses["overfit_batch"] == "fail"
-    r = run("--arch", spec, str(digits_data), "--fail-on", "fail")
+    r = run("--arch", spec, str(digits_data), "--fail-on", "fail", "--steps", "20")
     assert r.exit_code == 3
     assert r.stderr == (
         f"Error: --arch {spec}: expected no check at fail or worse (--fail-on fail), got 4: overfit_batch (fail), "
@@ -105,13 +105,13 @@ def test_dead_relus_from_a_real_training_run(digits_data, tmp_path) -> None:
     model = dead_relu_mlp(*split_arrays(x, y)["train"])
     weights = tmp_path / "dead.pt"
     torch.save(model.state_dict(), weights)
-    doc = doc_of(run(str(weights), str(digits_data), "--arch", f"{DEFECTS}:MLP", "--json"))
+    doc = doc_of(run(str(weights), str(digits_data), "--arch", f"{DEFECTS}:MLP", "--json", "--steps", "150"))
     by = {c["id"]: c for c in doc["checks"]}
     assert by["activations"]["status"] == "fail"
     assert by["init_loss"]["status"] == "pass"  # fresh weights from --arch are fine: the training killed them
     dead_share = max(v["dead_share"] for v in by["activations"]["details"]["layers"].values())
     assert dead_share >= 0.4
-    r = run(str(weights), str(digits_data), "--arch", f"{DEFECTS}:MLP", "--fail-on", "warn")
+    r = run(str(weights), str(digits_data), "--arch", f"{DEFECTS}:MLP", "--fail-on", "warn", "--steps", "20")
     assert r.exit_code == 3 and r.stderr.startswith(f"Error: {weights}: expected no check at warn or worse (--fail-on warn), got ")
 
 

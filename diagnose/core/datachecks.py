@@ -650,7 +650,10 @@ def pair_verdicts(names: Sequence[str], checks: Sequence[Check]) -> list[dict[st
 
 
 def check_input_stats(summary: InputSummary, *, split: str = "train", sampled: int | None = None) -> Check:
-    """Per-channel mean and standard deviation of the training inputs: zero-centred? normalised?"""
+    """Per-channel mean and standard deviation of the training inputs: zero-centred? normalised?
+
+    sampled: the split's size when the summary covers a sample of it (None: the whole split).
+    """
     if summary.n == 0:
         return Check("input_stats", "skip", f"{split} has no items.")
     mean, std = summary.mean, summary.std
@@ -673,7 +676,7 @@ def check_input_stats(summary: InputSummary, *, split: str = "train", sampled: i
             f"{c} features: means {mean.min():.3g}..{mean.max():.3g}, "
             f"stds {std[varying].min() if varying.any() else 0:.3g}..{std.max():.3g}"
         )
-    head += f" over {summary.n:,} {split} items{f' (a seeded sample of {sampled:,})' if sampled else ''}"
+    head += f" over {summary.n:,} of {sampled:,} {split} items (a seeded sample)" if sampled else f" over {summary.n:,} {split} items"
     notes = []
     status: Status = "pass"
     advice = ""

@@ -52,7 +52,7 @@ def render_table(
 
 def render_markdown(title: str, checks: Sequence[Check], verdicts: Sequence[dict[str, str]] = ()) -> str:
     """A Markdown section: heading, table of checks, advice list, split-pair verdicts, summary line."""
-    out = [f"### {title}\n", markdown_table(["status", "check", "evidence"], [[c.status, f"`{c.id}`", c.evidence] for c in checks])]
+    out = [f"### {title}\n\n", markdown_table(["status", "check", "evidence"], [[c.status, f"`{c.id}`", c.evidence] for c in checks])]
     advised = [c for c in checks if c.status in ("warn", "fail") and c.advice]
     if advised:
         out.append("\n" + "\n".join(f"- **{c.id}** ({c.status}): {c.advice}" for c in advised) + "\n")
