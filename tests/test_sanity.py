@@ -282,3 +282,27 @@ def test_regression_and_binary_tasks(one) -> None:
     assert c.details["classes"] == 2 and c.status == "pass"
     assert S.check_overfit_batch(binary, one[0], yb).status == "pass"
     assert S.check_gradcheck(binary, one[0][:2], yb[:2]).status == "pass"
+
+
+class _Frozen(nn.Module):
+    """A model whose forward runs under no_grad: nothing can backpropagate through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.lin(x)
+
+
+def test_untrainable_model_is_skipped_plainly(one) -> None:
+    for check in (S.check_overfit_batch, S.check_gradient_flow):
+        c = check(_Frozen(), *one, fmt="pickle")
+        assert c.status == "skip", c.evidence
+        assert c.evidence.startswith("Cannot backpropagate through this model (")
+        assert "--arch" in c.advice
+    c = S.check_gradcheck(_Frozen(), one[0][:2], one[1][:2], fmt="export")
+    assert c.status == "skip" and c.evidence.startswith("Cannot backpropagate through a torch.export program (")
+    frozen = fresh_mlp().requires_grad_(False)
+    assert S.check_overfit_batch(frozen, *one).evidence == "The model has no trainable parameters."
