@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from diagnose.core.gaps import Metric, Tally
-from diagnose.errors import DataError, EvaluationError, UsageError
+from diagnose.errors import DataError, DiagnoseError, EvaluationError, UsageError
 from diagnose.io.models import describe_input
 from diagnose.io.predictions import TOPK, PredictionWriter
 from diagnose.io.splits import Split
@@ -185,17 +185,40 @@ def _check_labels(split: Split, labels: np.ndarray, num_classes: int) -> None:
         )
 
 
-def _forward_error(split: Split, exc: Exception, module: torch.nn.Module, shape: tuple[int, ...]) -> DataError:
+_SHAPE_WORDS = ("shape", "size", "mat1", "dimension", "channels", "Expected", "expected input")
+_FORWARD_ERRORS = (RuntimeError, AssertionError, ValueError, TypeError, IndexError, torch.jit.Error)
+
+
+def _forward_error(split: Split, exc: Exception, module: torch.nn.Module, batch_shape: tuple[int, ...]) -> DiagnoseError:
+    """The one-line error for a forward pass that failed on this split's inputs."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    # TorchScript wraps an exception raised inside the script: its last line is the original one.
+    detail = (lines[-1] if isinstance(exc, torch.jit.Error) else lines[0])[:160] if lines else type(exc).__name__
+    if isinstance(exc, torch.OutOfMemoryError):
+        return EvaluationError(
+            f"{split.path}: expected a batch of {batch_shape[0]} items to fit in memory, got out of memory; "
+            "pass a smaller --batch-size"
+        )
+    if detail.startswith("Guard failed") and "size()[0]" in detail:
+        # torch.export programs exported with a fixed batch size check it on every call.
+        return DataError(
+            f"{split.path}: expected batches the exported program accepts ({detail}), got a batch of "
+            f"{batch_shape[0]}; export with a dynamic batch dimension: "
+            "dynamic_shapes={'x': {0: torch.export.Dim('batch')}}"
+        )
+    if not any(w in detail for w in _SHAPE_WORDS):
+        return EvaluationError(
+            f"{split.path}: expected the model to run on a batch of shape {batch_shape}, got "
+            f"{type(exc).__name__}: {detail}; rerun with --debug for the traceback"
+        )
     expected, _ = describe_input(module)
-    got = "(N, " + ", ".join(str(d) for d in shape) + ")"
+    got = "(N, " + ", ".join(str(d) for d in split.input_shape) + ")"
     hint = "reshape the data to what the model takes"
     if split.format == "images":
         hint = "pass --image-size H,W (and match the channels) to what the model was trained on"
     if expected == "an unknown shape":
         # The model's first layer does not say what it takes: torch's own message is the best clue.
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        expected = f"the model accepts ({detail})"
-        return DataError(f"{split.path}: expected inputs {expected}, got {got}; {hint}")
+        return DataError(f"{split.path}: expected inputs the model accepts ({detail}), got {got}; {hint}")
     return DataError(f"{split.path}: expected inputs of shape {expected} for the model, got {got}; {hint}")
 
 
@@ -230,8 +253,8 @@ def evaluate_split(
                 out = predict_batch(module, batch.x, y, metric=metric, device=device, precision=precision)
             except EvaluationError as exc:
                 raise EvaluationError(f"{split.path}: {exc.message}") from None
-            except RuntimeError as exc:
-                raise _forward_error(split, exc, module, split.input_shape) from None
+            except _FORWARD_ERRORS as exc:
+                raise _forward_error(split, exc, module, tuple(batch.x.shape)) from None
             if metric == "error":
                 tally.add_classes(y, out["pred"], num_classes)
             else:
@@ -262,6 +285,6 @@ def probe_outputs(module: torch.nn.Module, split: Split, device: torch.device, p
     with torch.inference_mode(), _autocast(device, precision):
         try:
             out = _outputs(module(x))
-        except RuntimeError as exc:
-            raise _forward_error(split, exc, module, split.input_shape) from None
+        except _FORWARD_ERRORS as exc:
+            raise _forward_error(split, exc, module, tuple(x.shape)) from None
     return 1 if out.dim() == 1 else int(out.shape[1]) if out.dim() == 2 else -1

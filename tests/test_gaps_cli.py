@@ -394,3 +394,17 @@ def test_cuda_gives_the_same_counts(cli, example_formats, example_model, example
     half = _json(cli("gaps", example_model, example_formats.data["pt"], "--json", "--device", "cuda", "--precision", "fp16", "--workdir", tmp_path / "b"))
     for split, (_, errors) in example_counts.items():
         assert abs(half["splits"][split]["errors"] - errors) <= 3
+
+
+def test_a_model_that_fails_for_another_reason(cli, example_data, tmp_path) -> None:
+    class Picky(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if bool(x.sum() > 0):
+                raise RuntimeError("the weights were never loaded")
+            return x.flatten(1)[:, :10]
+
+    path = _write_torchscript(Picky(), tmp_path / "picky.pt")
+    r = cli("gaps", path, example_data, "--workdir", tmp_path / "wd")
+    assert r.exit_code == 1
+    assert _error(r).startswith(f"Error: {example_data / 'train.pt'}: expected the model to run on a batch of shape (2, 1, 8, 8), got ")
+    assert _error(r).endswith("; rerun with --debug for the traceback")

@@ -134,3 +134,18 @@ def test_describe_input_and_channels() -> None:
     assert describe_input(mlp) == ("(N, 784)", None)
     assert image_channels(mlp, (28, 28)) == 1
     assert image_channels(torch.jit.script(mlp), (28, 28)) == 1
+
+
+def test_export_with_a_fixed_batch_size_runs_any_batch(make_fixtures, tmp_path, probe, cli, example_data, example_counts) -> None:
+    model = make_fixtures.load_example_model()
+    path = tmp_path / "fixed.pt2"
+    torch.export.save(torch.export.export(model, (torch.zeros(7, 1, 8, 8),)), str(path))
+    loaded = load_model(path)
+    assert loaded.module.size == 7  # wrapped: chunks of 7, the last one padded
+    with torch.no_grad():
+        assert torch.allclose(loaded.module(probe), model(probe), atol=1e-6)
+    r = cli("gaps", path, example_data, "--json", "--workdir", tmp_path / "wd")
+    assert r.exit_code == 0, r.stderr
+    import json
+
+    assert {s: (v["n"], v["errors"]) for s, v in json.loads(r.stdout)["splits"].items()} == example_counts

@@ -107,6 +107,42 @@ def detect_format(path: Path) -> str:
     )
 
 
+class FixedBatch(torch.nn.Module):
+    """Runs a program exported for exactly `size` items on any batch: pads the last chunk, drops the padding."""
+
+    def __init__(self, inner: torch.nn.Module, size: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for start in range(0, x.shape[0], self.size):
+            chunk = x[start : start + self.size]
+            n = chunk.shape[0]
+            if n < self.size:
+                pad = chunk[:1].expand(self.size - n, *chunk.shape[1:])
+                chunk = torch.cat([chunk, pad])
+            out = self.inner(chunk)
+            outs.append(out[:n])
+        return torch.cat(outs)
+
+
+def _static_batch(program: object) -> int | None:
+    """The batch size an exported program was fixed to (its first input's dim 0 is an int), else None."""
+    try:
+        names = set(program.graph_signature.user_inputs)  # type: ignore[attr-defined]
+        for node in program.graph.nodes:  # type: ignore[attr-defined]
+            if node.op == "placeholder" and node.name in names:
+                val = node.meta.get("val")
+                if val is not None and getattr(val, "dim", lambda: 0)() >= 1 and isinstance(val.shape[0], int):
+                    return int(val.shape[0])
+                return None
+    except AttributeError:  # a torch version that lays the program out differently: run it as it is
+        return None
+    return None
+
+
 def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
     """Instantiate an architecture: "package.module:factory" or "path/to/file.py:ClassName"."""
     if ":" not in spec:
@@ -295,7 +331,11 @@ def load_model(
                 f"{path}: expected a complete torch.export program, got {type(exc).__name__}: "
                 f"{_first_line(str(exc))}; export and save it again"
             ) from None
-        return _ready(LoadedModel(program.module(), "export", path, digest, False), device, eval_mode=False)
+        module = program.module()
+        fixed = _static_batch(program)
+        if fixed is not None:
+            module = FixedBatch(module, fixed)
+        return _ready(LoadedModel(module, "export", path, digest, False), device, eval_mode=False)
 
     if kind == "safetensors":
         sd: Mapping[str, torch.Tensor] = _load_safetensors(path)
