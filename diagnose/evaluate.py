@@ -193,7 +193,8 @@ def _forward_error(split: Split, exc: Exception, module: torch.nn.Module, batch_
     """The one-line error for a forward pass that failed on this split's inputs."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     # TorchScript wraps an exception raised inside the script: its last line is the original one.
-    detail = (lines[-1] if isinstance(exc, torch.jit.Error) else lines[0])[:160] if lines else type(exc).__name__
+    wrapped = isinstance(exc, torch.jit.Error) or (lines and "TorchScript interpreter" in lines[0])
+    detail = (lines[-1] if wrapped else lines[0])[:160] if lines else type(exc).__name__
     if isinstance(exc, torch.OutOfMemoryError):
         return EvaluationError(
             f"{split.path}: expected a batch of {batch_shape[0]} items to fit in memory, got out of memory; "
