@@ -641,6 +641,20 @@ def eager_twin(model: nn.Module, *, arch: str | None, arch_kwargs: dict | None) 
     return twin.eval()
 
 
+def _probe(model: nn.Module, split: object, x: torch.Tensor, labels: np.ndarray) -> None:
+    """One forward pass before the checks: inputs the model cannot take, or labels beyond its outputs,
+    are the user's to fix (a one-line error, as `diagnose gaps` words it), not a check result."""
+    from diagnose.evaluate import _FORWARD_ERRORS, _check_labels, _forward_error
+
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except _FORWARD_ERRORS as exc:
+        raise _forward_error(split, exc, model, tuple(x.shape)) from None  # type: ignore[arg-type]
+    if isinstance(out, torch.Tensor) and infer_task(out, labels) == "multiclass":
+        _check_labels(split, labels, int(out.shape[1]))  # type: ignore[arg-type]
+
+
 def run_checks(
     model: nn.Module,
     split: object,
@@ -679,6 +693,7 @@ def run_checks(
         ys.append(np.asarray(b.y))
     one = next(split.batches(len(few), indices=few))  # type: ignore[attr-defined]
     x1, y1 = one.x.to(device), np.asarray(one.y)
+    _probe(model, split, xs[0], np.asarray(split.labels()))  # type: ignore[attr-defined]
     fresh_batches = list(zip(xs, ys, strict=True))
     torch.manual_seed(seed)
     cpu = torch.device("cpu")

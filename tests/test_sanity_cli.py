@@ -151,3 +151,22 @@ def test_regression_model_and_targets(tmp_path) -> None:
     doc = doc_of(run("--arch", f"{arch}:make", str(data), "--json"))
     by = {c["id"]: c["status"] for c in doc["checks"]}
     assert by["init_loss"] == "skip" and by["overfit_batch"] == "pass" and by["gradcheck"] == "pass"
+
+
+def test_data_that_does_not_fit_the_model(tmp_path, example_formats, example_arch) -> None:
+    example_model = example_formats.models["state_dict"][0]
+    data = tmp_path / "wide"
+    data.mkdir()
+    torch.save({"x": torch.zeros(20, 100), "y": torch.zeros(20, dtype=torch.long)}, data / "train.pt")
+    r = run(str(example_model), str(data), "--arch", example_arch)
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"Error: {data / 'train.pt'}: expected inputs of shape (N, 64) for the model, got (N, 100); ")
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    torch.save({"x": torch.zeros(20, 64), "y": torch.arange(20)}, labels / "train.pt")
+    r = run(str(example_model), str(labels), "--arch", example_arch)
+    assert r.exit_code == 1
+    assert r.stderr == (
+        f"Error: {labels / 'train.pt'}: expected labels in 0..9 (the model has 10 outputs), got 19 (10 of 20 items); "
+        "check that the data and the model use the same classes\n"
+    )
