@@ -9,6 +9,7 @@ import pytest
 
 from diagnose.core.gaps import (
     ADVICE,
+    MISSING_LEVELS_ADVICE,
     NO_GAP_ADVICE,
     Tally,
     class_breakdown,
@@ -86,6 +87,7 @@ def test_missing_levels_leave_gaps_unknown_with_notes() -> None:
         "avoidable bias unknown: pass --human-error (or human_error in DATA/diagnose.toml); it is at most the train error, 5.0%",
         "without a train_dev split, dev - train = +4.0 pts mixes variance and data mismatch; hold out part of train as train_dev to tell them apart",
     )
+    assert report.verdict.problem is None and report.verdict.advice == MISSING_LEVELS_ADVICE
     js = report.to_json()
     assert js["gaps"] == {"avoidable_bias": None, "variance": None, "data_mismatch": None, "dev_overfit": None}
     assert js["splits"]["train"] == {"n": 1000, "errors": 50, "error": 0.05, "ci": list(_wilson(50, 1000))}

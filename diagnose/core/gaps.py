@@ -67,6 +67,10 @@ ADVICE: dict[str, tuple[str, ...]] = {
 NO_GAP_ADVICE: tuple[str, ...] = (
     "No gap is significant at these split sizes: collect larger dev and test splits to see smaller gaps.",
 )
+MISSING_LEVELS_ADVICE: tuple[str, ...] = (
+    "Each gap needs both of its levels: give --human-error, hold out part of train as train_dev, "
+    "and add dev and test splits from the data you care about.",
+)
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,8 @@ def compute_gaps(
     if significant:
         top = max(significant, key=lambda g: g.value)
         verdict = Verdict(problem=top.name, advice=ADVICE[top.name])
+    elif all(g is None for g in gaps.values()):
+        verdict = Verdict(problem=None, advice=MISSING_LEVELS_ADVICE)
     else:
         verdict = Verdict(problem=None, advice=NO_GAP_ADVICE)
     return GapReport(

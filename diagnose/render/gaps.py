@@ -85,7 +85,9 @@ def _headers(metric: str) -> list[str]:
 
 def verdict_lines(report: GapReport) -> list[str]:
     v = report.verdict
-    if v.problem is None:
+    if v.problem is None and all(g is None for g in report.gaps.values()):
+        head = "Verdict: no gap can be computed from these splits."
+    elif v.problem is None:
         head = "Verdict: no gap is significant."
     else:
         gap = report.gaps[v.problem]
