@@ -309,3 +309,38 @@ def test_input_stats_flags_raw_pixels_and_nan(healthy_images) -> None:
     xn[0, 0, 0, 0] = np.nan
     bad.update(xn)
     assert dc.check_input_stats(bad).status == "fail"
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+
+
+def test_render_table_and_markdown_literal() -> None:
+    from rich.console import Console
+
+    from diagnose.render.checks import render_markdown, render_table
+
+    checks = [Check("leakage", "fail", "15 test items (5.0%) also in train.", "Remove the repeated items."),
+              Check("split_sizes", "pass", "dev has 300 items.")]
+    verdicts = [{"pair": "train vs test", "status": "fail", "verdict": "15 shared items"}]
+    console = Console(record=True, width=80, color_system=None, force_terminal=False)
+    render_table(console, "diagnose data: d", checks, verdicts)
+    assert console.export_text() == (
+        "diagnose data: d                                              \n"
+        "┏━━━━━━━━┳━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃ status ┃ check       ┃ evidence                            ┃\n"
+        "┡━━━━━━━━╇━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩\n"
+        "│ fail   │ leakage     │ 15 test items (5.0%) also in train. │\n"
+        "│ pass   │ split_sizes │ dev has 300 items.                  │\n"
+        "└────────┴─────────────┴─────────────────────────────────────┘\n"
+        "leakage (fail): Remove the repeated items.\n"
+        "Split pairs:\n"
+        "  fail  train vs test: 15 shared items\n"
+        "FAIL: 1 pass, 1 fail\n"
+    )
+    assert render_markdown("t", checks, verdicts) == (
+        "### t\n\n| status | check | evidence |\n|---|---|---|\n"
+        "| fail | `leakage` | 15 test items (5.0%) also in train. |\n| pass | `split_sizes` | dev has 300 items. |\n"
+        "\n- **leakage** (fail): Remove the repeated items.\n"
+        "\n| pair | status | verdict |\n|---|---|---|\n| train vs test | fail | 15 shared items |\n"
+        "\n**FAIL: 1 pass, 1 fail**\n"
+    )
