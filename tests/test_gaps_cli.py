@@ -408,3 +408,33 @@ def test_a_model_that_fails_for_another_reason(cli, example_data, tmp_path) -> N
     assert r.exit_code == 1
     assert _error(r).startswith(f"Error: {example_data / 'train.pt'}: expected the model to run on a batch of shape (2, 1, 8, 8), got ")
     assert _error(r).endswith("; rerun with --debug for the traceback")
+
+
+def test_rich_table_literal() -> None:
+    from rich.console import Console
+
+    from diagnose.core.gaps import compute_gaps, summarize_errors
+    from diagnose.render.gaps import render_rich
+
+    report = compute_gaps(
+        {"train": summarize_errors("train", 80, 1000), "dev": summarize_errors("dev", 30, 200)}, human_error=0.02
+    )
+    console = Console(width=100, record=True, color_system=None, soft_wrap=False)
+    render_rich(console, report)
+    lines = console.export_text().splitlines()
+    assert lines[:10] == [
+        "┏━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━┓",
+        "┃ level       ┃     n ┃  error ┃ 95% CI      ┃ gap                     ┃ gap 95% CI ┃",
+        "┡━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━┩",
+        "│ human-level │       │   2.0% │             │                         │            │",
+        "│ train       │ 1,000 │   8.0% │ 6.5 – 9.8   │ avoidable bias 6.0 pts  │ 4.5 – 7.8  │",
+        "│ train-dev   │       │ absent │             │ variance unknown        │            │",
+        "│ dev         │   200 │  15.0% │ 10.7 – 20.6 │ data mismatch unknown   │            │",
+        "│ test        │       │ absent │             │ dev overfitting unknown │            │",
+        "└─────────────┴───────┴────────┴─────────────┴─────────────────────────┴────────────┘",
+        "Verdict: avoidable bias is the largest significant gap (6.0 pts, 95% CI 4.5 – 7.8).",
+    ]
+    assert lines[-1] == (
+        "Note: without a train_dev split, dev - train = +7.0 pts mixes variance and data mismatch; "
+        "hold out part of train as train_dev to tell them apart"
+    )
