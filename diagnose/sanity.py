@@ -94,6 +94,13 @@ def compute_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
     return nn.functional.mse_loss(out, y.to(out.dtype).reshape(out.shape))
 
 
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """model(x) as logits: a tensor, the first of a tuple, or a dict's 'logits' (as `diagnose gaps` reads them)."""
+    from diagnose.evaluate import _outputs
+
+    return _outputs(model(x))
+
+
 def _correct(out: torch.Tensor, y: torch.Tensor, task: str) -> int:
     if task == "multiclass":
         return int((out.argmax(dim=1) == y).sum())
@@ -167,7 +174,7 @@ def check_init_loss(fresh: nn.Module | None, batches: Sequence[tuple[torch.Tenso
     fresh.eval()
     total, n, task, c = 0.0, 0, "", 0
     for x, y in batches:
-        out = fresh(x)
+        out = _logits(fresh, x)
         task = infer_task(out, y)
         if task == "regression":
             return Check("init_loss", "skip", "Regression model: the loss at initialization has no ln(C) reference.")
@@ -213,13 +220,13 @@ def check_overfit_batch(
     try:
         opt = torch.optim.Adam(params, lr=lr)
         with torch.enable_grad():
-            out = work(x)
+            out = _logits(work, x)
             task = infer_task(out, y)
             t = _target(y, task, out.device)
             scale = float(t.float().var()) if task == "regression" and len(t) > 1 else 1.0
             for step in range(steps + 1):
                 if step:
-                    out = work(x)
+                    out = _logits(work, x)
                 loss = compute_loss(out, t, task)
                 value = float(loss.detach())
                 history.append(value)
@@ -274,7 +281,7 @@ def check_overfit_batch(
 
 def _loss_of(model: nn.Module, x: torch.Tensor, t: torch.Tensor, task: str) -> float:
     with torch.no_grad():
-        return float(compute_loss(model(x), t, task))
+        return float(compute_loss(_logits(model, x), t, task))
 
 
 def check_gradcheck(
@@ -296,7 +303,7 @@ def check_gradcheck(
         return Check("gradcheck", "skip", "The model has no trainable parameters.")
     try:
         with torch.enable_grad():
-            out = work(xd)
+            out = _logits(work, xd)
             task = infer_task(out, y)
             t = _target(y, task, out.device)
             if task != "multiclass":
@@ -411,7 +418,7 @@ def check_activations(model: nn.Module, xs: Sequence[torch.Tensor]) -> Check:
     items = 0
     try:
         for x in xs:
-            out = model(x)
+            out = _logits(model, x)
             items += len(x)
             final_names |= {n for n, o in outputs.items() if o is out}
             outputs.clear()
@@ -560,7 +567,7 @@ def check_gradient_flow(model: nn.Module, x: torch.Tensor, y: np.ndarray, *, fmt
     _no_dropout(work)
     try:
         with torch.enable_grad():
-            out = work(x)
+            out = _logits(work, x)
             task = infer_task(out, y)
             work.zero_grad(set_to_none=True)
             compute_loss(out, _target(y, task, out.device), task).backward()
@@ -648,7 +655,7 @@ def _probe(model: nn.Module, split: object, x: torch.Tensor, labels: np.ndarray)
 
     try:
         with torch.no_grad():
-            out = model(x)
+            out = _logits(model, x)
     except _FORWARD_ERRORS as exc:
         raise _forward_error(split, exc, model, tuple(x.shape)) from None  # type: ignore[arg-type]
     if isinstance(out, torch.Tensor) and infer_task(out, labels) == "multiclass":

@@ -306,3 +306,23 @@ def test_untrainable_model_is_skipped_plainly(one) -> None:
     assert c.status == "skip" and c.evidence.startswith("Cannot backpropagate through a torch.export program (")
     frozen = fresh_mlp().requires_grad_(False)
     assert S.check_overfit_batch(frozen, *one).evidence == "The model has no trainable parameters."
+
+
+class _DictOut(nn.Module):
+    """Returns {"logits": ...} as Hugging Face models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = fresh_mlp()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.body(x)}
+
+
+def test_dict_outputs_are_read_as_logits(one, batches) -> None:
+    m = _DictOut()
+    assert S.check_overfit_batch(m, *one).status == "pass"
+    assert S.check_init_loss(m, batches).status == "pass"
+    assert S.check_gradcheck(m, one[0][:2], one[1][:2]).status == "pass"
+    assert S.check_activations(m, _xs(batches)).status == "pass"
+    assert S.check_gradient_flow(m, *one).status == "pass"
