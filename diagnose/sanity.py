@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -162,7 +162,7 @@ def _skip_untrainable(check_id: str, fmt: str | None, exc: BaseException) -> Che
 
 
 @torch.no_grad()
-def check_init_loss(fresh: nn.Module | None, batches: Sequence[tuple[torch.Tensor, np.ndarray]], *, source: str = "") -> Check:
+def check_init_loss(fresh: nn.Module | None, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *, source: str = "") -> Check:
     """Mean loss of freshly initialised weights over a few batches against ln(C)."""
     if fresh is None:
         return Check(
@@ -370,7 +370,7 @@ def check_gradcheck(
 
 
 @torch.no_grad()
-def check_activations(model: nn.Module, xs: Sequence[torch.Tensor]) -> Check:
+def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
     """Dead ReLU-family units and saturated sigmoid/tanh units per layer, from forward hooks.
 
     A unit is a channel (dim 1) of the activation's output. Dead: never positive over the items seen.
@@ -648,6 +648,18 @@ def eager_twin(model: nn.Module, *, arch: str | None, arch_kwargs: dict | None) 
     return twin.eval()
 
 
+class _Stream:
+    """Re-iterable batches of a split's sampled items on a device: x, or (x, y) with_labels."""
+
+    def __init__(self, split: object, indices: np.ndarray, device: str, *, with_labels: bool, size: int = 256) -> None:
+        self.split, self.indices, self.device, self.with_labels, self.size = split, indices, device, with_labels, size
+
+    def __iter__(self) -> Iterator:
+        for b in self.split.batches(self.size, indices=self.indices):  # type: ignore[attr-defined]
+            x = b.x.to(self.device)
+            yield (x, np.asarray(b.y)) if self.with_labels else x
+
+
 def _probe(model: nn.Module, split: object, x: torch.Tensor, labels: np.ndarray) -> None:
     """One forward pass before the checks: inputs the model cannot take, or labels beyond its outputs,
     are the user's to fix (a one-line error, as `diagnose gaps` words it), not a check result."""
@@ -691,17 +703,15 @@ def run_checks(
     n = split.n  # type: ignore[attr-defined]
     sample = np.sort(rng.choice(n, size=min(items, n), replace=False))
     few = rng.choice(n, size=min(batch, n), replace=False)
-    xs: list[torch.Tensor] = []
-    ys: list[np.ndarray] = []
     summary = InputSummary()
     for b in split.batches(256, indices=sample):  # type: ignore[attr-defined]
         summary.update(b.x.numpy())
-        xs.append(b.x.to(device))
-        ys.append(np.asarray(b.y))
+    # The sample is streamed again by each check that needs it, so memory holds one batch, not --items.
+    fresh_batches = _Stream(split, sample, device, with_labels=True)
+    xs = _Stream(split, sample, device, with_labels=False)
     one = next(split.batches(len(few), indices=few))  # type: ignore[attr-defined]
     x1, y1 = one.x.to(device), np.asarray(one.y)
-    _probe(model, split, xs[0], np.asarray(split.labels()))  # type: ignore[attr-defined]
-    fresh_batches = list(zip(xs, ys, strict=True))
+    _probe(model, split, next(iter(xs)), np.asarray(split.labels()))  # type: ignore[attr-defined]
     torch.manual_seed(seed)
     cpu = torch.device("cpu")
     steps_: list[Callable[[], Check]] = [
