@@ -113,7 +113,7 @@ def test_metric_panel_and_unknown_metric(runs: Path) -> None:
         (b"", "{p}: expected a training log, got an empty file; point at the log the run wrote"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 4, "{p}: expected a text log or a TensorBoard event file, got binary data; pass the log file the run wrote (or --format to force one)"),
         (b"step,name\n1,a\n2,b\n", "{p}: expected metrics such as loss or accuracy, got 2 rows with columns step, name; pass --format if the format was guessed wrong"),
-        (b"Starting...\nDone.\n", "{p}: expected metrics such as loss or accuracy, got 3 lines and no `name value` pairs; pass --format if the format was guessed wrong"),
+        (b"Starting...\nDone.\n", "{p}: expected metrics such as loss or accuracy, got 2 lines and no `name value` pairs; pass --format if the format was guessed wrong"),
         (b'{\n  "log_history": [\n', "{p}: expected a JSON document, got invalid JSON (Expecting value at line 3); if the run is still writing, wait for it to finish"),
     ],
 )

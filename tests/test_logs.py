@@ -296,7 +296,7 @@ def test_undecodable_bytes_are_replaced(tmp_path: Path) -> None:
     [
         ("", "expected a training log, got an empty file; point at the log the run wrote"),
         (b"\x00\x01\x02\x03binary\x00" * 10, "expected a text log or a TensorBoard event file, got binary data; pass the log file the run wrote (or --format to force one)"),
-        ("hello world\nnothing here\n", "expected metrics such as loss or accuracy, got 3 lines and no `name value` pairs; pass --format if the format was guessed wrong"),
+        ("hello world\nnothing here\n", "expected metrics such as loss or accuracy, got 2 lines and no `name value` pairs; pass --format if the format was guessed wrong"),
     ],
 )
 def test_bad_input(tmp_path: Path, content: str | bytes, message: str) -> None:

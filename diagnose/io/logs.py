@@ -172,6 +172,14 @@ def _read_bytes(path: Path) -> bytes:
         raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
 
 
+def _content_end(data: bytes) -> int:
+    """The length of `data` without trailing whitespace, found without copying it."""
+    end = len(data)
+    while end and data[end - 1] in b" \t\r\n":
+        end -= 1
+    return end
+
+
 def _decode(data: bytes) -> tuple[str, bool]:
     try:
         return data.decode("utf-8"), False
@@ -321,11 +329,11 @@ def _read_csv(data: bytes, text: str, sep: str, notes: list[str]) -> _Reading:
     nl = text.find("\n")
     header = text[: nl if nl >= 0 else len(text)].rstrip("\r")
     n_fields = len(header.split(sep))
-    stripped_end = text.rstrip("\r\n")
-    last_nl = stripped_end.rfind("\n")
-    if not text.endswith("\n") and last_nl >= 0 and len(stripped_end[last_nl + 1 :].split(sep)) < n_fields:
+    end = _content_end(data)
+    last_nl = data.rfind(b"\n", 0, end)
+    if not data.endswith(b"\n") and last_nl >= 0 and len(data[last_nl + 1 : end].split(sep.encode())) < n_fields:
         notes.append("the last line is incomplete (a run still writing?); it was left out")
-        data = text[: last_nl + 1].encode()
+        data = data[: last_nl + 1]
     wandb = _wandb_prefix(header, sep)
     skipped = [0]
 
@@ -413,16 +421,15 @@ def _read_jsonl(data: bytes, text: str, notes: list[str]) -> _Reading:
     body = data
     if b"NaN" in data or b"Infinity" in data:  # Python's json writes these; pyarrow reads them as null
         return _frame_reading(_records_frame(_json_records(text, notes)), notes)
-    stripped = text.rstrip()
-    last_nl = stripped.rfind("\n")
-    last = stripped[last_nl + 1 :]
+    end = _content_end(data)
+    last_nl = data.rfind(b"\n", 0, end)
     try:
-        json.loads(last)
+        json.loads(data[last_nl + 1 : end])
     except ValueError:
         if last_nl >= 0:
             notes.append("the last line is incomplete (a run still writing?); it was left out")
-            body = stripped[: last_nl + 1].encode()
-            text = stripped[: last_nl + 1]
+            body = data[: last_nl + 1]
+            text = text[: len(body.decode("utf-8", errors="replace"))]
     try:
         table = pj.read_json(pa.BufferReader(body), read_options=pj.ReadOptions(block_size=1 << 24))
         table = table.flatten()
@@ -666,8 +673,11 @@ def _lookup(track: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray) -> n
     t_order, t_x = t_order[ok], t_x[ok]
     if len(t_order) == 0:
         return np.full(len(order), np.nan)
-    sort = np.argsort(t_order, kind="stable")
-    t_order, t_x = t_order[sort], t_x[sort]
+    if len(t_order) == len(order) and np.array_equal(t_order, order):
+        return t_x  # logged on the same lines (text: `epoch 3 step 120 loss 0.4`)
+    if len(t_order) > 1 and not bool(np.all(t_order[1:] >= t_order[:-1])):
+        sort = np.argsort(t_order, kind="stable")
+        t_order, t_x = t_order[sort], t_x[sort]
     idx = np.searchsorted(t_order, order, side="right") - 1
     out = np.where(idx >= 0, t_x[np.clip(idx, 0, None)], np.nan)
     return out
@@ -805,8 +815,8 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
         reading = _read_tensorboard(path, notes)
         fmt = "tensorboard"
     else:
-        with open(path, "rb") as fh:
-            head = fh.read(_HEAD_BYTES)
+        data = b"" if path.is_dir() else _read_bytes(path)
+        head = data[:_HEAD_BYTES]
         if fmt is None:
             if not head.strip():
                 raise LogParseError(f"{path}: expected a training log, got an empty file; point at the log the run wrote")
@@ -820,12 +830,11 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
         if fmt == "tensorboard":
             reading = _read_tensorboard(path, notes)
         else:
-            data = _read_bytes(path)
             text, replaced = _decode(data)
             if replaced:
                 notes.append("some bytes are not UTF-8; they were replaced")
             text = text.lstrip("\ufeff")
-            if not text.strip():
+            if not text or text.isspace():
                 raise LogParseError(f"{path}: expected a training log, got an empty file; point at the log the run wrote")
             if fmt in ("csv", "tsv", "csv;"):
                 sep = {"csv": ",", "tsv": "\t", "csv;": ";"}[fmt]

@@ -23,7 +23,7 @@ _PAIR = re.compile(
     r"(?:([A-Za-z][\w./\-\[\]()]*(?: [A-Za-z][\w./\-]*){0,2})\s*[:=]\s*|([A-Za-z][\w./\-]*)[ \t]+)"
     r"(" + _NUM + r")(%?)(?![\w.]|,\d)"
 )
-_SAMPLE_LINES = 2000
+_SAMPLE_LINES = 1000
 _MAX_LAYOUTS = 4
 _MIN_LAYOUT_SHARE = 0.02
 
@@ -153,6 +153,63 @@ def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _Toke
     return _TokenLayout("^" + " ".join(parts) + "$", tuple(columns))
 
 
+def _lines_array(text: str) -> object:
+    """The lines of `text` as a pyarrow string array, split in C++ (pyarrow's CSV reader, one column)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if "\x1f" in text or "\r" in text:
+        return pa.array(text.split("\n"), type=pa.string())
+    table = pacsv.read_csv(
+        io.BytesIO(text.encode()),
+        read_options=pacsv.ReadOptions(column_names=["line"], block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(
+            delimiter="\x1f", quote_char=False, escape_char=False, newlines_in_values=False, ignore_empty_lines=False
+        ),
+        convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False),
+    )
+    return table.column("line").combine_chunks()
+
+
+def _layout_columns(fit: object, layout: _TokenLayout) -> dict[str, np.ndarray] | None:
+    """Read the value columns of lines that all match `layout`: joined and parsed as space-separated CSV."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    n_tokens = layout.pattern.count(" ") + 1
+    offsets = pa.array([0, len(fit)], type=pa.int32())
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, fit), "\n")[0]
+    names = [f"t{i}" for i in range(n_tokens)]
+    wanted = {f"t{ti}": (key, pre, suf) for key, ti, pre, suf in layout.columns}
+    types = {name: (pa.float64() if not (pre or suf) else pa.string()) for name, (_, pre, suf) in wanted.items()}
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(joined.as_buffer()),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(include_columns=list(wanted), column_types=types),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.num_rows != len(fit):
+        return None
+    out = {}
+    for name, (key, pre, suf) in wanted.items():
+        col = table.column(name).combine_chunks()
+        if pre or suf:
+            col = pc.utf8_slice_codeunits(col, pre, -suf if suf else 1 << 30)
+            try:
+                col = pc.cast(col, pa.float64())
+            except pa.ArrowInvalid:
+                out[key] = np.array([_float(x) for x in col.to_pylist()], dtype=np.float64)
+                continue
+        out[key] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
 def _token_values(tokens: object, ti: int, prefix: int, suffix: int) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -172,11 +229,13 @@ def parse_text(text: str) -> TextRecords:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    lines = text.split("\n")
-    records = TextRecords(n_lines=len(lines))
-    # Learn the layouts: the key sequences of the sample lines, most common first.
-    step = max(1, len(lines) // _SAMPLE_LINES)
-    sample = lines[:_SAMPLE_LINES] + lines[_SAMPLE_LINES::step][:_SAMPLE_LINES]
+    arr = _lines_array(text)
+    n = len(arr)
+    records = TextRecords(n_lines=n)
+    # Learn the layouts from a sample (the start, and lines spread over the rest): the key sequences
+    # of the lines, most common first.
+    spread = np.unique(np.linspace(min(n, _SAMPLE_LINES), max(n - 1, 0), num=min(_SAMPLE_LINES, max(n - _SAMPLE_LINES, 0))).astype(np.int64))
+    sample = arr.slice(0, _SAMPLE_LINES).to_pylist() + (arr.take(pa.array(spread)).to_pylist() if len(spread) else [])
     signatures: Counter[tuple[str, ...]] = Counter()
     pieces_of: dict[tuple[str, ...], list[str]] = {}
     keys_of: dict[tuple[str, ...], list[str]] = {}
@@ -201,8 +260,7 @@ def parse_text(text: str) -> TextRecords:
         for sig, count in signatures.most_common(_MAX_LAYOUTS)
         if count >= max(2, _MIN_LAYOUT_SHARE * parsed_sample) and len(set(keys_of[sig])) == len(keys_of[sig])
     ]
-    arr = pa.array(lines, type=pa.string())
-    index = np.arange(len(lines))
+    index = np.arange(n)
     for sig in layouts:
         if len(arr) == 0:
             break
@@ -212,11 +270,16 @@ def parse_text(text: str) -> TextRecords:
             # and a cast per column read them, all in pyarrow's C++.
             fits = pc.match_substring_regex(arr, layout.pattern).to_numpy(zero_copy_only=False)
             if fits.any():
-                fit_idx = index[fits]
-                tokens = pc.split_pattern(arr.filter(pa.array(fits)), " ")
-                for key, ti, pre, suf in layout.columns:
-                    records.add(key, fit_idx, _token_values(tokens, ti, pre, suf))
-                    if percent_of[sig][[k for k, _, _, _ in layout.columns].index(key)]:
+                all_fit = bool(fits.all())
+                fit_idx = index if all_fit else index[fits]
+                fit_arr = arr if all_fit else arr.filter(pa.array(fits))
+                columns = _layout_columns(fit_arr, layout)
+                if columns is None:
+                    tokens = pc.split_pattern(fit_arr, " ")
+                    columns = {key: _token_values(tokens, ti, pre, suf) for key, ti, pre, suf in layout.columns}
+                for j, (key, _, _, _) in enumerate(layout.columns):
+                    records.add(key, fit_idx, columns[key])
+                    if percent_of[sig][j]:
                         records.percent.add(key)
                 records.bulk_lines += int(fits.sum())
                 keep = ~fits
