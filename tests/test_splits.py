@@ -129,6 +129,8 @@ def test_images_resize_rgb_and_normalize(tmp_path) -> None:
         (tmp_path / "dev" / cls).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)).save(tmp_path / "dev" / cls / f"{i}.png")
+    (tmp_path / "dev" / ".ipynb_checkpoints").mkdir()  # hidden folders are not classes
+    (tmp_path / "dev" / "a" / "notes.txt").write_text("not an image")
     ds = load_dataset(tmp_path, image_size=(4, 4), mean=[0.5], std=[0.25])
     split = ds.splits["dev"]
     assert ds.classes == ["a", "b"] and split.labels().tolist() == [0, 0, 0, 1, 1, 1]

@@ -421,7 +421,7 @@ def load_dataset(
     # Image folders share one class list: classes.txt, else the union of class folders, sorted.
     image_classes = classes
     if classes is None:
-        names = sorted({d.name for p in found.values() if p.is_dir() for d in p.iterdir() if d.is_dir()})
+        names = sorted({d.name for p in found.values() if p.is_dir() for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")})
         image_classes = names or None
     splits: dict[str, Split] = {}
     string_labels: dict[str, np.ndarray] = {}
@@ -635,7 +635,7 @@ def _load_images(
     lookup = {c: i for i, c in enumerate(classes)}
     files: list[Path] = []
     labels: list[int] = []
-    for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+    for class_dir in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
         if class_dir.name not in lookup:
             raise DataError(
                 f"{class_dir}: expected a class folder named in classes.txt, got {class_dir.name!r}; add it to classes.txt"
