@@ -149,3 +149,14 @@ def test_export_with_a_fixed_batch_size_runs_any_batch(make_fixtures, tmp_path, 
     import json
 
     assert {s: (v["n"], v["errors"]) for s, v in json.loads(r.stdout)["splits"].items()} == example_counts
+
+
+@pytest.mark.parametrize("fmt", list(DETECTED))
+def test_every_format_truncated_is_a_one_line_error(fmt, example_formats, example_arch, tmp_path) -> None:
+    path, extra = example_formats.models[fmt]
+    cut = tmp_path / path.name
+    cut.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.7)])
+    with pytest.raises(ModelLoadError) as info:
+        load_model(cut, arch=example_arch if "--arch" in extra else None, trust_pickle="--trust-pickle" in extra)
+    msg = info.value.message
+    assert msg.startswith(f"{cut}: expected a complete ") and "\n" not in msg
