@@ -272,7 +272,7 @@ def check_overfit_batch(
         status,
         f"After {len(history) - 1} Adam steps (lr {lr:g}) on {len(t)} items the loss went {history[0]:.3g} -> {final:.3g}{acc_text}; "
         f"target loss <= {OVERFIT_LOSS:g}{' and 100% accuracy' if task != 'regression' else ' of the label variance'}.",
-        "A model that cannot memorise 16 items has a bug before it has a capacity problem: check that the loss "
+        f"A model that cannot memorise {len(t)} items has a bug before it has a capacity problem: check that the loss "
         "matches the output (logits vs probabilities), that labels line up with inputs, that gradients reach "
         "every layer (see gradient_flow), that weights are not all zero (init_scale), and try more --steps.",
         details,
