@@ -106,19 +106,20 @@ def verdict_lines(report: GapReport) -> list[str]:
     return [head]
 
 
-def class_headers(report: GapReport) -> list[str]:
+def class_headers(report: GapReport, *, short: bool = False) -> list[str]:
     splits = [s for s in SPLITS if s in report.splits]
     gaps = [g for g in GAPS[1:] if report.gaps.get(g) is not None]
-    return ["class"] + [f"{LEVEL_NAMES[s]} error" for s in splits] + [GAP_NAMES[g] for g in gaps]
+    suffix = "" if short else " error"
+    return ["class"] + [f"{LEVEL_NAMES[s]}{suffix}" for s in splits] + [GAP_NAMES[g] for g in gaps]
 
 
-def class_rows(report: GapReport, rows: list[ClassRow]) -> list[list[str]]:
+def class_rows(report: GapReport, rows: list[ClassRow], *, with_n: bool = True) -> list[list[str]]:
     splits = [s for s in SPLITS if s in report.splits]
     gaps = [g for g in GAPS[1:] if report.gaps.get(g) is not None]
     out = []
     for r in rows:
         cells = [r.name]
-        cells += [_value(r.error.get(s), "error") + (f" of {r.n[s]}" if r.n.get(s) else "") for s in splits]
+        cells += [_value(r.error.get(s), "error") + (f" of {r.n[s]}" if with_n and r.n.get(s) else "") for s in splits]
         cells += [_signed_pts(r.contribution.get(g)) for g in gaps]
         out.append(cells)
     return out
@@ -152,7 +153,8 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
 
     table = Table(show_edge=True, header_style="bold")
     for i, h in enumerate(_headers(report.metric)):
-        table.add_column(h, justify="right" if i in (1, 2) else "left", no_wrap=True)
+        # Numbers never wrap; the gap's words may, so an 80-column terminal keeps every number whole.
+        table.add_column(h, justify="right" if i in (1, 2) else "left", no_wrap=i != 4)
     for r in level_rows(report):
         table.add_row(*r)
     console.print(table)
@@ -161,10 +163,14 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
     for i, advice in enumerate(report.verdict.advice, 1):
         console.print(f"  {i}. {advice}", markup=False, soft_wrap=True)
     if rows is not None:
-        ct = Table(title="Per class: error in each split, and each class's share of each gap (pts)", header_style="bold")
-        for i, h in enumerate(class_headers(report)):
-            ct.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
-        for r in class_rows(report, rows):
+        ct = Table(title="Per class: error in each split; each class's share of each gap (pts)", header_style="bold")
+        headers = class_headers(report, short=True)
+        n_splits = sum(1 for s in SPLITS if s in report.splits)
+        for i, h in enumerate(headers):
+            # Cells are short numbers (class sizes are in --json and --markdown); the gap headers may
+            # wrap, so the table fits an 80-column terminal.
+            ct.add_column(h, justify="left" if i == 0 else "right", no_wrap=i <= n_splits, min_width=5)
+        for r in class_rows(report, rows, with_n=False):
             ct.add_row(*r)
         console.print(ct)
         for gap, items in drivers(report, rows).items():
