@@ -438,3 +438,19 @@ def test_rich_table_literal() -> None:
         "Note: without a train_dev split, dev - train = +7.0 pts mixes variance and data mismatch; "
         "hold out part of train as train_dev to tell them apart"
     )
+
+
+def test_a_failed_run_leaves_the_previous_predictions(cli, example_model, example_data, tmp_path) -> None:
+    wd = tmp_path / "wd"
+    _json(cli("gaps", example_model, example_data, "--json", "--workdir", wd))
+    before = {p.name: p.read_bytes() for p in (wd / "predictions").iterdir()}
+    manifest = (wd / "manifest.json").read_text()
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(example_data / "train.pt", data / "train.pt")
+    torch.save({"x": torch.zeros(3, 1, 8, 8), "y": torch.tensor([0, 1, 99])}, data / "dev.pt")
+    r = cli("gaps", example_model, data, "--workdir", wd)
+    assert r.exit_code == 1 and "expected labels in 0..9" in r.stderr
+    assert {p.name: p.read_bytes() for p in (wd / "predictions").iterdir()} == before
+    assert (wd / "manifest.json").read_text() == manifest
+    assert sorted(p.name for p in wd.iterdir()) == ["manifest.json", "predictions"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -167,20 +169,29 @@ def _evaluate(
     notes: list[str] = []
     evaluations = {}
     workdir = Path(workdir)
-    for salt, (name, split) in enumerate(dataset.splits.items()):
-        indices = subsample(split.n, max_items, seed=seed, salt=SPLITS.index(name) if name in SPLITS else salt)
-        if indices is not None:
-            notes.append(f"{name}: evaluated a seeded sample of {len(indices):,} of {split.n:,} items (--max-items)")
-        with PredictionWriter(predictions_path(workdir, name), regression=metric != "error", topk=topk) as writer:
-            evaluations[name] = evaluate_split(
-                module, split, metric=metric, batch_size=batch_size, device=dev,  # type: ignore[arg-type]
-                precision=precision, indices=indices, writer=writer, num_classes=num_classes,  # type: ignore[arg-type]
-                show_progress=show_progress,
-            )
-    # Prediction files of splits this run did not see would mix two runs: remove them.
-    for stale in SPLITS:
-        if stale not in evaluations:
-            predictions_path(workdir, stale).unlink(missing_ok=True)
+    # Files are written to a staging folder and moved in only when every split is done, so a failed
+    # run never leaves predictions of one run beside a manifest of another.
+    staging = workdir / f".run-{os.getpid()}"
+    try:
+        for salt, (name, split) in enumerate(dataset.splits.items()):
+            indices = subsample(split.n, max_items, seed=seed, salt=SPLITS.index(name) if name in SPLITS else salt)
+            if indices is not None:
+                notes.append(f"{name}: evaluated a seeded sample of {len(indices):,} of {split.n:,} items (--max-items)")
+            with PredictionWriter(staging / f"{name}.parquet", regression=metric != "error", topk=topk) as writer:
+                evaluations[name] = evaluate_split(
+                    module, split, metric=metric, batch_size=batch_size, device=dev,  # type: ignore[arg-type]
+                    precision=precision, indices=indices, writer=writer, num_classes=num_classes,  # type: ignore[arg-type]
+                    show_progress=show_progress,
+                )
+        for name in SPLITS:
+            target = predictions_path(workdir, name)
+            if name in evaluations:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / f"{name}.parquet", target)
+            else:  # a split this run did not see would mix two runs
+                target.unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
     summaries = {name: ev.tally.summary(name) for name, ev in evaluations.items()}
     classes = dataset.classes
