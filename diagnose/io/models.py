@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import pickle
+import re
 import struct
 import sys
 import zipfile
@@ -225,7 +226,6 @@ def _load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], path: Pat
     wanted = set(model.state_dict())
     sd = _match_keys(sd, wanted)
     missing = sorted(wanted - set(sd))
-    unexpected = sorted(set(sd) - wanted)
     if missing:
         raise ModelLoadError(
             f"{path}: expected the weights of --arch {spec} ({len(wanted)} tensors), got a state dict missing "
@@ -239,10 +239,8 @@ def _load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], path: Pat
             f"{path}: expected {k} of shape {tuple(model.state_dict()[k].shape)} for --arch {spec}, got "
             f"{tuple(sd[k].shape)}; pass the --arch-kwargs the model was trained with"
         )
+    # Extra entries (an EMA copy, a loss module's buffers) are left out, not an error.
     model.load_state_dict({k: sd[k] for k in wanted}, strict=True)
-    if unexpected:
-        # Extra entries (an EMA copy, a loss module's buffers) are ignored, not an error.
-        pass
 
 
 def _torch_load(path: Path, *, trust_pickle: bool) -> object:
@@ -264,18 +262,12 @@ def _torch_load(path: Path, *, trust_pickle: bool) -> object:
 
 
 def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            # The useful part of torch's long weights_only message is the unsupported global.
-            if "Unsupported global" in text:
-                import re
-
-                m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-                if m:
-                    return f"it needs {m.group(1)}"
-            return line[:200]
-    return "no detail"
+    """The informative part of a long torch error: the unsupported global, else the first line."""
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m:
+        return f"it needs {m.group(1)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else "no detail"
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
