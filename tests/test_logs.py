@@ -311,3 +311,12 @@ def test_detection() -> None:
     assert detect_format(Path("x"), b'{"a": 1}\n{"a": 2}\n') == "jsonl"
     assert detect_format(Path("x"), b'{\n  "log_history": []\n}') == "json"
     assert detect_format(Path("x"), b"2024-01-01 10:00:00,123 - INFO - Epoch [1/5], Loss: 1.0, Acc: 50%\n" * 3) == "text"
+
+
+def test_undecodable_bytes_in_csv_and_jsonl(tmp_path: Path) -> None:
+    log = parse_log(_write(tmp_path, "m.csv", b"step,loss,run\n1,1.0,a\xff\n2,0.5,b\n"))
+    np.testing.assert_array_equal(log.series["train_loss"].value, [1.0, 0.5])
+    assert "some bytes are not UTF-8; they were replaced" in log.notes
+    log = parse_log(_write(tmp_path, "m.jsonl", b'{"step": 1, "loss": 1.0, "tag": "a\xff"}\n{"step": 2, "loss": 0.5, "tag": "b"}\n'))
+    np.testing.assert_array_equal(log.series["train_loss"].value, [1.0, 0.5])
+    assert "some bytes are not UTF-8; they were replaced" in log.notes

@@ -350,7 +350,7 @@ def _overfitting(s: Mapping[str, Series]) -> Hint | None:
             return Hint(
                 "overfitting", "warn",
                 f"validation loss is lowest at {_where(at)} ({_g(best)}) and has risen {rise:.0%} since "
-                f"(last {_g(end)}){train_note}; best {next(iter(at), 'point')} for early stopping: {_num(next(iter(at.values()), b_i))}",
+                f"(last {_g(end)}){train_note}; for early stopping, the best point is {_where(at)}",
                 ADVICE["overfitting"], at,
             )
     ta, va = s.get("train_acc"), s.get("val_acc")

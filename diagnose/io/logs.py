@@ -188,6 +188,11 @@ def _decode(data: bytes) -> tuple[str, bool]:
 
 
 @dataclass
+class _NotUtf8(Exception):
+    """pyarrow met bytes that are not UTF-8 in a text cell: decode with replacement and read again."""
+
+
+@dataclass
 class _Col:
     """One column of a table: numbers with a mask of the cells that hold one, or text (`present` None)."""
 
@@ -207,7 +212,6 @@ def _df_columns(df: pd.DataFrame) -> dict[str, _Col]:
 
 def _arrow_columns(table: Any) -> dict[str, _Col]:
     """pyarrow columns -> _Col without going through pandas: nulls are 'not logged', NaN stays NaN."""
-    import pandas as pd
     import pyarrow as pa
 
     cols = {}
@@ -222,8 +226,15 @@ def _arrow_columns(table: Any) -> dict[str, _Col]:
                 values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
                 present = col.is_valid().to_numpy(zero_copy_only=False)
             cols[name] = _Col(values, present)
+        elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            raise _NotUtf8  # pyarrow keeps cells that are not UTF-8 as bytes
         elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
-            series = pd.Series(col.to_pylist(), dtype=object)
+            import pandas as pd
+
+            try:
+                series = pd.Series(col.to_pylist(), dtype=object)
+            except UnicodeDecodeError:
+                raise _NotUtf8 from None
             values, present = _numeric(series)
             cols[name] = _Col(values, present, series.astype(str).to_numpy() if present is None else None)
     return cols
@@ -320,14 +331,14 @@ def _cumulative_steps(step: np.ndarray, epoch: np.ndarray, notes: list[str]) -> 
     return out
 
 
-def _read_csv(data: bytes, text: str, sep: str, notes: list[str]) -> _Reading:
+def _read_csv(data: bytes, sep: str, notes: list[str]) -> _Reading:
     import io
 
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    nl = text.find("\n")
-    header = text[: nl if nl >= 0 else len(text)].rstrip("\r")
+    nl = data.find(b"\n")
+    header = data[: nl if nl >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
     n_fields = len(header.split(sep))
     end = _content_end(data)
     last_nl = data.rfind(b"\n", 0, end)
@@ -349,10 +360,17 @@ def _read_csv(data: bytes, text: str, sep: str, notes: list[str]) -> _Reading:
             convert_options=pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "utf8" in str(exc).lower().replace("-", ""):
+            raise _NotUtf8 from None
         raise LogParseError(f"expected a table with a header, got {str(exc).splitlines()[0]}") from None
+    try:
+        cols = _arrow_columns(table)
+    except pa.ArrowInvalid as exc:
+        if "utf8" in str(exc).lower().replace("-", ""):
+            raise _NotUtf8 from None
+        raise
     if skipped[0]:
         notes.append(f"{skipped[0]} rows with the wrong number of fields were skipped")
-    cols = _arrow_columns(table)
     if wandb is not None:
         cols = {
             (k[len(wandb) :] if k.startswith(wandb) else k): v
@@ -414,13 +432,11 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _read_jsonl(data: bytes, text: str, notes: list[str]) -> _Reading:
+def _read_jsonl(data: bytes, text: str | None, notes: list[str]) -> _Reading:
     import pyarrow as pa
     import pyarrow.json as pj
 
     body = data
-    if b"NaN" in data or b"Infinity" in data:  # Python's json writes these; pyarrow reads them as null
-        return _frame_reading(_records_frame(_json_records(text, notes)), notes)
     end = _content_end(data)
     last_nl = data.rfind(b"\n", 0, end)
     try:
@@ -429,15 +445,21 @@ def _read_jsonl(data: bytes, text: str, notes: list[str]) -> _Reading:
         if last_nl >= 0:
             notes.append("the last line is incomplete (a run still writing?); it was left out")
             body = data[: last_nl + 1]
-            text = text[: len(body.decode("utf-8", errors="replace"))]
     try:
+        # pyarrow reads NaN/Infinity as Python's json writes them; absent keys are nulls (not logged).
         table = pj.read_json(pa.BufferReader(body), read_options=pj.ReadOptions(block_size=1 << 24))
         table = table.flatten()
         while any(pa.types.is_struct(t) for t in table.schema.types):
             table = table.flatten()
         return _frame_reading(_arrow_columns(table), notes, n_rows=table.num_rows)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        # Mixed types and other surprises: the forgiving path.
+        # Mixed types, stray lines, bytes that are not UTF-8: the forgiving path, one line at a time.
+        if text is None:
+            text, replaced = _decode(body)
+            if replaced:
+                notes.append("some bytes are not UTF-8; they were replaced")
+        else:
+            text = body.decode("utf-8", errors="replace")
         df = _records_frame(_json_records(text, notes))
     return _frame_reading(df, notes)
 
@@ -815,7 +837,7 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
         reading = _read_tensorboard(path, notes)
         fmt = "tensorboard"
     else:
-        data = b"" if path.is_dir() else _read_bytes(path)
+        data = _read_bytes(path)
         head = data[:_HEAD_BYTES]
         if fmt is None:
             if not head.strip():
@@ -830,19 +852,31 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
         if fmt == "tensorboard":
             reading = _read_tensorboard(path, notes)
         else:
-            text, replaced = _decode(data)
-            if replaced:
-                notes.append("some bytes are not UTF-8; they were replaced")
-            text = text.lstrip("\ufeff")
-            if not text or text.isspace():
+            if data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            if _content_end(data[:_HEAD_BYTES]) == 0 and (len(data) <= _HEAD_BYTES or not data.strip()):
                 raise LogParseError(f"{path}: expected a training log, got an empty file; point at the log the run wrote")
-            if fmt in ("csv", "tsv", "csv;"):
-                sep = {"csv": ",", "tsv": "\t", "csv;": ";"}[fmt]
-                fmt = "csv" if fmt == "csv;" else fmt
-                reading = _read_csv(data if not replaced else text.encode(), text, sep, notes)
-            elif fmt == "jsonl":
-                reading = _read_jsonl(data if not replaced else text.encode(), text, notes)
-            elif fmt == "json":
+            if fmt in ("csv", "tsv", "csv;", "jsonl"):
+                # pyarrow reads the bytes; the text is decoded only if a slower path needs it.
+                try:
+                    if fmt == "jsonl":
+                        reading = _read_jsonl(data, None, notes)
+                    else:
+                        sep = {"csv": ",", "tsv": "\t", "csv;": ";"}[fmt]
+                        fmt = "csv" if fmt == "csv;" else fmt
+                        reading = _read_csv(data, sep, notes)
+                except _NotUtf8:
+                    text, _ = _decode(data)
+                    notes.append("some bytes are not UTF-8; they were replaced")
+                    data = text.encode()
+                    reading = _read_jsonl(data, text, notes) if fmt == "jsonl" else _read_csv(data, sep, notes)
+                except LogParseError as exc:
+                    raise LogParseError(f"{path}: {exc.message}") from None
+            else:
+                text, replaced = _decode(data)
+                if replaced:
+                    notes.append("some bytes are not UTF-8; they were replaced")
+            if fmt == "json":
                 try:
                     doc = json.loads(text)
                 except ValueError as exc:
@@ -851,7 +885,7 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
                         "if the run is still writing, wait for it to finish"
                     ) from None
                 reading = _read_json_document(doc, notes)
-            else:
+            elif fmt == "text":
                 reading = _read_text(text, notes)
     try:
         parsed = _assemble(path, fmt, reading)
