@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import shutil
@@ -114,6 +115,8 @@ def command(
             image_size=_image_size(image_size), mean=_floats(mean, "--mean"), std=_floats(std, "--std"),
             per_class=per_class, workdir=workdir, show_progress=not (json_out or markdown),
         )
+        if report is None:  # a torchrun rank other than 0: rank 0 prints
+            return
     if json_out:
         doc = report.to_json()
         if rows is not None:
@@ -133,7 +136,10 @@ def _evaluate(
     max_items: int | None, seed: int, label_column: str, image_size: tuple[int, int] | None,
     mean: list[float] | None, std: list[float] | None, per_class: bool, workdir: Path, show_progress: bool,
 ) -> tuple[Any, Any]:
+    import torch
+
     from diagnose.core.gaps import class_breakdown, compute_gaps
+    from diagnose.distributed import evaluate_split_sharded, finish, init_world
     from diagnose.evaluate import evaluate_split, probe_outputs, resolve_device, subsample
     from diagnose.io.models import arch_kwargs_from_json, image_channels, load_model
     from diagnose.io.predictions import (
@@ -146,6 +152,11 @@ def _evaluate(
     from diagnose.io.splits import SPLITS, load_dataset
 
     dev = resolve_device(device)
+    # Under torchrun every rank evaluates its block of each split; rank 0 alone writes and prints.
+    world = init_world(str(dev))
+    if world.active and dev.type == "cuda":
+        dev = torch.device("cuda", world.local_rank)
+    show_progress = show_progress and world.is_main
     if precision == "fp16" and dev.type == "cpu":
         raise UsageError("--precision fp16: expected a GPU device, got the CPU; use --precision bf16 on a CPU")
     dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std, workers=workers)
@@ -177,12 +188,23 @@ def _evaluate(
             indices = subsample(split.n, max_items, seed=seed, salt=SPLITS.index(name) if name in SPLITS else salt)
             if indices is not None:
                 notes.append(f"{name}: evaluated a seeded sample of {len(indices):,} of {split.n:,} items (--max-items)")
+            if world.active:
+                with (PredictionWriter(staging / f"{name}.parquet", regression=metric != "error", topk=topk)
+                      if world.is_main else contextlib.nullcontext()) as writer:
+                    evaluations[name] = evaluate_split_sharded(
+                        module, split, world=world, indices=indices, writer=writer, metric=metric,
+                        batch_size=batch_size, num_classes=num_classes, topk=topk, device=dev, precision=precision,
+                    )
+                continue
             with PredictionWriter(staging / f"{name}.parquet", regression=metric != "error", topk=topk) as writer:
                 evaluations[name] = evaluate_split(
                     module, split, metric=metric, batch_size=batch_size, device=dev,  # type: ignore[arg-type]
                     precision=precision, indices=indices, writer=writer, num_classes=num_classes,  # type: ignore[arg-type]
                     show_progress=show_progress,
                 )
+        if not world.is_main:
+            finish(world)
+            return None, None
         for name in SPLITS:
             target = predictions_path(workdir, name)
             if name in evaluations:
@@ -224,6 +246,7 @@ def _evaluate(
         "precision": precision,
         "max_items": max_items,
         "seed": seed,
+        "world_size": world.size,
         "splits": {
             n: {"file": f"{PREDICTIONS}/{n}.parquet", "n": ev.tally.n, "n_total": ev.n_total,
                 **({"errors": ev.tally.errors} if metric == "error" else {}),
@@ -232,6 +255,7 @@ def _evaluate(
         },
         "report": report.to_json(),
     })
+    finish(world)
     return report, rows
 
 
