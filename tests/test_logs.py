@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,16 @@ def test_undecodable_bytes_in_csv_and_jsonl(tmp_path: Path) -> None:
     log = parse_log(_write(tmp_path, "m.jsonl", b'{"step": 1, "loss": 1.0, "tag": "a\xff"}\n{"step": 2, "loss": 0.5, "tag": "b"}\n'))
     np.testing.assert_array_equal(log.series["train_loss"].value, [1.0, 0.5])
     assert "some bytes are not UTF-8; they were replaced" in log.notes
+
+
+@pytest.mark.parametrize("name", ["healthy.mmdet.json", "healthy_adam.mmdet.json", "lr_diverged.metrics.json"])
+def test_jsonl_same_without_polars(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """polars is an optional speed-up; pyarrow's reader gives the same series."""
+    with_polars = parse_log(RUNS / name)
+    monkeypatch.setitem(sys.modules, "polars", None)  # `import polars` now raises ImportError
+    without = parse_log(RUNS / name)
+    assert with_polars.series.keys() == without.series.keys()
+    for key, s in with_polars.series.items():
+        np.testing.assert_array_equal(s.value, without.series[key].value)
+        np.testing.assert_array_equal(s.step, without.series[key].step)
+        np.testing.assert_array_equal(s.epoch, without.series[key].epoch)

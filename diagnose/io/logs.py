@@ -445,6 +445,9 @@ def _read_jsonl(data: bytes, text: str | None, notes: list[str]) -> _Reading:
         if last_nl >= 0:
             notes.append("the last line is incomplete (a run still writing?); it was left out")
             body = data[: last_nl + 1]
+    fast = _polars_columns(body)
+    if fast is not None:
+        return _frame_reading(fast[0], notes, n_rows=fast[1])
     try:
         # pyarrow reads NaN/Infinity as Python's json writes them; absent keys are nulls (not logged).
         table = pj.read_json(pa.BufferReader(body), read_options=pj.ReadOptions(block_size=1 << 24))
@@ -462,6 +465,41 @@ def _read_jsonl(data: bytes, text: str | None, notes: list[str]) -> _Reading:
             text = body.decode("utf-8", errors="replace")
         df = _records_frame(_json_records(text, notes))
     return _frame_reading(df, notes)
+
+
+def _polars_columns(body: bytes) -> tuple[dict[str, _Col], int] | None:
+    """JSON lines through polars when it is installed (an optional extra, about 1.5x faster than
+    pyarrow's reader on two cores). polars infers the schema from the first rows and drops keys it
+    did not see, so the result is used only when it holds every `"key":` pair of the file; anything
+    else (nested records, NaN, a type that changes, null values) goes to pyarrow."""
+    try:
+        import polars as pl
+    except ImportError:
+        return None
+    import io
+
+    try:
+        df = pl.read_ndjson(io.BytesIO(body))
+    except Exception:  # polars raises its own error types for anything it does not read
+        return None
+    if df.height == 0 or df.width == 0:
+        return None
+    if body.count(b'":') != sum(df.height - df[c].null_count() for c in df.columns):
+        return None
+    cols: dict[str, _Col] = {}
+    for name in df.columns:
+        s = df[name]
+        if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+            cols[name] = _Col(s.cast(pl.Float64).to_numpy(), s.is_not_null().to_numpy())
+        elif s.dtype == pl.String:
+            import pandas as pd
+
+            series = pd.Series(s.to_list(), dtype=object)
+            values, present = _numeric(series)
+            cols[name] = _Col(values, present, series.astype(str).to_numpy() if present is None else None)
+        else:
+            return None
+    return cols, df.height
 
 
 def _json_records(text: str, notes: list[str]) -> list[dict[str, Any]]:
