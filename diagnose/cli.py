@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import typer
 
 from diagnose import __version__
-from diagnose.commands import curves, data, errors, gaps, sanity, tally
+from diagnose.commands import curves, data, errors, gaps, report, sanity, tally
 from diagnose.errors import DiagnoseError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,7 +90,7 @@ def _root(
         _state["debug"] = True
 
 
-for _module in (gaps, errors, tally, curves, sanity, data):
+for _module in (gaps, errors, tally, curves, sanity, data, report):
     app.command(_module.NAME, help=_module.HELP)(boundary(_module.command))
 
 
