@@ -644,9 +644,15 @@ def _drops_aligned(train: Series | None, lr: Series, drops: list[int]) -> str:
         notes.append((x_d, flat, fell))
     if not notes:
         return ""
-    falls = ", ".join(f"{fell:.0%} at {key} {_num(x)}" for x, _, fell in notes)
-    lined_up = all(flat and fell >= 0.1 for _, flat, fell in notes)
-    return ("the training loss had flattened before each drop and fell right after it (" if lined_up else "loss change right after the drops: (") + falls + ")"
+    parts = []
+    for x, flat, fell in notes:
+        change = f"{'fell' if fell >= 0 else 'rose'} {abs(fell):.0%}"
+        if flat and fell >= 0.1:
+            parts.append(f"at {key} {_num(x)} the loss had flattened and {change} right after the drop (the plateau lines up with it)")
+        else:
+            parts.append(f"at {key} {_num(x)} the loss {change} right after the drop")
+    lined = sum(1 for _, flat, fell in notes if flat and fell >= 0.1)
+    return f"plateaus line up with {lined} of {len(notes)} drops: " + "; ".join(parts)
 
 
 def _healthy(s: Mapping[str, Series]) -> Hint:
