@@ -1,12 +1,316 @@
-"""`diagnose report` (being built)."""
+"""`diagnose report`: gather what the other commands found into one self-contained HTML page to share.
+
+Reads the last `diagnose gaps` run (manifest.json and the saved predictions), a marked error-analysis
+sheet, training logs and, when asked, checks the data. Imports torch only for `--data`.
+"""
 
 from __future__ import annotations
 
-from diagnose.errors import UsageError
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from diagnose.errors import InputError, OverwriteRefused, UsageError
 
 NAME = "report"
-HELP = "Not built yet."
+HELP = (
+    "Write one self-contained HTML report to open and share: the gap table, verdict and advice of the "
+    "last `diagnose gaps` run, the error-analysis tally (--sheet), training curves and their findings "
+    "(--log) and data checks (--data)."
+)
 
 
-def command() -> None:
-    raise UsageError("diagnose report is not built yet")
+def command(
+    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", help="Where `diagnose gaps` saved manifest.json and the predictions."),
+    log: list[Path] = typer.Option([], "--log", "-l", help="A training log or TensorBoard folder for the curves section (repeatable).", show_default=False),
+    sheet: Path | None = typer.Option(None, "--sheet", help="A marked error-analysis sheet (from `diagnose errors`) to tally."),
+    data: Path | None = typer.Option(None, "--data", help="Check the splits in this DATA folder (`diagnose data`; loads torch)."),
+    out: Path = typer.Option(Path("diagnose-report.html"), "--out", "-o", help="The HTML file to write."),
+    classes: int | None = typer.Option(None, "--classes", min=2, help="Number of classes: checks the logged loss against chance, ln(C)."),
+    smooth: float = typer.Option(0.6, "--smooth", min=0.0, max=0.999, help="Smoothing weight of per-step curves, 0 to 0.999."),
+    label_column: str = typer.Option("label", "--label-column", help="Label column in CSV / Parquet splits (with --data)."),
+    image_size: str | None = typer.Option(None, "--image-size", help="Resize images to H,W before the data checks (with --data)."),
+    force: bool = typer.Option(False, "--force", help="Replace an --out file that diagnose did not write (a .bak copy is kept)."),
+    json_out: bool = typer.Option(False, "--json", help="Also print the report's content as JSON on stdout."),
+) -> None:
+    from diagnose.io.predictions import MANIFEST, read_manifest
+
+    manifest = read_manifest(workdir)
+    if manifest is None and not (log or sheet or data):
+        raise UsageError(
+            f"{workdir / MANIFEST}: expected the manifest of a `diagnose gaps` run, got no such file; "
+            "run `diagnose gaps MODEL DATA` first, or pass --log, --sheet or --data"
+        )
+    inputs = [*log, *([sheet] if sheet else [])]
+    if out.exists() and any(out.resolve() == p.resolve() for p in inputs if p.exists()):
+        raise UsageError(f"--out {out}: expected a new HTML file, got one of the inputs; choose another name")
+    backup = _guard(out, force)
+
+    from diagnose.render.report import ReportContent
+
+    content = ReportContent(
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        command=_command_line(workdir, log, sheet, data, out, classes, smooth, label_column, image_size),
+    )
+    if manifest is not None:
+        content.gaps = _gaps_section(workdir, manifest)
+    if sheet is not None:
+        content.tally = _tally_section(sheet, workdir)
+    if log:
+        content.curves = _curves_section(log, classes=classes, smooth=smooth)
+    if data is not None:
+        content.data = _data_section(data, manifest, label_column=label_column, image_size=image_size,
+                                     show_progress=not json_out)
+
+    from diagnose.io.atomic import atomic_write_text
+    from diagnose.render.report import render_html, summary, to_json
+
+    page = render_html(content)
+    atomic_write_text(out, page)
+    if json_out:
+        from diagnose.render import print_json
+
+        doc = to_json(content, str(out))
+        doc["backup"] = backup
+        print_json(doc)
+        return
+    included = [k for k in ("gaps", "tally", "curves", "data") if getattr(content, k) is not None]
+    lines = [f"Wrote {out} ({len(page.encode('utf-8')) / 1024:,.0f} KB; sections: {', '.join(included)})"]
+    if backup:
+        lines.append(f"The file it replaced was kept as {backup}")
+    s = summary(content)
+    if s["verdict"]:
+        lines.append(f"Verdict: {s['verdict']}")
+    lines += list(s["sections"])
+    for key, where in content.missing().items():
+        lines.append(f"Not included: {key} ({where})")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _guard(out: Path, force: bool) -> str | None:
+    """Replace only a report diagnose wrote; anything else needs --force, and then a .bak is kept."""
+    from diagnose.io.sheet import backup
+    from diagnose.render.report import GENERATOR_MARK
+
+    if out.is_dir():
+        raise UsageError(f"--out {out}: expected a file path, got a folder; pass e.g. {out / 'diagnose-report.html'}")
+    if not out.exists():
+        return None
+    with open(out, "rb") as fh:
+        head = fh.read(4096).decode("utf-8", errors="replace")
+    if GENERATOR_MARK in head:
+        return None
+    if not force:
+        raise OverwriteRefused(
+            f"{out}: expected no file or a report diagnose wrote, got a file diagnose did not write; "
+            "pass --out another.html, or --force to replace it (a .bak copy is kept)"
+        )
+    return str(backup(out))
+
+
+def _command_line(workdir: Path, log: list[Path], sheet: Path | None, data: Path | None, out: Path,
+                  classes: int | None, smooth: float, label_column: str, image_size: str | None) -> str:
+    import shlex
+
+    args = ["diagnose", "report"]
+    if workdir != Path(".diagnose"):
+        args += ["--workdir", str(workdir)]
+    for p in log:
+        args += ["--log", str(p)]
+    if sheet is not None:
+        args += ["--sheet", str(sheet)]
+    if data is not None:
+        args += ["--data", str(data)]
+    if classes is not None:
+        args += ["--classes", str(classes)]
+    if smooth != 0.6:
+        args += ["--smooth", str(smooth)]
+    if label_column != "label":
+        args += ["--label-column", label_column]
+    if image_size:
+        args += ["--image-size", image_size]
+    args += ["--out", str(out)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+# --------------------------------------------------------------------------- gaps
+
+
+def _report_from_json(doc: dict[str, Any], where: Path) -> Any:
+    """Rebuild the GapReport `diagnose gaps` saved in the manifest (`report`, as its --json)."""
+    from diagnose.core.gaps import GAP_LEVELS, Gap, GapReport, SplitResult, Verdict
+
+    try:
+        splits = {
+            name: SplitResult(name=name, n=int(s["n"]), error=float(s["error"]), ci=(float(s["ci"][0]), float(s["ci"][1])),
+                              errors=s.get("errors"), sd=s.get("sd"))
+            for name, s in doc["splits"].items()
+        }
+        gaps: dict[str, Gap | None] = {}
+        for name, g in doc["gaps"].items():
+            lower, upper = GAP_LEVELS[name]
+            gaps[name] = None if g is None else Gap(
+                name=name, lower=lower, upper=upper, value=_num(g["value"]), ci=(_num(g["ci"][0]), _num(g["ci"][1]))
+            )
+        verdict = Verdict(problem=doc["verdict"]["problem"], advice=tuple(doc["verdict"]["advice"]))
+        return GapReport(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps,
+                         verdict=verdict, notes=tuple(doc.get("notes") or ()))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(
+            f"{where}: expected the report of a `diagnose gaps` run, got a manifest without a readable "
+            f"report ({type(exc).__name__}: {exc}); rerun diagnose gaps"
+        ) from None
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _created_epoch(created: Any) -> float | None:
+    import calendar
+
+    try:
+        return float(calendar.timegm(time.strptime(str(created), "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+def _stale_notes(manifest: dict[str, Any]) -> list[str]:
+    """Files changed since `diagnose gaps` evaluated them: the report would describe another model.
+
+    A file is hashed only when its modification time is after the run (hashing a large model costs
+    seconds; an untouched one is not read).
+    """
+    import hashlib
+
+    created = _created_epoch(manifest.get("created"))
+    files: list[tuple[str, Path, str]] = []
+    model = manifest.get("model") or {}
+    if model.get("path") and model.get("sha256"):
+        files.append(("model", Path(model["path"]), model["sha256"]))
+    data = manifest.get("data") or {}
+    for name, s in (data.get("splits") or {}).items():
+        if isinstance(s, dict) and s.get("sha256") and data.get("path"):
+            files.append((f"{name} split", Path(data["path"]) / s["path"], s["sha256"]))
+    notes = []
+    for what, path, sha in files:
+        if not path.is_file():
+            notes.append(f"the {what} file {path} is no longer there; the numbers are from the run of {manifest.get('created')}")
+            continue
+        if created is not None and path.stat().st_mtime <= created:
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != sha:
+            notes.append(f"the {what} file {path} changed after `diagnose gaps` evaluated it "
+                         "(its sha256 differs): rerun diagnose gaps for numbers of the current file")
+    return notes
+
+
+def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
+    from diagnose.core.gaps import class_breakdown
+    from diagnose.errors import DataError
+    from diagnose.io.predictions import MANIFEST, prediction_files, tally_predictions
+    from diagnose.render.report import GapsSection
+
+    where = Path(workdir) / MANIFEST
+    doc = manifest.get("report")
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: expected a `report` entry written by diagnose gaps, got none; rerun diagnose gaps")
+    report = _report_from_json(doc, where)
+    notes = _stale_notes(manifest)
+    rows = None
+    if report.metric == "error":
+        # Which classes drive each gap, from the saved per-item predictions (pyarrow, no torch).
+        try:
+            files = prediction_files(workdir)
+        except DataError:
+            files = {}
+        if all(s in files for s in report.splits):
+            classes = manifest.get("classes")
+            confusions = {}
+            for name, path in files.items():
+                if name not in report.splits:
+                    continue
+                t = tally_predictions(path, metric="error", classes=classes)
+                if (t.n, t.errors) != (report.splits[name].n, report.splits[name].errors):
+                    notes.append(f"{path} holds {t.errors} errors in {t.n} items, the manifest {report.splits[name].errors} "
+                                 f"in {report.splits[name].n}: the per-class table is left out; rerun diagnose gaps")
+                    confusions = {}
+                    break
+                confusions[name] = t.confusion
+            if confusions:
+                rows = class_breakdown(confusions, classes)
+        else:
+            notes.append(f"no saved predictions in {Path(workdir) / 'predictions'} for every split: the per-class table is left out")
+    return GapsSection(report=report, manifest=manifest, manifest_path=str(where), class_rows=rows, notes=notes)
+
+
+# --------------------------------------------------------------------------- the other sections
+
+
+def _tally_section(sheet: Path, workdir: Path) -> Any:
+    # The same reading as `diagnose tally SHEET` with its defaults.
+    from diagnose.commands.tally import _manifest_error
+    from diagnose.core.tally import tally_marks
+    from diagnose.io.sheet import read_sheet
+    from diagnose.render.report import TallySection
+    from diagnose.render.tally import TallyContext
+
+    data = read_sheet(sheet)
+    error = source = split_errors = None
+    if data.split:
+        error, source, split_errors = _manifest_error(
+            [Path(workdir) / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"], data.split
+        )
+    result = tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error)
+    ctx = TallyContext(sheet=str(sheet), split=data.split, error_source=source, skipped_rows=data.skipped_rows,
+                       split_errors=split_errors)
+    return TallySection(tally=result, ctx=ctx)
+
+
+def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> Any:
+    # The same reading and figure as `diagnose curves LOG...`; the figure is kept in memory as PNG.
+    import io
+
+    from diagnose.commands.curves import _labels
+    from diagnose.core.hints import find_hints
+    from diagnose.io.logs import parse_log
+    from diagnose.plots.curves import RunCurves, draw_curves
+    from diagnose.render.curves import RunResult
+    from diagnose.render.report import CurvesSection
+
+    parsed = [parse_log(p) for p in logs]
+    results = [RunResult(p, find_hints(p.series, classes=classes)) for p in parsed]
+    labels = _labels(logs)
+    runs = [RunCurves(label=label, series=dict(r.log.series), hints=r.hints) for label, r in zip(labels, results, strict=True)]
+    fig = draw_curves(runs, smooth=smooth, title=labels[0] if len(labels) == 1 else f"{len(labels)} runs")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    notes = [f"{label}: {note}" for label, r in zip(labels, results, strict=True) for note in r.log.notes]
+    return CurvesSection(results=results, labels=labels, figure_png=buf.getvalue(), notes=notes)
+
+
+def _data_section(data: Path, manifest: dict[str, Any] | None, *, label_column: str, image_size: str | None,
+                  show_progress: bool) -> Any:
+    # `diagnose data DIR`, with the smallest-detectable-gap check at the model's dev error when known.
+    from diagnose.commands.data import _run
+    from diagnose.commands.gaps import _image_size
+    from diagnose.render.report import DataSection
+
+    error_rate = 0.1
+    for split in ("dev", "test", "train_dev"):
+        entry = ((manifest or {}).get("splits") or {}).get(split)
+        if isinstance(entry, dict) and isinstance(entry.get("error"), (int, float)) and 0 < entry["error"] < 1:
+            error_rate = float(entry["error"])
+            break
+    checks, verdicts, title = _run(
+        data, error_rate=error_rate, batch_size=1024, workers=0, label_column=label_column,
+        image_size=_image_size(image_size), mean=None, std=None, channels=None, show_progress=show_progress,
+    )
+    return DataSection(checks=list(checks), verdicts=list(verdicts), title=title)
