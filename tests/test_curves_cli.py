@@ -180,3 +180,15 @@ def test_default_out_for_tensorboard_folder(runs: Path) -> None:
     with Image.open(runs / "noisy_tb.curves.png") as im:
         assert im.size[0] == 1100
         assert np.asarray(im).std() > 10  # not blank
+
+
+def test_tensorboard_root_with_several_runs(runs: Path, tmp_path: Path) -> None:
+    root = tmp_path / "lightning_logs"
+    shutil.copytree(runs / "healthy_tb", root / "version_0")
+    shutil.copytree(runs / "noisy_tb", root / "version_1")
+    shutil.copytree(runs / "healthy_tf2", root / "version_2")  # train/ + validation/: one run
+    res = _invoke(str(root), "--json", "--out", str(tmp_path / "all.png"))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [Path(r["path"]).name for r in doc["runs"]] == ["version_0", "version_1", "version_2"]
+    assert [r["series"]["val_loss"]["points"] for r in doc["runs"]] == [30, 4, 30]

@@ -334,3 +334,10 @@ def test_jsonl_same_without_polars(name: str, monkeypatch: pytest.MonkeyPatch) -
         np.testing.assert_array_equal(s.value, without.series[key].value)
         np.testing.assert_array_equal(s.step, without.series[key].step)
         np.testing.assert_array_equal(s.epoch, without.series[key].epoch)
+
+
+def test_text_truncated_last_line(tmp_path: Path) -> None:
+    lines = "".join(f"epoch {e} step {e * 10} loss {1 / e:.4f} acc 0.5\n" for e in range(1, 6))
+    log = parse_log(_write(tmp_path, "t.log", lines + "epoch 6 step 60 loss 0."))
+    np.testing.assert_array_equal(log.series["train_loss"].epoch, [1, 2, 3, 4, 5])
+    assert "the last line is incomplete (a run still writing?); it was left out" in log.notes

@@ -49,6 +49,7 @@ def command(
     if any(target.resolve() == p.resolve() for p in logs):
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
+    logs = _expand_runs(logs)
     parsed = [parse_log(p, fmt=fmt) for p in logs]
     for m in metric:
         if not any(log.get(m) is not None for log in parsed):
@@ -96,6 +97,18 @@ def command(
         sys.stdout.write(rc.findings_markdown(results, plot_path))
     else:
         rc.render_findings(render.stdout_console(), results, plot_path)
+
+
+def _expand_runs(paths: list[Path]) -> list[Path]:
+    """A TensorBoard folder holding several runs (lightning_logs/ with version_0, version_1, ...)
+    becomes one run per folder of event files."""
+    from diagnose.io.tensorboard import run_folders
+
+    out: list[Path] = []
+    for p in paths:
+        runs = run_folders(p) if p.is_dir() else []
+        out.extend(runs if len(runs) > 1 else [p])
+    return out
 
 
 def _labels(paths: list[Path]) -> list[str]:

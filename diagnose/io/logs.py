@@ -613,6 +613,8 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
 
     records = parse_text(clean_text(text))
     reading = _Reading(raws=[], notes=notes)
+    if records.dropped_last:
+        notes.append("the last line is incomplete (a run still writing?); it was left out")
     found = records.series()
     tracks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"step": [], "epoch": []}
     for key, (line, value) in found.items():

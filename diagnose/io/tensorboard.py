@@ -229,6 +229,23 @@ def event_files(root: str | os.PathLike[str]) -> list[Path]:
     return sorted((p for p in root.rglob("*tfevents*") if p.is_file()), key=lambda p: (str(p.parent), p.name))
 
 
+_SPLIT_FOLDERS = {"train", "training", "validation", "val", "valid", "eval", "test"}
+
+
+def run_folders(root: str | os.PathLike[str]) -> list[Path]:
+    """The runs under a TensorBoard log folder: each folder holding event files is one run, except
+    that split folders (Keras' train/ and validation/) belong to their parent."""
+    root = Path(root)
+    runs = []
+    for f in event_files(root):
+        parent = f.parent
+        if parent.name.lower() in _SPLIT_FOLDERS and parent != root:
+            parent = parent.parent
+        if parent not in runs:
+            runs.append(parent)
+    return runs
+
+
 def is_event_file(head: bytes) -> bool:
     """True when `head` (the first bytes of a file) starts with a valid TFRecord length header."""
     return len(head) >= 12 and _U32.unpack_from(head, 8)[0] == masked_crc32c(head[:8])

@@ -37,6 +37,7 @@ class TextRecords:
     percent: set[str] = field(default_factory=set)
     n_lines: int = 0
     bulk_lines: int = 0
+    dropped_last: bool = False  # an unterminated last line that fit no layout (a run still writing)
 
     def add(self, key: str, line: np.ndarray, value: np.ndarray) -> None:
         self.lines.setdefault(key, []).append(line)
@@ -316,6 +317,10 @@ def parse_text(text: str) -> TextRecords:
         rest_idx = index[has_digit]
         rest = arr.filter(pa.array(has_digit)).to_pylist()
         found: dict[str, tuple[list[int], list[float]]] = {}
+        if not text.endswith("\n") and layouts and len(rest_idx) and rest_idx[-1] == n - 1:
+            # The last line has no newline and does not fit the layout of the others: cut short.
+            rest_idx, rest = rest_idx[:-1], rest[:-1]
+            records.dropped_last = True
         for i, line in zip(rest_idx.tolist(), rest, strict=False):
             for key, value, pct, _ in parse_line(line):
                 ls, vs = found.setdefault(key, ([], []))
