@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import struct
 import sys
 from pathlib import Path
 
@@ -341,3 +342,31 @@ def test_text_truncated_last_line(tmp_path: Path) -> None:
     log = parse_log(_write(tmp_path, "t.log", lines + "epoch 6 step 60 loss 0."))
     np.testing.assert_array_equal(log.series["train_loss"].epoch, [1, 2, 3, 4, 5])
     assert "the last line is incomplete (a run still writing?); it was left out" in log.notes
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tensor_scalars_serialized_by_protobuf(tmp_path: Path) -> None:
+    """Events built with TensorBoard's own protobuf classes: float_val, tensor_content, simple_value."""
+    event_pb2 = pytest.importorskip("tensorboard.compat.proto.event_pb2")
+    from tensorboard.compat.proto import types_pb2
+
+    ev = event_pb2.Event(step=5, wall_time=1.0)
+    a = ev.summary.value.add(tag="a")
+    a.tensor.dtype = types_pb2.DT_FLOAT
+    a.tensor.float_val.append(0.25)
+    b = ev.summary.value.add(tag="b")
+    b.tensor.dtype = types_pb2.DT_DOUBLE
+    b.tensor.tensor_content = struct.pack("<d", 1.5)
+    c = ev.summary.value.add(tag="c")
+    c.simple_value = 2.0
+    hist = ev.summary.value.add(tag="not_a_scalar")
+    hist.tensor.dtype = types_pb2.DT_FLOAT
+    hist.tensor.float_val.extend([1.0, 2.0, 3.0])
+    path = tmp_path / "events.out.tfevents.3.z"
+    path.write_bytes(tb.file_version_record(0.0) + tb.frame_record(ev.SerializeToString()))
+    tags, steps, _, values, _ = tb.read_scalars(path)
+    assert (tags, steps, values) == (["a", "b", "c"], [5, 5, 5], [0.25, 1.5, 2.0])
+    # and our encoder's bytes parse with the protobuf classes
+    ours = event_pb2.Event.FromString(tb.encode_event(7, 2.0, [("x", 0.5)], tensor=True))
+    assert ours.step == 7 and ours.summary.value[0].tag == "x"
+    assert struct.unpack("<f", ours.summary.value[0].tensor.tensor_content)[0] == 0.5
