@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -19,6 +20,17 @@ HELP = (
 _IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
+class LogFormat(str, Enum):
+    """The formats `--format` can force (diagnose.io.logs.FORMATS)."""
+
+    csv = "csv"
+    tsv = "tsv"
+    jsonl = "jsonl"
+    json = "json"
+    tensorboard = "tensorboard"
+    text = "text"
+
+
 def _default_out(first: Path) -> Path:
     return first.parent / f"{first.name}.curves.png"
 
@@ -26,9 +38,7 @@ def _default_out(first: Path) -> Path:
 def command(
     logs: list[Path] = typer.Argument(..., help="Training log files, or TensorBoard log folders.", show_default=False),
     out: Path | None = typer.Option(None, "--out", "-o", help="Figure to write: .png (default <log>.curves.png), .svg or .pdf."),
-    fmt: str | None = typer.Option(
-        None, "--format", "-f", help="Force the log format: csv, tsv, jsonl, json, tensorboard, text (default: detected)."
-    ),
+    fmt: LogFormat | None = typer.Option(None, "--format", "-f", help="Force the log format (default: detected from the content)."),
     smooth: float = typer.Option(0.6, "--smooth", min=0.0, max=0.999, help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999."),
     metric: list[str] = typer.Option([], "--metric", "-m", help="Also draw this logged metric in its own panel (repeatable)."),
     classes: int | None = typer.Option(None, "--classes", min=2, help="Number of classes: checks the loss against chance, ln(C)."),
@@ -37,10 +47,7 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Write the result as JSON on stdout."),
     markdown: bool = typer.Option(False, "--markdown", help="Write the findings as Markdown tables."),
 ) -> None:
-    from diagnose.io.logs import FORMATS, parse_log
-
-    if fmt is not None and fmt not in FORMATS:
-        raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}; leave it out to detect the format")
+    from diagnose.io.logs import parse_log
     if as_json and markdown:
         raise UsageError("--json and --markdown: expected one output format, got both; pick one")
     if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
@@ -50,7 +57,7 @@ def command(
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
     logs = _expand_runs(logs)
-    parsed = [parse_log(p, fmt=fmt) for p in logs]
+    parsed = [parse_log(p, fmt=fmt.value if fmt is not None else None) for p in logs]
     for m in metric:
         if not any(log.get(m) is not None for log in parsed):
             names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
