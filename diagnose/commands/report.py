@@ -278,13 +278,14 @@ def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> 
     # The same reading and figure as `diagnose curves LOG...`; the figure is kept in memory as PNG.
     import io
 
-    from diagnose.commands.curves import _labels
+    from diagnose.commands.curves import _expand_runs, _labels
     from diagnose.core.hints import find_hints
     from diagnose.io.logs import parse_log
     from diagnose.plots.curves import RunCurves, draw_curves
     from diagnose.render.curves import RunResult
     from diagnose.render.report import CurvesSection
 
+    logs = _expand_runs(logs)  # a TensorBoard folder of several runs: one run each, as `diagnose curves`
     parsed = [parse_log(p) for p in logs]
     results = [RunResult(p, find_hints(p.series, classes=classes)) for p in parsed]
     labels = _labels(logs)

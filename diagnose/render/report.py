@@ -216,6 +216,20 @@ def _fmt_level(v: float, metric: str) -> str:
     return f"{v * 100:.1f}%" if metric == "error" else f"{v:.4g}"
 
 
+def _nice_scale(peak: float) -> tuple[float, float]:
+    """(axis end, tick step): the end a little above `peak`, at a multiple of 1, 2 or 5 x 10^k."""
+    if not peak > 0:
+        return 1.0, 0.25
+    raw = peak * 1.05 / 4
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return step * math.ceil(peak * 1.05 / step), step
+
+
+def _fmt_tick(v: float, metric: str) -> str:
+    return f"{v * 100:g}%" if metric == "error" else f"{v:g}"
+
+
 def levels_svg(report: GapReport) -> str:
     """Horizontal bars: each level's error with its 95% interval as a whisker, gaps labelled between.
 
@@ -231,18 +245,18 @@ def levels_svg(report: GapReport) -> str:
     finite = [v for _, v, ci in levels for v in ((v,) + (ci or ())) if math.isfinite(v)]
     if not levels or not finite:
         return ""
-    top = max(finite) or 1.0
-    top *= 1.08
-    left, width, row_h = 96, 460, 30
+    top, step = _nice_scale(max(finite))
+    left, width, row_h, right = 96, 440, 30, 150
     height = row_h * len(levels) + 26
     parts = [
-        f'<svg class="levels" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 90} {height}" '
-        f'width="{left + width + 90}" height="{height}" role="img" aria-label="error by level with 95% intervals">'
+        f'<svg class="levels" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + right} {height}" '
+        f'width="{left + width + right}" height="{height}" role="img" aria-label="error by level with 95% intervals">'
     ]
-    for k in range(5):  # grid lines at 0, 25, 50, 75, 100% of the scale
-        x = left + width * k / 4
+    ticks = round(top / step)
+    for k in range(ticks + 1):
+        x = left + width * k / ticks
         parts.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 20}" class="grid"/>')
-        parts.append(f'<text x="{x:.1f}" y="{height - 6}" class="tick">{_e(_fmt_level(top * k / 4, report.metric))}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{height - 6}" class="tick">{_e(_fmt_tick(step * k, report.metric))}</text>')
     problem = report.verdict.problem
     for i, (name, v, ci) in enumerate(levels):
         y = 6 + i * row_h
@@ -254,7 +268,10 @@ def levels_svg(report: GapReport) -> str:
             parts.append(f'<line x1="{x0:.1f}" y1="{y + 11}" x2="{x1:.1f}" y2="{y + 11}" class="ci"/>')
             for x in (x0, x1):
                 parts.append(f'<line x1="{x:.1f}" y1="{y + 6}" x2="{x:.1f}" y2="{y + 16}" class="ci"/>')
-        parts.append(f'<text x="{left + w + 6:.1f}" y="{y + 15}" class="val">{_e(_fmt_level(v, report.metric))}</text>')
+        end = left + w
+        if ci is not None and math.isfinite(ci[1]):
+            end = max(end, left + width * ci[1] / top)
+        parts.append(f'<text x="{end + 6:.1f}" y="{y + 15}" class="val">{_e(_fmt_level(v, report.metric))}</text>')
     # The verdict's gap as a bracket between its two levels.
     if problem is not None:
         names = [n for n, _, _ in levels]
@@ -262,7 +279,7 @@ def levels_svg(report: GapReport) -> str:
         lo_name, hi_name = (LEVEL_NAMES[gap.lower], LEVEL_NAMES[gap.upper]) if gap is not None else ("", "")
         if gap is not None and lo_name in names and hi_name in names:
             i0, i1 = names.index(lo_name), names.index(hi_name)
-            x = left + width + 70
+            x = left + width + 14
             y0, y1 = 6 + i0 * row_h + 11, 6 + i1 * row_h + 11
             parts.append(f'<path d="M{x - 6},{y0} H{x} V{y1} H{x - 6}" class="gapmark"/>')
             parts.append(f'<text x="{x + 4}" y="{(y0 + y1) / 2 + 4:.1f}" class="gaplab">{_e(GAP_NAMES[problem])}</text>')
@@ -396,7 +413,8 @@ thead th { background: #eef1f4; }
 td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.findings td:nth-child(4), table.findings td:nth-child(5) { min-width: 16em; }
 table.prov th { background: none; font-weight: 600; white-space: pre; }
-code { font: .92em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word-break: break-all; }
+code { font: .92em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+table.prov code { word-break: break-all; } td > code { white-space: nowrap; } table.prov td > code { white-space: normal; }
 .verdict { font-weight: 600; }
 .st { font-weight: 700; text-transform: uppercase; font-size: .85em; }
 .st-pass { color: var(--pass); } .st-warn { color: var(--warn); } .st-fail { color: var(--fail); } .st-skip { color: var(--muted); }
