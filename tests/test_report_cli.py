@@ -56,8 +56,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory, example_model: Path, exampl
     r = _run("gaps", example_model, data, "--workdir", workdir, "--json")
     assert r.exit_code == 0, r.output
     sheet = root / "sheet.csv"
-    r = _run("errors", "--workdir", workdir, "--sample", 30, "--out", sheet, "--no-images", "--json")
+    r = _run("errors", "--workdir", workdir, "--sample", 30, "--out", sheet, "--json")
     assert r.exit_code == 0, r.output
+    assert (root / "sheet.png").is_file()  # the contact sheet, embedded in the report
     with open(sheet, encoding="utf-8-sig", newline="") as fh:
         table = list(csv.reader(fh))
     header, body = table[0] + [EVIL_COLUMN], [row + [""] for row in table[1:]]
@@ -145,13 +146,15 @@ def test_page_is_self_contained_and_well_formed(full: tuple[str, dict]) -> None:
     assert "Not in this report: pass --data DIR" in page
 
 
-def test_embedded_figure_is_a_png(full: tuple[str, dict]) -> None:
+def test_embedded_figures_are_pngs(full: tuple[str, dict], inputs: Inputs) -> None:
     from PIL import Image
 
     page, doc = full
     blobs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(blobs) == 1
-    with Image.open(io.BytesIO(base64.b64decode(blobs[0], validate=True))) as im:
+    assert len(blobs) == 2  # the contact sheet of the sampled errors, then the curves
+    contact = base64.b64decode(blobs[0], validate=True)
+    assert contact == (inputs.root / "sheet.png").read_bytes()
+    with Image.open(io.BytesIO(base64.b64decode(blobs[1], validate=True))) as im:
         assert im.format == "PNG"
         assert im.size[0] == 1000 and im.size[1] > 500  # 10 in at 100 dpi; three panels
     run = doc["curves"]["runs"][0]

@@ -271,7 +271,13 @@ def _tally_section(sheet: Path, workdir: Path) -> Any:
     result = tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error)
     ctx = TallyContext(sheet=str(sheet), split=data.split, error_source=source, skipped_rows=data.skipped_rows,
                        split_errors=split_errors)
-    return TallySection(tally=result, ctx=ctx)
+    # The contact sheet `diagnose errors` drew beside the sheet, when there is one and it is a PNG.
+    png = sheet.with_suffix(".png")
+    contact = None
+    if png.is_file() and png.stat().st_size <= 16 << 20:
+        raw = png.read_bytes()
+        contact = raw if raw.startswith(b"\x89PNG\r\n\x1a\n") else None
+    return TallySection(tally=result, ctx=ctx, contact_png=contact, contact_name=png.name if contact else None)
 
 
 def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> Any:

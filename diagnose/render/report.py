@@ -65,6 +65,8 @@ class GapsSection:
 class TallySection:
     tally: Tally
     ctx: TallyContext
+    contact_png: bytes | None = None  # the sheet's contact sheet (`diagnose errors` writes <sheet>.png)
+    contact_name: str | None = None
 
 
 @dataclass
@@ -350,6 +352,9 @@ def _tally_html(section: TallySection) -> str:
     body.append(["(no mark)", str(t.unmarked), *[""] * (len(headers) - 2)])
     out = [f"<p>{_e(headline(t, ctx))}</p>", _table(headers, body, numeric=tuple(range(1, len(headers))))]
     out.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in findings(t, ctx)) + "</ul>")
+    if section.contact_png:
+        out.append(f"<figure>{_png(section.contact_png, 'the sampled errors')}<figcaption class=small>"
+                   f"{_e(section.contact_name)}: the sampled errors; tile numbers are the sheet's column n.</figcaption></figure>")
     return "\n".join(out)
 
 
