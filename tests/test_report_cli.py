@@ -225,6 +225,13 @@ def test_out_may_not_be_an_input(inputs: Inputs, tmp_path: Path) -> None:
     assert r.stderr == f"Error: --out {log}: expected a new HTML file, got one of the inputs; choose another name\n"
 
 
+def test_out_must_be_html(tmp_path: Path) -> None:
+    r = _run("report", "--log", LOG, "--out", tmp_path / "r.pdf")
+    assert r.exit_code == 2
+    assert r.stderr == (f"Error: --out {tmp_path / 'r.pdf'}: expected an .html file, got .pdf; "
+                        "name it report.html (print it to PDF from the browser)\n")
+
+
 def test_curves_only_says_what_is_missing(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     r = _run("report", "--workdir", tmp_path / "none", "--log", LOG, "--out", out)
@@ -235,6 +242,7 @@ def test_curves_only_says_what_is_missing(tmp_path: Path) -> None:
     assert r.stdout.splitlines()[0].startswith(f"Wrote {out} (")
     assert "sections: curves)" in r.stdout.splitlines()[0]
     assert "Curves of overfitting.trainer_state.json: overfitting" in r.stdout
+    assert "Not included: tally; pass --sheet error_analysis.csv" in r.stdout
 
 
 def test_changed_model_is_flagged(inputs: Inputs, example_model: Path, tmp_path: Path) -> None:

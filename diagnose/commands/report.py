@@ -44,6 +44,9 @@ def command(
             f"{workdir / MANIFEST}: expected the manifest of a `diagnose gaps` run, got no such file; "
             "run `diagnose gaps MODEL DATA` first, or pass --log, --sheet or --data"
         )
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--out {out}: expected an .html file, got {out.suffix or 'no extension'}; "
+                         "name it report.html (print it to PDF from the browser)")
     inputs = [*log, *([sheet] if sheet else [])]
     if out.exists() and any(out.resolve() == p.resolve() for p in inputs if p.exists()):
         raise UsageError(f"--out {out}: expected a new HTML file, got one of the inputs; choose another name")
@@ -86,7 +89,7 @@ def command(
         lines.append(f"Verdict: {s['verdict']}")
     lines += list(s["sections"])
     for key, where in content.missing().items():
-        lines.append(f"Not included: {key} ({where})")
+        lines.append(f"Not included: {key}; {where}")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
