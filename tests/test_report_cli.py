@@ -218,7 +218,7 @@ def test_no_input_is_one_error_line(tmp_path: Path) -> None:
 
 
 def test_out_may_not_be_an_input(inputs: Inputs, tmp_path: Path) -> None:
-    log = tmp_path / "run.json"
+    log = tmp_path / "run.html"  # the format is read from the content, so a log may have any name
     shutil.copy(LOG, log)
     r = _run("report", "--log", log, "--out", log, "--force")
     assert r.exit_code == 2
