@@ -370,3 +370,10 @@ def test_tensor_scalars_serialized_by_protobuf(tmp_path: Path) -> None:
     ours = event_pb2.Event.FromString(tb.encode_event(7, 2.0, [("x", 0.5)], tensor=True))
     assert ours.step == 7 and ours.summary.value[0].tag == "x"
     assert struct.unpack("<f", ours.summary.value[0].tensor.tensor_content)[0] == 0.5
+
+
+def test_utf16_console_capture(tmp_path: Path) -> None:
+    text = "Epoch 1/2\r\n10/10 - loss: 0.9 - val_loss: 1.0\r\nEpoch 2/2\r\n10/10 - loss: 0.5 - val_loss: 0.7\r\n"
+    log = parse_log(_write(tmp_path, "ps.txt", text.encode("utf-16")))
+    np.testing.assert_array_equal(log.series["val_loss"].value, [1.0, 0.7])
+    assert "the file is UTF-16; it was read as such" in log.notes

@@ -635,7 +635,7 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
                 reading.epoch_track = track
     # Names logged once are banner numbers (`Total params: 1,234`), not curves.
     reading.raws = [r for r in reading.raws if len(r.value) >= 2 or canonical_name(r.name)[0] is not None]
-    reading.seen = f"{records.n_lines} lines" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
+    reading.seen = f"{records.n_lines} line{'s' if records.n_lines != 1 else ''}" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
     return reading
 
 
@@ -878,6 +878,9 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
         fmt = "tensorboard"
     else:
         data = _read_bytes(path)
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16, as PowerShell's `>` writes console output
+            data = data.decode("utf-16", errors="replace").encode("utf-8")
+            notes.append("the file is UTF-16; it was read as such")
         head = data[:_HEAD_BYTES]
         if fmt is None:
             if not head.strip():
