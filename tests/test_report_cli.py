@@ -288,3 +288,30 @@ def test_does_not_import_torch_without_data(inputs: Inputs, tmp_path: Path) -> N
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
     assert out == ["False"]
     assert (tmp_path / "r.html").stat().st_size > 10_000
+
+
+def test_many_classes_show_those_driving_the_verdict() -> None:
+    import numpy as np
+
+    from diagnose.core.gaps import class_breakdown, compute_gaps, summarize_errors
+    from diagnose.render.report import MAX_CLASS_ROWS, shown_classes
+
+    # 100 classes, 100 items each per split; class c has c dev errors and none in train_dev.
+    k = 100
+    eye = np.eye(k, dtype=np.int64) * 100
+    dev = eye.copy()
+    for c in range(k):
+        wrong = c
+        dev[c, c] -= wrong
+        dev[c, (c + 1) % k] += wrong
+    confusions = {"train_dev": eye, "dev": dev}
+    rows = class_breakdown(confusions, [f"c{i}" for i in range(k)])
+    errors = {s: int(m.sum() - np.trace(m)) for s, m in confusions.items()}
+    report = compute_gaps({s: summarize_errors(s, e, 100 * k) for s, e in errors.items()})
+    assert report.verdict.problem == "data_mismatch"
+    shown, note = shown_classes(report, rows)
+    assert len(shown) == MAX_CLASS_ROWS == 25
+    # the 25 classes with the most dev errors, c75..c99, in class order
+    assert [r.name for r in shown] == [f"c{i}" for i in range(75, 100)]
+    assert note == "Showing the 25 classes that add most to data mismatch, of 100; every class is in the --json output."
+    assert shown_classes(report, rows[:20]) == (rows[:20], None)

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 GENERATOR = f"diagnose {__version__}"
 GENERATOR_MARK = '<meta name="generator" content="diagnose'
 
+# Classes listed on the page; more are in the JSON (a 1,000-class table is not something to read).
+MAX_CLASS_ROWS = 25
+
 # What produces each section, for the line shown when a section has no input.
 SECTION_SOURCES: dict[str, str] = {
     "gaps": "run `diagnose gaps MODEL DATA` first (or pass --workdir where it saved manifest.json)",
@@ -289,6 +292,25 @@ def levels_svg(report: GapReport) -> str:
     return "".join(parts)
 
 
+def shown_classes(report: GapReport, rows: list[ClassRow], limit: int = MAX_CLASS_ROWS) -> tuple[list[ClassRow], str | None]:
+    """At most `limit` classes for the page (all of them are in the JSON): those adding most to the
+    verdict's gap, or with the highest error in the last split when the verdict is not a class gap."""
+    if len(rows) <= limit:
+        return rows, None
+    problem = report.verdict.problem
+    last = [s for s in SPLITS if s in report.splits][-1]
+    if problem in ("variance", "data_mismatch", "dev_overfit"):
+        def key(r: ClassRow) -> float:
+            return -(r.contribution.get(problem) or 0.0)
+        why = f"the {limit} classes that add most to {GAP_NAMES[problem]}"
+    else:
+        def key(r: ClassRow) -> float:
+            return -(r.error.get(last) or 0.0)
+        why = f"the {limit} classes with the highest {LEVEL_NAMES[last]} error"
+    picked = sorted(sorted(rows, key=key)[:limit], key=lambda r: r.index)
+    return picked, f"Showing {why}, of {len(rows)}; every class is in the --json output."
+
+
 def _short_sha(sha: object) -> str:
     return f"{sha[:12]}…" if isinstance(sha, str) and len(sha) > 12 else str(sha or "")
 
@@ -308,8 +330,11 @@ def _gaps_html(section: GapsSection) -> str:
         out.append("<h3>Which classes drive each gap</h3>")
         out.append("<p class=small>Error of each class in each split, and each class's share of each gap "
                    "in percentage points (the shares add up to the gap).</p>")
+        shown, note = shown_classes(r, section.class_rows)
         headers = class_headers(r, short=True)
-        rows = class_rows(r, section.class_rows, with_n=False)
+        rows = class_rows(r, shown, with_n=False)
+        if note:
+            out.append(f"<p class=small>{_e(note)}</p>")
         out.append(_table(headers, rows, numeric=tuple(range(1, len(headers))), cls="classes"))
         for gap, items in drivers(r, section.class_rows).items():
             g = r.gaps.get(gap)
