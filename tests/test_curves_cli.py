@@ -192,3 +192,13 @@ def test_tensorboard_root_with_several_runs(runs: Path, tmp_path: Path) -> None:
     doc = json.loads(res.stdout)
     assert [Path(r["path"]).name for r in doc["runs"]] == ["version_0", "version_1", "version_2"]
     assert [r["series"]["val_loss"]["points"] for r in doc["runs"]] == [30, 4, 30]
+
+
+def test_log_without_loss_or_accuracy(tmp_path: Path) -> None:
+    p = tmp_path / "m.csv"
+    p.write_text("step,val_f1\n1,0.5\n2,0.6\n3,0.7\n")
+    res = _invoke(str(p), "--json", "--metric", "val_f1")
+    assert res.exit_code == 0, res.output
+    run = json.loads(res.stdout)["runs"][0]
+    assert [f["id"] for f in run["findings"]] == ["no_curves"]
+    assert run["series"] == {"val_f1": {"points": 3, "first": 0.5, "last": 0.7, "min": 0.5, "min_at": {"step": 1}}}

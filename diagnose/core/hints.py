@@ -129,6 +129,7 @@ ADVICE = {
     "still_improving": "validation is still improving: train longer",
     "schedule": "",
     "healthy": "",
+    "no_curves": "",
 }
 
 
@@ -418,8 +419,13 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
     train, val = series.get("train_loss"), series.get("val_loss")
     lr = series.get("lr")
     loss = train if train is not None else val
-    if loss is None and val is None and series.get("val_acc") is None and series.get("train_acc") is None:
-        return hints
+    if loss is None and series.get("val_acc") is None and series.get("train_acc") is None:
+        return [
+            Hint(
+                "no_curves", "info", "no loss or accuracy series in the log, so nothing to judge",
+                "--list shows the names found and how they were read; --metric NAME draws any of them", {},
+            )
+        ]
     drops, warmup, decay = _lr_changes(lr)
     diverged = None
     for cand in (train, val):
