@@ -585,7 +585,6 @@ def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
         tags.extend(t)
         steps.extend(s)
         values.extend(v)
-    tag_arr = np.asarray(tags, dtype=object)
     step_arr = np.asarray(steps, dtype=np.float64)
     value_arr = np.asarray(values, dtype=np.float64)
     order = np.arange(len(tags), dtype=np.float64)
@@ -604,7 +603,6 @@ def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
             continue
         reading.raws.append(_Raw(name=name, order=order[m], value=value_arr[m], step=step_arr[m]))
     reading.seen = f"{len(files)} event files with tags {', '.join(names[:12])}" if names else f"{len(files)} event files with no scalars"
-    del tag_arr
     return reading
 
 
