@@ -443,7 +443,8 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
         at_chance = chance is not None and abs(end - chance) <= CHANCE_MARGIN * chance
         if stats.drop < NOT_LEARNING_DROP or at_chance:
             stuck = True
-            what = f"ends at {_g(end)}, {stats.drop:.0%} below where it started ({_g(_level(v, True))})"
+            direction = "below" if stats.drop >= 0 else "above"
+            what = f"ends at {_g(end)}, {abs(stats.drop):.0%} {direction} where it started ({_g(_level(v, True))})"
             if chance is not None:
                 what += f"; chance level ln({classes}) = {chance:.2f}"
             hints.append(Hint("not_learning", "warn", f"training loss {what} over {len(v)} points", ADVICE["not_learning"], _at(train, int(idx[-1]))))
