@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,17 +77,19 @@ def test_extension_picks_the_format(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*tmp*"))  # the atomic write leaves no temporary file
 
 
-def test_ten_million_points_draw_fast(tmp_path: Path) -> None:
+def test_ten_million_points_are_reduced_to_an_envelope(tmp_path: Path) -> None:
+    # What keeps a 10M-point series quick to draw: matplotlib gets a few thousand vertices, and the
+    # band still spans the series' true extremes. Speed itself is measured in bench/bench_plot.py.
     n = 10_000_000
     step = np.arange(n, dtype=np.float64)
     rng = np.random.default_rng(0)
     loss = 2.0 * np.exp(-step / 2e6) + 0.1 * rng.random(n)
     s = Series("train_loss", "loss", step, np.full(n, np.nan), loss)
-    t0 = time.perf_counter()
     fig = draw_curves([RunCurves("big", {"train_loss": s})])
     save_figure(fig, str(tmp_path / "big.png"))
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 4.0, elapsed  # the bench target is 2 s; a loaded CI machine gets slack
-    band = fig.get_axes()[0].collections[0]
+    ax = fig.get_axes()[0]
+    band = ax.collections[0]
     ys = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
     assert ys.max() == pytest.approx(loss.max()) and ys.min() == pytest.approx(loss.min())
+    drawn = sum(len(p.vertices) for p in band.get_paths()) + sum(len(line.get_xdata()) for line in ax.get_lines())
+    assert drawn < 20_000, drawn
