@@ -209,6 +209,39 @@ def test_regression_metrics_are_means_of_per_item_losses(cli, tmp_path) -> None:
         assert doc["gaps"]["variance"]["value"] == pytest.approx(fn(truth["train_dev"]).mean() - fn(truth["train"]).mean(), rel=1e-4)
 
 
+def test_human_error_of_a_regression_metric_is_a_mean_loss(cli, example_model, example_data, tmp_path) -> None:
+    # A human-level MSE is in the target's units, often above 1: it must not be held to [0, 1).
+    rng = np.random.default_rng(4)
+    model = torch.nn.Linear(3, 1)
+    path = _write_torchscript(model, tmp_path / "reg.pt")
+    data = tmp_path / "data"
+    data.mkdir()
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (10 * rng.normal(size=200)).astype(np.float32)
+    np.savez(data / "train.npz", x=x, y=y)
+    with torch.no_grad():
+        mse = float(np.mean((model(torch.from_numpy(x))[:, 0].double().numpy() - y) ** 2))
+    doc = _json(cli("gaps", path, data, "--metric", "mse", "--human-error", "2.5", "--json", "--workdir", tmp_path / "wd"))
+    assert doc["human_error"] == 2.5
+    assert doc["gaps"]["avoidable_bias"]["value"] == pytest.approx(mse - 2.5, rel=1e-5)
+    (data / "diagnose.toml").write_text("human_error = 4.0\n", encoding="utf-8")
+    doc = _json(cli("gaps", path, data, "--metric", "mse", "--json", "--workdir", tmp_path / "wd"))
+    assert doc["gaps"]["avoidable_bias"]["value"] == pytest.approx(mse - 4.0, rel=1e-5)
+    # The same file given to a classifier: a fraction is expected there.
+    copy = tmp_path / "digits"
+    shutil.copytree(example_data, copy)
+    (copy / "diagnose.toml").write_text("human_error = 4.0\n", encoding="utf-8")
+    r = cli("gaps", example_model, copy, "--workdir", tmp_path / "wd2")
+    assert r.exit_code == 2
+    assert _error(r) == f"Error: {copy / 'diagnose.toml'}: expected human-level error as a fraction in [0, 1), got 4.0; write 0.01 for 1%"
+    r = cli("gaps", path, data, "--metric", "mae", "--human-error", "-1", "--workdir", tmp_path / "wd")
+    assert r.exit_code == 2
+    assert _error(r) == (
+        "Error: --human-error: expected human-level mae as a mean per-item loss >= 0, got -1.0; "
+        "pass the mae a person (or the best known model) reaches"
+    )
+
+
 def test_binary_single_logit_model(cli, tmp_path) -> None:
     rng = np.random.default_rng(5)
     model = torch.nn.Linear(2, 1)

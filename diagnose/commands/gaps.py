@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import math
 import os
 import shutil
 from pathlib import Path
@@ -51,6 +52,25 @@ def _floats(text: str | None, option: str) -> list[float] | None:
     return values
 
 
+def check_human_error(value: object, metric: str, where: Path | str) -> float | None:
+    """Human-level error for `metric`: a fraction in [0, 1) for error, a mean loss >= 0 for mse / mae."""
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if metric == "error":
+        if not 0.0 <= number < 1.0:
+            raise UsageError(f"{where}: expected human-level error as a fraction in [0, 1), got {value}; write 0.01 for 1%")
+    elif not (math.isfinite(number) and number >= 0.0):
+        raise UsageError(
+            f"{where}: expected human-level {metric} as a mean per-item loss >= 0, got {value}; "
+            f"pass the {metric} a person (or the best known model) reaches"
+        )
+    return number
+
+
 def _image_size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -96,8 +116,7 @@ def command(
 
     if json_out and markdown:
         raise UsageError("--json and --markdown: expected at most one output format, got both; pick one")
-    if human_error is not None and not 0.0 <= human_error < 1.0:
-        raise UsageError(f"--human-error: expected a fraction in [0, 1), got {human_error}; write 0.01 for 1%")
+    human_error = check_human_error(human_error, metric.value, "--human-error")
     if predictions is not None:
         if model is not None:
             raise UsageError("--predictions: expected no MODEL (the predictions replace running one), got "
@@ -170,7 +189,8 @@ def _evaluate(
         if wanted is not None and wanted != images[0].input_shape[0]:
             dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std,
                                    channels=wanted, workers=workers)
-    human = human_error if human_error is not None else dataset.human_error
+    human = human_error if human_error is not None else check_human_error(
+        dataset.human_error, metric, dataset.root / "diagnose.toml")
 
     first = next(iter(dataset.splits.values()))
     num_classes = None
@@ -276,10 +296,11 @@ def _from_predictions(directory: Path, *, metric: str, human_error: float | None
     files = prediction_files(directory)
     manifest = read_manifest(directory) or {}
     classes = manifest.get("classes") or read_classes(directory) or read_classes(Path(directory).parent)
+    if human_error is None and manifest.get("human_error") is not None:
+        human_error = check_human_error(manifest["human_error"], metric, Path(directory) / "manifest.json")
     if human_error is None:
-        human_error = manifest.get("human_error")
-    if human_error is None:
-        human_error = read_config(Path(directory)).get("human_error")
+        human_error = check_human_error(read_config(Path(directory)).get("human_error"), metric,
+                                        Path(directory) / "diagnose.toml")
     tallies = {name: tally_predictions(path, metric=metric, classes=classes) for name, path in files.items()}  # type: ignore[arg-type]
     report = compute_gaps({n: t.summary(n) for n, t in tallies.items()}, human_error=human_error, metric=metric)  # type: ignore[arg-type]
     rows = None

@@ -16,6 +16,7 @@ uint8 inputs in .pt / .npz / tables are 8-bit pixels and are scaled to [0, 1] as
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from collections.abc import Iterator
@@ -416,7 +417,7 @@ def load_dataset(
     classes = read_classes(root)
     human_error = config.get("human_error")
     if human_error is not None:
-        human_error = _check_human_error(float(human_error), root / "diagnose.toml")
+        human_error = _check_human_error(human_error, root / "diagnose.toml")
 
     # Image folders share one class list: classes.txt, else the union of class folders, sorted.
     image_classes = classes
@@ -455,10 +456,16 @@ def load_dataset(
     return Dataset(root=root, splits=splits, classes=classes, human_error=human_error, config=config)
 
 
-def _check_human_error(value: float, where: Path | str) -> float:
-    if not 0.0 <= value < 1.0:
-        raise UsageError(f"{where}: expected human_error as a fraction in [0, 1), got {value}; write 0.01 for 1%")
-    return value
+def _check_human_error(value: Any, where: Path | str) -> float:
+    """A number >= 0. Its range depends on the metric (a fraction for error, any mean loss for
+    mse / mae), which only the command knows: `diagnose gaps` checks that."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0.0):
+        raise UsageError(f"{where}: expected human_error as a number >= 0, got {value!r}; write human_error = 0.01 for 1%")
+    return number
 
 
 def _labels_array(raw: Any, path: Path) -> np.ndarray:
