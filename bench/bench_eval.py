@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time  # noqa: E402
+from common import interleaved_medians  # noqa: E402
 
 BATCH = 256
 
@@ -88,10 +88,13 @@ def speed(root: Path, name: str, model: nn.Module, shape: tuple[int, ...], n: in
     model_path, data = make_case(root, name, model, shape, n)
     x = torch.load(data / "dev.pt", weights_only=True)["x"]
     scripted = torch.jit.load(model_path)
-    bare = median_time(lambda: bare_loop(scripted, x), repeat)
-    stage = median_time(lambda: evaluation_stage(model_path, data, root / "wd"), repeat)
-    startup = median_time(import_torch, repeat)
-    whole = median_time(lambda: whole_command(model_path, data, root / "wd"), repeat)
+    t = interleaved_medians({
+        "bare": lambda: bare_loop(scripted, x),
+        "stage": lambda: evaluation_stage(model_path, data, root / "wd"),
+        "startup": import_torch,
+        "whole": lambda: whole_command(model_path, data, root / "wd"),
+    }, repeat)
+    bare, stage, startup, whole = t["bare"], t["stage"], t["startup"], t["whole"]
     return {"case": name, "items": n, "bare_s": bare, "stage_s": stage, "stage_ratio": stage / bare,
             "import_torch_s": startup, "command_s": whole, "command_ratio": whole / (bare + startup)}
 

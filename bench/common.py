@@ -23,6 +23,24 @@ def median_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> f
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each function, the runs taken in turn (a, b, a, b, ...).
+
+    On a shared machine the load drifts over a minute: interleaving gives each contender the same
+    share of quiet and busy moments, so their ratio is fair even when the absolute times are not.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def synthetic_run(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """A per-step training run: step, epoch, loss (decaying + noise), acc, lr (step schedule)."""
     rng = np.random.default_rng(seed)
