@@ -22,9 +22,9 @@ import torch
 
 from diagnose.core.gaps import Metric, Tally
 from diagnose.errors import DataError, DiagnoseError, EvaluationError, UsageError
-from diagnose.io.models import describe_input
+from diagnose.io.models import describe_input, image_channels
 from diagnose.io.predictions import TOPK, PredictionWriter
-from diagnose.io.splits import Split
+from diagnose.io.splits import Dataset, Split
 from diagnose.progress import progress_bar
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -46,6 +46,22 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
         raise UsageError(f"--device {name}: expected auto, cpu, cuda or mps, got {name!r}; pick one of those")
     return torch.device(name)
+
+
+def match_image_channels(dataset: Dataset, module: torch.nn.Module) -> Dataset:
+    """Decode image folders as grayscale or RGB to match what the model's first layer takes.
+
+    Image files are read as stored (the first image's mode) until a model says otherwise: a Conv's
+    in_channels, or a Linear's in_features = C x H x W. Other splits are returned as they are.
+    """
+    images = [s for s in dataset.splits.values() if s.format == "images"]
+    if not images:
+        return dataset
+    channels, height, width = images[0].input_shape
+    wanted = image_channels(module, (int(height), int(width)))
+    if wanted is None or wanted == channels:
+        return dataset
+    return dataset.with_image_channels(wanted)
 
 
 def subsample(n: int, max_items: int | None, *, seed: int, salt: int = 0) -> np.ndarray | None:

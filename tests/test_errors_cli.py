@@ -351,3 +351,14 @@ def test_contact_sheet_problems_leave_the_sheet_and_a_note(tmp_path: Path, examp
     assert result.exit_code == 0, result.output
     assert "No contact sheet: cannot identify image file" in result.stdout
     assert len(_sheet(tmp_path / "b.csv")) == 1
+
+
+def test_model_on_rgb_images_is_fed_the_channels_it_takes(example_formats, example_model: Path, example_counts, tmp_path: Path) -> None:
+    # The bundled model takes grayscale; RGB copies of the dev images are converted for it, as gaps does.
+    for png in (example_formats.data["images"] / "dev").rglob("*.png"):
+        dest = tmp_path / "data" / "dev" / png.parent.name / png.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(png).convert("RGB").save(dest)
+    result = _run("errors", example_model, tmp_path / "data", "--out", tmp_path / "s.csv", "--no-images", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["errors"] == example_counts["dev"][1]

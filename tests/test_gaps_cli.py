@@ -406,6 +406,27 @@ def test_rgb_images_are_converted_to_the_models_grayscale(cli, example_formats, 
     assert _counts(doc) == {"dev": example_counts["dev"]}
 
 
+def test_grayscale_images_are_converted_for_an_rgb_model_with_per_channel_mean(cli, example_formats, tmp_path) -> None:
+    # --mean / --std with three values fit the RGB the model takes, not the grayscale files.
+    from PIL import Image
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    path = _write_torchscript(model.eval(), tmp_path / "rgb.pt")
+    data = tmp_path / "data"
+    shutil.copytree(example_formats.data["images"] / "dev", data / "dev")
+    mean, std = np.array([0.1, 0.2, 0.3], np.float32), np.array([0.5, 0.25, 0.2], np.float32)
+    wrong = 0
+    files = sorted(data.rglob("*.png"))
+    for png in files:
+        rgb = np.asarray(Image.open(png).convert("RGB"), dtype=np.float32) / 255
+        x = torch.from_numpy(((rgb - mean) / std).transpose(2, 0, 1)[None].copy())
+        with torch.no_grad():
+            wrong += int(model(x).argmax(1).item() != int(png.parent.name))
+    doc = _json(cli("gaps", path, data, "--mean", "0.1,0.2,0.3", "--std", "0.5,0.25,0.2", "--json", "--workdir", tmp_path / "wd"))
+    assert _counts(doc) == {"dev": (len(files), wrong)}
+
+
 def test_bf16_autocast_on_cpu_is_close(cli, example_model, example_data, example_counts, tmp_path) -> None:
     doc = _json(cli("gaps", example_model, example_data, "--json", "--precision", "bf16", "--device", "cpu", "--workdir", tmp_path))
     for split, (n, errors) in example_counts.items():

@@ -170,3 +170,16 @@ def test_data_that_does_not_fit_the_model(tmp_path, example_formats, example_arc
         f"Error: {labels / 'train.pt'}: expected labels in 0..9 (the model has 10 outputs), got 19 (10 of 20 items); "
         "check that the data and the model use the same classes\n"
     )
+
+
+def test_rgb_images_are_converted_to_the_models_grayscale(example_formats, example_model: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    # 64 train images saved as RGB: the bundled model takes one channel, as gaps and errors convert them.
+    for png in sorted((example_formats.data["images"] / "train").rglob("*.png"))[:64]:
+        dest = tmp_path / "data" / "train" / png.parent.name / png.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(png).convert("RGB").save(dest)
+    doc = doc_of(run(str(example_model), str(tmp_path / "data"), "--json"))
+    stats = next(c for c in doc["checks"] if c["id"] == "input_stats")
+    assert stats["status"] == "pass" and len(stats["details"]["mean"]) == 1

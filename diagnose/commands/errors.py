@@ -445,13 +445,13 @@ def _evaluate(
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate MODEL on DATA's split into a temporary predictions file (the saved ones of
     `diagnose gaps` are left alone). Returns that file and a manifest-like dict for class names."""
-    from diagnose.evaluate import evaluate_split
+    from diagnose.evaluate import evaluate_split, match_image_channels
     from diagnose.io.models import load_model
     from diagnose.io.predictions import TOPK, PredictionWriter, predictions_path
     from diagnose.io.splits import load_dataset
 
     loaded = load_model(model, arch=arch, trust_pickle=trust_pickle)
-    dataset = load_dataset(data)
+    dataset = match_image_channels(load_dataset(data), loaded.module)
     if split not in dataset.splits:
         found = ", ".join(dataset.splits) or "none"
         raise DataError(f"{data}: expected a {split} split, got {found}; pass --split with one of them")

@@ -159,8 +159,14 @@ def _evaluate(
 
     from diagnose.core.gaps import class_breakdown, compute_gaps
     from diagnose.distributed import evaluate_split_sharded, finish, init_world
-    from diagnose.evaluate import evaluate_split, probe_outputs, resolve_device, subsample
-    from diagnose.io.models import arch_kwargs_from_json, image_channels, load_model
+    from diagnose.evaluate import (
+        evaluate_split,
+        match_image_channels,
+        probe_outputs,
+        resolve_device,
+        subsample,
+    )
+    from diagnose.io.models import arch_kwargs_from_json, load_model
     from diagnose.io.predictions import (
         PREDICTIONS,
         TOPK,
@@ -182,13 +188,7 @@ def _evaluate(
     loaded = load_model(model_path, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs),
                         trust_pickle=trust_pickle, device=str(dev))
     module = loaded.module
-    images = [s for s in dataset.splits.values() if s.format == "images"]
-    if images:
-        hw = images[0].input_shape[1:]
-        wanted = image_channels(module, (int(hw[0]), int(hw[1])))
-        if wanted is not None and wanted != images[0].input_shape[0]:
-            dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std,
-                                   channels=wanted, workers=workers)
+    dataset = match_image_channels(dataset, module)
     human = human_error if human_error is not None else check_human_error(
         dataset.human_error, metric, dataset.root / "diagnose.toml")
 

@@ -98,8 +98,8 @@ def _run(
     import torch
 
     from diagnose import sanity
-    from diagnose.evaluate import resolve_device
-    from diagnose.io.models import arch_kwargs_from_json, image_channels, load_model
+    from diagnose.evaluate import match_image_channels, resolve_device
+    from diagnose.io.models import arch_kwargs_from_json, load_model
     from diagnose.io.splits import ALIASES, load_dataset
     from diagnose.progress import progress_bar
 
@@ -107,10 +107,8 @@ def _run(
     kwargs = arch_kwargs_from_json(arch_kwargs)
     torch.manual_seed(seed)
     loaded = load_model(model_path, arch=arch, arch_kwargs=kwargs, trust_pickle=trust_pickle, device=str(dev))
-    channels = None
-    if image_size is not None:
-        channels = image_channels(loaded.module, image_size)
-    dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std, channels=channels)
+    dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std)
+    dataset = match_image_channels(dataset, loaded.module)
     name = ALIASES.get(split.lower(), split)
     if name not in dataset.splits:
         raise DataError(

@@ -246,6 +246,17 @@ class ImageSpec:
     std: list[float] | None
 
 
+def _check_norm(folder: Path, spec: ImageSpec) -> None:
+    """--mean / --std give one value, or one per channel of the images as decoded."""
+    c = spec.channels
+    wanted = "1 value" if c == 1 else f"1 or {c} values"
+    for what, vals in (("--mean", spec.mean), ("--std", spec.std)):
+        if vals is not None and len(vals) not in (1, c):
+            raise UsageError(
+                f"{what}: expected {wanted} for the {c}-channel images of {folder}, got {len(vals)}; pass one per channel"
+            )
+
+
 class _ImageBatches:
     """A map-style dataset whose item is a whole batch (a list of positions): no per-item collation."""
 
@@ -307,10 +318,19 @@ class ImageSplit(Split):
         self.workers = workers
         self._ids = ids
 
+    def with_channels(self, channels: int) -> ImageSplit:
+        """The same files decoded as `channels` (1: grayscale, 3: RGB), e.g. to match a model."""
+        from dataclasses import replace
+
+        spec = replace(self.spec, channels=channels)
+        _check_norm(self.path, spec)
+        return ImageSplit(self.name, self.path, self.files, self._labels, self._ids or [], spec, self.hw, self.workers)
+
     def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
         import torch
         from torch.utils.data import DataLoader
 
+        _check_norm(self.path, self.spec)
         idx = self._order(indices)
         order = np.arange(self.n, dtype=np.int64) if idx is None else idx
         chunks = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
@@ -336,6 +356,11 @@ class Dataset:
     classes: list[str] | None
     human_error: float | None
     config: dict[str, Any] = field(default_factory=dict)
+
+    def with_image_channels(self, channels: int) -> Dataset:
+        """Image-folder splits decoded as `channels` (1 or 3); other splits as they are. No file is re-listed."""
+        splits = {n: s.with_channels(channels) if isinstance(s, ImageSplit) else s for n, s in self.splits.items()}
+        return Dataset(self.root, splits, self.classes, self.human_error, self.config)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -665,10 +690,10 @@ def _load_images(
     c = channels or natural
     if c not in (1, 3):
         raise UsageError(f"{folder}: expected 1 or 3 image channels for the model, got {c}; only grayscale and RGB are read")
-    for what, vals in (("--mean", mean), ("--std", std)):
-        if vals is not None and len(vals) not in (1, c):
-            raise UsageError(f"{what}: expected 1 or {c} values for {c}-channel images, got {len(vals)}; pass one per channel")
     spec = ImageSpec(size=image_size, channels=c, mean=mean, std=std)
+    if channels is not None:
+        # Otherwise checked once the channels are settled (a model may ask RGB of grayscale files).
+        _check_norm(folder, spec)
     shape_hw = image_size or hw
     ids = [f.relative_to(root).as_posix() for f in files]
     return ImageSplit(name, folder, files, np.asarray(labels, dtype=np.int64), ids, spec, shape_hw, workers)
