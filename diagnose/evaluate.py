@@ -80,7 +80,7 @@ def _autocast(device: torch.device, precision: Precision) -> contextlib.Abstract
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
-def _outputs(raw: object) -> torch.Tensor:
+def extract_logits(raw: object) -> torch.Tensor:
     """The logits from whatever forward returned: a tensor, a tuple/list (first), or a dict ('logits')."""
     if isinstance(raw, torch.Tensor):
         return raw
@@ -115,7 +115,7 @@ def predict_batch(
     elif device.type != "cpu":
         x = x.to(device)
     with _autocast(device, precision):
-        out = _outputs(module(x))
+        out = extract_logits(module(x))
     out = out.float()
     finite = torch.isfinite(out.reshape(len(out), -1)).all(dim=1) if out.dim() else torch.isfinite(out)
     if not bool(finite.all()):
@@ -188,7 +188,7 @@ def _class_labels(split: Split, indices: np.ndarray | None) -> np.ndarray:
     return y
 
 
-def _check_labels(split: Split, labels: np.ndarray, num_classes: int) -> None:
+def check_labels(split: Split, labels: np.ndarray, num_classes: int) -> None:
     if labels.dtype.kind not in "iuf":
         return
     bad = (labels < 0) | (labels >= num_classes)
@@ -202,10 +202,10 @@ def _check_labels(split: Split, labels: np.ndarray, num_classes: int) -> None:
 
 
 _SHAPE_WORDS = ("shape", "size", "mat1", "dimension", "channels", "Expected", "expected input")
-_FORWARD_ERRORS = (RuntimeError, AssertionError, ValueError, TypeError, IndexError, torch.jit.Error)
+FORWARD_ERRORS = (RuntimeError, AssertionError, ValueError, TypeError, IndexError, torch.jit.Error)
 
 
-def _forward_error(split: Split, exc: Exception, module: torch.nn.Module, batch_shape: tuple[int, ...]) -> DiagnoseError:
+def forward_error(split: Split, exc: Exception, module: torch.nn.Module, batch_shape: tuple[int, ...]) -> DiagnoseError:
     """The one-line error for a forward pass that failed on this split's inputs."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     # TorchScript wraps an exception raised inside the script: its last line is the original one.
@@ -259,7 +259,7 @@ def evaluate_split(
     if metric == "error":
         if num_classes is None:
             num_classes = max(2, probe_outputs(module, split, device, precision))
-        _check_labels(split, _class_labels(split, indices), num_classes)
+        check_labels(split, _class_labels(split, indices), num_classes)
     ids = split.ids()
     total = split.n if indices is None else len(indices)
     with torch.inference_mode(), progress_bar(f"{split.name:<9}", total, enabled=show_progress) as advance:
@@ -270,8 +270,8 @@ def evaluate_split(
                 out = predict_batch(module, batch.x, y, metric=metric, device=device, precision=precision)
             except EvaluationError as exc:
                 raise EvaluationError(f"{split.path}: {exc.message}") from None
-            except _FORWARD_ERRORS as exc:
-                raise _forward_error(split, exc, module, tuple(batch.x.shape)) from None
+            except FORWARD_ERRORS as exc:
+                raise forward_error(split, exc, module, tuple(batch.x.shape)) from None
             if metric == "error":
                 tally.add_classes(y, out["pred"], num_classes)
             else:
@@ -301,7 +301,7 @@ def probe_outputs(module: torch.nn.Module, split: Split, device: torch.device, p
         raise DataError(f"{split.path}: expected items of shape {split.input_shape}, got {tuple(x.shape[1:])}; check the file")
     with torch.inference_mode(), _autocast(device, precision):
         try:
-            out = _outputs(module(x))
-        except _FORWARD_ERRORS as exc:
-            raise _forward_error(split, exc, module, tuple(x.shape)) from None
+            out = extract_logits(module(x))
+        except FORWARD_ERRORS as exc:
+            raise forward_error(split, exc, module, tuple(x.shape)) from None
     return 1 if out.dim() == 1 else int(out.shape[1]) if out.dim() == 2 else -1

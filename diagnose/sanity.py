@@ -96,9 +96,9 @@ def compute_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
 
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """model(x) as logits: a tensor, the first of a tuple, or a dict's 'logits' (as `diagnose gaps` reads them)."""
-    from diagnose.evaluate import _outputs
+    from diagnose.evaluate import extract_logits
 
-    return _outputs(model(x))
+    return extract_logits(model(x))
 
 
 def _correct(out: torch.Tensor, y: torch.Tensor, task: str) -> int:
@@ -663,15 +663,15 @@ class _Stream:
 def _probe(model: nn.Module, split: object, x: torch.Tensor, labels: np.ndarray) -> None:
     """One forward pass before the checks: inputs the model cannot take, or labels beyond its outputs,
     are the user's to fix (a one-line error, as `diagnose gaps` words it), not a check result."""
-    from diagnose.evaluate import _FORWARD_ERRORS, _check_labels, _forward_error
+    from diagnose.evaluate import FORWARD_ERRORS, check_labels, forward_error
 
     try:
         with torch.no_grad():
             out = _logits(model, x)
-    except _FORWARD_ERRORS as exc:
-        raise _forward_error(split, exc, model, tuple(x.shape)) from None  # type: ignore[arg-type]
+    except FORWARD_ERRORS as exc:
+        raise forward_error(split, exc, model, tuple(x.shape)) from None  # type: ignore[arg-type]
     if isinstance(out, torch.Tensor) and infer_task(out, labels) == "multiclass":
-        _check_labels(split, labels, int(out.shape[1]))  # type: ignore[arg-type]
+        check_labels(split, labels, int(out.shape[1]))  # type: ignore[arg-type]
 
 
 def run_checks(

@@ -137,3 +137,26 @@ def test_errors(tmp_path) -> None:
     r = run(str(tmp_path), "--json", "--markdown")
     assert r.exit_code == 2
     assert r.stderr == "Error: --json and --markdown: expected at most one output format, got both; pick one\n"
+
+
+def test_shared_option_parsers_and_gate() -> None:
+    # gaps, sanity, data (and report) parse --image-size / --mean / --fail-on with the same public helpers.
+    from diagnose.commands.gaps import parse_floats, parse_image_size
+    from diagnose.commands.sanity import gate_checks
+    from diagnose.core.checks import Check
+    from diagnose.errors import GateFailed, UsageError
+
+    assert parse_image_size("224") == (224, 224) and parse_image_size("32x48") == (32, 48) and parse_image_size(None) is None
+    with pytest.raises(UsageError, match=r"--image-size: expected H,W or one size like 224, got '0,5'"):
+        parse_image_size("0,5")
+    assert parse_floats("0.5, 0.25,", "--std") == [0.5, 0.25] and parse_floats(None, "--std") is None
+    with pytest.raises(UsageError, match=r"--mean: expected comma-separated numbers like 0.485,0.456,0.406, got 'a,b'"):
+        parse_floats("a,b", "--mean")
+    checks = [Check("leakage", "warn", "2 shared items", "drop them"), Check("split_sizes", "pass", "", "")]
+    gate_checks(checks, None, "data")
+    gate_checks(checks, "fail", "data")
+    with pytest.raises(GateFailed) as err:
+        gate_checks(checks, "warn", "data")
+    assert err.value.message == (
+        "data: expected no check at warn or worse (--fail-on warn), got 1: leakage (warn); fix them or relax --fail-on"
+    )

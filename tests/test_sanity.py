@@ -326,3 +326,28 @@ def test_dict_outputs_are_read_as_logits(one, batches) -> None:
     assert S.check_gradcheck(m, one[0][:2], one[1][:2]).status == "pass"
     assert S.check_activations(m, _xs(batches)).status == "pass"
     assert S.check_gradient_flow(m, *one).status == "pass"
+
+
+def test_shared_evaluation_helpers(example_data: Path) -> None:
+    # sanity reads outputs and words bad input exactly as gaps does, through evaluate's public helpers.
+    from diagnose.errors import DataError, EvaluationError
+    from diagnose.evaluate import FORWARD_ERRORS, check_labels, extract_logits, forward_error
+    from diagnose.io.splits import load_dataset
+
+    t = torch.zeros(2, 3)
+    assert extract_logits((t, torch.ones(1))) is t and extract_logits({"logits": t}) is t and extract_logits(t) is t
+    with pytest.raises(EvaluationError, match=r"expected forward\(\) to return a tensor of logits, got str"):
+        extract_logits("no")
+    dev = load_dataset(example_data).splits["dev"]
+    with pytest.raises(DataError) as err:
+        check_labels(dev, np.array([0, 3, 12]), 10)
+    assert err.value.message == (
+        f"{dev.path}: expected labels in 0..9 (the model has 10 outputs), got 12 (1 of 3 items); "
+        "check that the data and the model use the same classes"
+    )
+    model = nn.Linear(50, 10)
+    with pytest.raises(FORWARD_ERRORS) as exc:
+        model(torch.zeros(4, 64))
+    assert forward_error(dev, exc.value, model, (4, 64)).message == (
+        f"{dev.path}: expected inputs of shape (N, 50) for the model, got (N, 1, 8, 8); reshape the data to what the model takes"
+    )

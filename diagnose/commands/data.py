@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from diagnose.commands.gaps import _floats, _image_size
-from diagnose.commands.sanity import FailOn, _emit, _gate
+from diagnose.commands.gaps import parse_floats, parse_image_size
+from diagnose.commands.sanity import FailOn, emit_checks, gate_checks
 from diagnose.errors import UsageError
 
 NAME = "data"
@@ -37,11 +37,11 @@ def command(
         raise UsageError("--json and --markdown: expected at most one output format, got both; pick one")
     checks, verdicts, title = _run(
         data, error_rate=error_rate, batch_size=batch_size, workers=workers, label_column=label_column,
-        image_size=_image_size(image_size), mean=_floats(mean, "--mean"), std=_floats(std, "--std"),
+        image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"),
         channels=channels, show_progress=not (json_out or markdown),
     )
-    _emit(checks, title, json_out=json_out, markdown=markdown, verdicts=verdicts)
-    _gate(checks, fail_on.value if fail_on else None, str(data))
+    emit_checks(checks, title, json_out=json_out, markdown=markdown, verdicts=verdicts)
+    gate_checks(checks, fail_on.value if fail_on else None, str(data))
 
 
 def _run(

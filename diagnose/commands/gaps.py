@@ -40,7 +40,7 @@ class Precision(str, enum.Enum):
     fp16 = "fp16"
 
 
-def _floats(text: str | None, option: str) -> list[float] | None:
+def parse_floats(text: str | None, option: str) -> list[float] | None:
     if text is None:
         return None
     try:
@@ -71,7 +71,7 @@ def check_human_error(value: object, metric: str, where: Path | str) -> float | 
     return number
 
 
-def _image_size(text: str | None) -> tuple[int, int] | None:
+def parse_image_size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     parts = text.lower().replace("x", ",").split(",")
@@ -84,6 +84,10 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
     if len(dims) != 2 or min(dims) <= 0:
         raise UsageError(f"--image-size: expected H,W or one size like 224, got {text!r}; pass e.g. --image-size 224,224")
     return dims[0], dims[1]
+
+
+# The old private name, still imported by commands/report.py (its owner moves it to parse_image_size).
+_image_size = parse_image_size
 
 
 def command(
@@ -131,7 +135,7 @@ def command(
             model, data, human_error=human_error, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle,
             metric=metric.value, device=device.value, precision=precision.value, batch_size=batch_size,
             workers=workers, max_items=max_items, seed=seed, label_column=label_column,
-            image_size=_image_size(image_size), mean=_floats(mean, "--mean"), std=_floats(std, "--std"),
+            image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"),
             per_class=per_class, workdir=workdir, show_progress=not (json_out or markdown),
         )
         if report is None:  # a torchrun rank other than 0: rank 0 prints

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from diagnose.commands.gaps import Device, _floats, _image_size
+from diagnose.commands.gaps import Device, parse_floats, parse_image_size
 from diagnose.errors import DataError, GateFailed, UsageError
 
 NAME = "sanity"
@@ -58,14 +58,14 @@ def command(
     checks, title = _run(
         model, data, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, split=split, batch=batch,
         steps=steps, lr=lr, items=items, coords=gradcheck_coords, seed=seed, device=device.value,
-        label_column=label_column, image_size=_image_size(image_size), mean=_floats(mean, "--mean"),
-        std=_floats(std, "--std"), show_progress=not (json_out or markdown),
+        label_column=label_column, image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
+        std=parse_floats(std, "--std"), show_progress=not (json_out or markdown),
     )
-    _emit(checks, title, json_out=json_out, markdown=markdown)
-    _gate(checks, fail_on.value if fail_on else None, str(model) if model is not None else f"--arch {arch}")
+    emit_checks(checks, title, json_out=json_out, markdown=markdown)
+    gate_checks(checks, fail_on.value if fail_on else None, str(model) if model is not None else f"--arch {arch}")
 
 
-def _emit(checks: Any, title: str, *, json_out: bool, markdown: bool, verdicts: Any = ()) -> None:
+def emit_checks(checks: Any, title: str, *, json_out: bool, markdown: bool, verdicts: Any = ()) -> None:
     from diagnose.render import stdout_console
     from diagnose.render.checks import print_document, render_markdown, render_table
 
@@ -78,7 +78,7 @@ def _emit(checks: Any, title: str, *, json_out: bool, markdown: bool, verdicts: 
         render_table(stdout_console(), title, checks, verdicts)
 
 
-def _gate(checks: Any, fail_on: str | None, what: str) -> None:
+def gate_checks(checks: Any, fail_on: str | None, what: str) -> None:
     from diagnose.core.checks import gate
 
     reached = gate(checks, fail_on)
