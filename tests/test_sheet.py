@@ -110,6 +110,23 @@ def test_unreadable_sheets_get_one_clear_line(tmp_path: Path) -> None:
         read_sheet(tmp_path / "missing.csv")
 
 
+def test_a_csv_that_is_not_a_sheet_is_refused(tmp_path: Path) -> None:
+    # A data table's numbers would all count as marks: 100% of every "category".
+    table = tmp_path / "dev.csv"
+    table.write_text("id,p0,p1,p2,p3,p4,p5,label\na,0.1,0,0.3,0.2,0.5,0.1,3\n", encoding="utf-8")
+    with pytest.raises(SheetError) as err:
+        read_sheet(table)
+    assert str(err.value) == (
+        f"{table}: expected an error-analysis sheet (columns n, label, pred ... as `diagnose errors` writes), "
+        "got columns id, p0, p1, p2, p3 .. label; tally the sheet diagnose errors wrote, or number the rows in a column named n"
+    )
+    assert sheet_exists_with_work(table) == -1
+    # The seeds' hand-made sheet: "Number" is the n column.
+    hand = tmp_path / "hand.csv"
+    hand.write_text("Number,Blurry,Mislabel,note\n1,x,,\n2,,x,dark\n", encoding="utf-8")
+    assert read_sheet(hand).categories == ("Blurry", "Mislabel")
+
+
 def test_backup_never_overwrites(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_text("one")

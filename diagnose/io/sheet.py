@@ -234,6 +234,13 @@ def read_sheet(path: Path, *, categories: Sequence[str] | None = None) -> Sheet:
             continue
         rows.append(row)
 
+    if "n" not in names and not {"label", "pred"} <= set(names):
+        # A data table or any other CSV: every numeric cell would count as a mark.
+        shown = ", ".join(names[:5]) + (f" .. {names[-1]}" if len(names) > 6 else "")
+        raise SheetError(
+            f"{path}: expected an error-analysis sheet (columns n, label, pred ... as `diagnose errors` writes), "
+            f"got columns {shown}; tally the sheet diagnose errors wrote, or number the rows in a column named n"
+        )
     note = NOTE_COLUMN if NOTE_COLUMN in names else None
     free = [n for n in names if n not in FIXED_COLUMNS and n != NOTE_COLUMN]
     if categories is not None:
