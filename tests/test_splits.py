@@ -109,6 +109,26 @@ def test_label_column_and_string_labels(tmp_path) -> None:
     assert x.tolist() == [[0.5, 1.0], [1.5, 2.0], [2.5, 3.0]]
 
 
+def test_empty_labels_are_named_not_taken_for_regression(tmp_path) -> None:
+    # A NaN label used to read as a regression target ("pass --metric mse"), and `diagnose data`
+    # then skipped class balance and label shift.
+    import pandas as pd
+
+    pd.DataFrame({"a": [0.5, 1.5, 2.5, 3.5], "label": [0, 1, None, 1]}).to_csv(tmp_path / "dev.csv", index=False)
+    with pytest.raises(DataError) as info:
+        load_dataset(tmp_path)
+    assert info.value.message == (
+        f"{tmp_path / 'dev.csv'}: expected a label for every item, got 1 empty or NaN (first at item 2); fill or drop those rows"
+    )
+    (tmp_path / "dev.csv").unlink()
+    pd.DataFrame({"a": [0.5, 1.5, 2.5], "label": ["cat", None, None]}).to_parquet(tmp_path / "test.parquet")
+    with pytest.raises(DataError) as info:
+        load_dataset(tmp_path)
+    assert info.value.message == (
+        f"{tmp_path / 'test.parquet'}: expected a label for every item, got 2 empty or NaN (first at item 1); fill or drop those rows"
+    )
+
+
 def test_non_numeric_feature_column(tmp_path) -> None:
     import pandas as pd
 

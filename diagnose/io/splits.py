@@ -506,9 +506,18 @@ def _labels_array(raw: Any, path: Path) -> np.ndarray:
     if arr.dtype.kind in "biu":
         return arr.astype(np.int64)
     if arr.dtype.kind == "f":
-        # Regression targets, or class indices stored as floats: evaluation decides by the metric.
-        return arr.astype(np.float64)
-    return arr.astype(object)
+        missing = ~np.isfinite(arr)
+    else:
+        arr = arr.astype(object)
+        missing = np.fromiter((v is None or v != v for v in arr), dtype=bool, count=len(arr))
+    if missing.any():
+        # An empty CSV / Parquet cell reads as NaN or null: not a class, and not a regression target.
+        raise DataError(
+            f"{path}: expected a label for every item, got {int(missing.sum())} empty or NaN "
+            f"(first at item {int(np.argmax(missing))}); fill or drop those rows"
+        )
+    # float: regression targets, or class indices stored as floats (evaluation decides by the metric).
+    return arr.astype(np.float64) if arr.dtype.kind == "f" else arr
 
 
 def _pick(obj: dict, keys: tuple[str, ...], path: Path, what: str) -> Any:
