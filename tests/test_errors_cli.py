@@ -362,3 +362,16 @@ def test_model_on_rgb_images_is_fed_the_channels_it_takes(example_formats, examp
     result = _run("errors", example_model, tmp_path / "data", "--out", tmp_path / "s.csv", "--no-images", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["errors"] == example_counts["dev"][1]
+
+
+def test_predictions_of_a_max_items_sample_say_so(example_model: Path, example_data: Path, tmp_path: Path) -> None:
+    wd = tmp_path / ".diagnose"
+    assert _run("gaps", example_model, example_data, "--max-items", 100, "--workdir", wd).exit_code == 0
+    result = _run("errors", "--workdir", wd, "--out", tmp_path / "s.csv", "--no-images", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["items"] == 100
+    assert doc["notes"] == [
+        "These predictions cover a seeded sample of 100 of the 250 dev items (diagnose gaps --max-items): "
+        "the counts above are of that sample."
+    ]

@@ -368,6 +368,12 @@ def _run(
         raise DataError(f"{path}: expected at least one prediction, got 0 rows; check the file")
     pairs = tuple((_name(a, classes), _name(b, classes), c) for a, b, c in result.pairs)
     notes: list[str] = []
+    entry = ((manifest or {}).get("splits") or {}).get(split)
+    if isinstance(entry, dict) and isinstance(entry.get("n_total"), int) and entry["n_total"] > result.items:
+        notes.append(
+            f"These predictions cover a seeded sample of {result.items:,} of the {entry['n_total']:,} {split} items "
+            "(diagnose gaps --max-items): the counts above are of that sample."
+        )
     backup = None
     png: str | None = None
     suspect_count: int | None = None
