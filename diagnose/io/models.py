@@ -369,47 +369,54 @@ def _ready(loaded: LoadedModel, device: str, *, eval_mode: bool = True) -> Loade
     return loaded
 
 
+def _first_weighted(module: torch.nn.Module) -> tuple[str, torch.nn.Module, torch.Tensor] | None:
+    """(layer kind, layer, weight) of the first submodule holding a weight tensor, else None.
+
+    torch.export keeps the weights but not the layer types: such layers come back as kind "generic"
+    and are judged by the weight's rank.
+    """
+    for _, sub in module.named_modules():
+        weight = getattr(sub, "weight", None)
+        if isinstance(weight, torch.Tensor):
+            kind = getattr(sub, "original_name", type(sub).__name__)
+            return ("generic" if kind in ("Module", "InterpreterModule") else kind), sub, weight
+    return None
+
+
+def _input_channels(sub: torch.nn.Module, weight: torch.Tensor) -> int:
+    return int(weight.shape[1]) * int(getattr(sub, "groups", 1) or 1)
+
+
 def describe_input(module: torch.nn.Module) -> tuple[str, int | None]:
     """What the model's first weighted layer takes, e.g. ('(N, 64)', 1) or ('(N, 3, H, W)', 3).
 
     Returns (shape text, image channels or None). For error messages and to pick grayscale vs RGB.
     """
-    for _, sub in module.named_modules():
-        kind = getattr(sub, "original_name", type(sub).__name__)
-        weight = getattr(sub, "weight", None)
-        if not isinstance(weight, torch.Tensor):
-            continue
-        # torch.export keeps the weights but not the layer types: judge those by the weight's rank.
-        generic = kind in ("Module", "InterpreterModule")
-        if (kind == "Linear" or generic) and weight.dim() == 2:
-            return f"(N, {weight.shape[1]})", None
-        if (kind.startswith("Conv") or generic) and weight.dim() >= 3:
-            c = int(weight.shape[1]) * int(getattr(sub, "groups", 1) or 1)
-            spatial = ", ".join("HWD"[i] for i in range(weight.dim() - 2)) if weight.dim() < 5 else "D, H, W"
-            return f"(N, {c}, {spatial})", c
-        return f"a first layer {kind} with weight {tuple(weight.shape)}", None
-    return "an unknown shape", None
+    first = _first_weighted(module)
+    if first is None:
+        return "an unknown shape", None
+    kind, sub, weight = first
+    if kind in ("Linear", "generic") and weight.dim() == 2:
+        return f"(N, {weight.shape[1]})", None
+    if (kind.startswith("Conv") or kind == "generic") and weight.dim() >= 3:
+        c = _input_channels(sub, weight)
+        spatial = ", ".join("HWD"[i] for i in range(weight.dim() - 2)) if weight.dim() < 5 else "D, H, W"
+        return f"(N, {c}, {spatial})", c
+    return f"a first layer {kind} with weight {tuple(weight.shape)}", None
 
 
 def image_channels(module: torch.nn.Module, image_hw: tuple[int, int]) -> int | None:
     """1 or 3 when the first layer tells (Conv in_channels, or Linear in_features = C*H*W), else None."""
-    for _, sub in module.named_modules():
-        kind = getattr(sub, "original_name", type(sub).__name__)
-        weight = getattr(sub, "weight", None)
-        if not isinstance(weight, torch.Tensor):
-            continue
-        generic = kind in ("Module", "InterpreterModule")
-        if (kind.startswith("Conv") or generic) and weight.dim() == 4:
-            c = int(weight.shape[1]) * int(getattr(sub, "groups", 1) or 1)
-            return c if c in (1, 3) else None
-        if (kind == "Linear" or generic) and weight.dim() == 2:
-            hw = image_hw[0] * image_hw[1]
-            f = int(weight.shape[1])
-            if f == hw:
-                return 1
-            if f == 3 * hw:
-                return 3
+    first = _first_weighted(module)
+    if first is None:
         return None
+    kind, sub, weight = first
+    if (kind.startswith("Conv") or kind == "generic") and weight.dim() == 4:
+        c = _input_channels(sub, weight)
+        return c if c in (1, 3) else None
+    if kind in ("Linear", "generic") and weight.dim() == 2:
+        hw = image_hw[0] * image_hw[1]
+        return {hw: 1, 3 * hw: 3}.get(int(weight.shape[1]))
     return None
 
 
