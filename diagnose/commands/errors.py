@@ -73,12 +73,14 @@ def _split_file(directory: Path, split: str) -> Path:
 
 
 def _classes(manifest: dict[str, Any] | None, *folders: Path | None) -> list[str] | None:
+    from diagnose.io.splits import read_classes
+
     if manifest and isinstance(manifest.get("classes"), list):
         return [str(c) for c in manifest["classes"]]
     for folder in folders:
-        if folder is not None and (folder / "classes.txt").is_file():
-            text = (folder / "classes.txt").read_text(encoding="utf-8")
-            return [line.strip() for line in text.splitlines() if line.strip()]
+        names = read_classes(folder) if folder is not None else None
+        if names:
+            return names
     return None
 
 

@@ -394,6 +394,14 @@ def _fmt_p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
+def _shift_evidence(lead: str, phrases: Sequence[str], status: Status) -> str:
+    """'<lead>: <pair>; <pair>.' and, when only pairs that may differ by design moved, that they may."""
+    text = f"{lead}: " + "; ".join(phrases) + "."
+    if status == "pass":
+        text += " Only between train and dev/test, which may differ by design (train_dev is there to measure it)."
+    return text
+
+
 def check_label_shift(labels: Mapping[str, np.ndarray], classes: Sequence[str] | None = None) -> Check:
     """Total variation distance and a chi-square test of the class proportions, per split pair."""
     if not is_classification(labels):
@@ -419,9 +427,7 @@ def check_label_shift(labels: Mapping[str, np.ndarray], classes: Sequence[str] |
             phrases.append(f"{a} vs {b}: TV {tv:.2f}, chi2 {stat:.1f} (df {df}), {_fmt_p(p)}")
     status = _worst(statuses)
     if phrases:
-        evidence = "Class proportions differ: " + "; ".join(phrases) + "."
-        if status == "pass":
-            evidence += " Only between train and dev/test, which may differ by design (train_dev is there to measure it)."
+        evidence = _shift_evidence("Class proportions differ", phrases, status)
     else:
         worst = max(rows.items(), key=lambda kv: kv[1]["tv"])
         evidence = (
@@ -490,9 +496,7 @@ def check_input_shift(summaries: Mapping[str, InputSummary]) -> Check:
             )
     status = _worst(statuses)
     if phrases:
-        evidence = "Input means differ: " + "; ".join(phrases) + "."
-        if status == "pass":
-            evidence += " Only between train and dev/test, which may differ by design (train_dev is there to measure it)."
+        evidence = _shift_evidence("Input means differ", phrases, status)
     else:
         worst = max(rows.items(), key=lambda kv: kv[1]["max_d"])
         evidence = (
