@@ -508,3 +508,69 @@ def test_a_failed_run_leaves_the_previous_predictions(cli, example_model, exampl
     assert {p.name: p.read_bytes() for p in (wd / "predictions").iterdir()} == before
     assert (wd / "manifest.json").read_text() == manifest
     assert sorted(p.name for p in wd.iterdir()) == ["manifest.json", "predictions"]
+
+
+_RUN_AS_USER = """
+import json, sys
+from typer.testing import CliRunner
+from diagnose.cli import app
+out = []
+for args in json.loads(sys.argv[1]):
+    r = CliRunner().invoke(app, args)
+    out.append([r.exit_code, r.stderr.strip()])
+print(json.dumps(out))
+"""
+
+
+def test_files_without_read_permission_get_one_line(example_model, example_data, example_formats, tmp_path) -> None:
+    # click's own check printed a usage box (exit 2) for MODEL / DATA; a split file read as "not a zip" or
+    # "save it again"; a predictions folder ended in "unexpected PermissionError".
+    import os
+    import subprocess
+    import sys
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root reads anything: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: file permissions are not enforced")
+        prefix = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+    model = tmp_path / "model.pt"
+    shutil.copy(example_model, model)
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(example_formats.data["npz"] / "val.npz", data / "dev.npz")
+    images = tmp_path / "images"
+    shutil.copytree(example_formats.data["images"] / "dev", images / "dev")
+    png = sorted((images / "dev" / "3").iterdir())[0]
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    wd = tmp_path / "wd"
+    (wd / "predictions").mkdir(parents=True)
+    for path in (model, data / "dev.npz", png, closed, wd / "predictions"):
+        path.chmod(0)
+    cases = [
+        ["gaps", str(model), str(example_data)],
+        ["gaps", str(example_model), str(data), "--workdir", str(tmp_path / "w1")],
+        ["gaps", str(example_model), str(images), "--workdir", str(tmp_path / "w2")],
+        ["data", str(closed)],
+        ["errors", "--workdir", str(wd)],
+    ]
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-c", _RUN_AS_USER, json.dumps(cases)],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        for path in (model, data / "dev.npz", png, closed, wd / "predictions"):
+            path.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+
+    def line(path: Path, what: str) -> str:
+        return f"Error: {path}: expected a readable {what}, got permission denied; check its permissions (ls -l {path})"
+
+    assert got == [
+        [1, line(model, "model file")],
+        [1, line(data / "dev.npz", "split file")],
+        [1, line(png, "image")],
+        [1, line(closed, "folder")],
+        [1, line(wd / "predictions", "folder")],
+    ]

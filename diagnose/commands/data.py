@@ -20,7 +20,7 @@ HELP = (
 
 
 def command(
-    data: Path = typer.Argument(..., help="Data folder with train / train_dev / dev / test splits (.pt, .npz, .csv, .parquet or image folders).", show_default=False),
+    data: Path = typer.Argument(..., readable=False, help="Data folder with train / train_dev / dev / test splits (.pt, .npz, .csv, .parquet or image folders).", show_default=False),
     error_rate: float = typer.Option(0.1, "--error-rate", min=0.0, max=1.0, help="Error rate assumed when saying how small a gap each split can show."),
     batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Items read at a time."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes decoding image folders."),

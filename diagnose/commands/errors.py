@@ -271,16 +271,16 @@ def _images_from_ids(rows: pd.DataFrame, *bases: Path) -> list[Any] | None:
 
 
 def command(
-    model: Path | None = typer.Argument(None, metavar="MODEL", help="A model to evaluate now (with DATA) instead of reading saved predictions."),
-    data: Path | None = typer.Argument(None, metavar="DATA", help="The DATA folder of splits, with MODEL."),
+    model: Path | None = typer.Argument(None, readable=False, metavar="MODEL", help="A model to evaluate now (with DATA) instead of reading saved predictions."),
+    data: Path | None = typer.Argument(None, readable=False, metavar="DATA", help="The DATA folder of splits, with MODEL."),
     split: str = typer.Option("dev", "--split", help="Which split's errors to sample: train, train_dev, dev, test."),
     sample: int = typer.Option(100, "--sample", min=1, help="Rows in the sheet: misclassified items drawn uniformly."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draw: the same seed gives the same sheet."),
-    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", help="Where `diagnose gaps` saved its predictions."),
+    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", readable=False, help="Where `diagnose gaps` saved its predictions."),
     predictions: Path | None = typer.Option(
-        None, "--predictions", help="A folder of <split>.parquet files or <split>/ shard folders written by any framework."
+        None, "--predictions", readable=False, help="A folder of <split>.parquet files or <split>/ shard folders written by any framework."
     ),
-    out: Path = typer.Option(Path("error_analysis.csv"), "--out", help="The sheet to write (the PNG goes beside it)."),
+    out: Path = typer.Option(Path("error_analysis.csv"), "--out", readable=False, help="The sheet to write (the PNG goes beside it)."),
     categories: str | None = typer.Option(
         None, "--categories", help="Comma-separated category columns; default blurry,confusable,mislabeled,other."
     ),

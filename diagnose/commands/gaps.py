@@ -91,8 +91,8 @@ _image_size = parse_image_size
 
 
 def command(
-    model: Path | None = typer.Argument(None, metavar="MODEL", help="Model file: TorchScript, torch.export .pt2, state dict, checkpoint, .safetensors, or a pickled module.", show_default=False),
-    data: Path | None = typer.Argument(None, metavar="DATA", help="Folder with train, train_dev, dev, test splits (.pt, .npz, .csv, .parquet or image folders).", show_default=False),
+    model: Path | None = typer.Argument(None, readable=False, metavar="MODEL", help="Model file: TorchScript, torch.export .pt2, state dict, checkpoint, .safetensors, or a pickled module.", show_default=False),
+    data: Path | None = typer.Argument(None, readable=False, metavar="DATA", help="Folder with train, train_dev, dev, test splits (.pt, .npz, .csv, .parquet or image folders).", show_default=False),
     *,
     human_error: float | None = typer.Option(None, "--human-error", help="Human-level (or best achievable) error as a fraction, e.g. 0.01. Default: human_error in DATA/diagnose.toml."),
     arch: str | None = typer.Option(None, "--arch", help="Architecture for weights-only files: package.module:factory or path/to/file.py:ClassName."),
@@ -112,8 +112,8 @@ def command(
     per_class: bool = typer.Option(False, "--per-class", help="Also show which classes drive each gap."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON (schema in the docs)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the report as Markdown."),
-    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", help="Where per-item predictions and manifest.json are saved."),
-    predictions: Path | None = typer.Option(None, "--predictions", help="Read saved predictions (DIR/<split>.parquet with label and pred columns) instead of running a model."),
+    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", readable=False, help="Where per-item predictions and manifest.json are saved."),
+    predictions: Path | None = typer.Option(None, "--predictions", readable=False, help="Read saved predictions (DIR/<split>.parquet with label and pred columns) instead of running a model."),
 ) -> None:
     from diagnose.render import print_json, stdout_console
     from diagnose.render.gaps import per_class_json, render_markdown, render_rich

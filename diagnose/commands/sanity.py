@@ -26,8 +26,8 @@ class FailOn(str, enum.Enum):
 
 
 def command(
-    model: Path | None = typer.Argument(None, help="Model file (TorchScript, torch.export, state dict, checkpoint, safetensors, pickle). Leave out with --arch to check a fresh design.", show_default=False),
-    data: Path | None = typer.Argument(None, help="Data folder with a train split (train.pt/.npz/.csv/.parquet or train/<class>/ images).", show_default=False),
+    model: Path | None = typer.Argument(None, readable=False, help="Model file (TorchScript, torch.export, state dict, checkpoint, safetensors, pickle). Leave out with --arch to check a fresh design.", show_default=False),
+    data: Path | None = typer.Argument(None, readable=False, help="Data folder with a train split (train.pt/.npz/.csv/.parquet or train/<class>/ images).", show_default=False),
     arch: str | None = typer.Option(None, "--arch", help="Architecture: package.module:factory or path/to/file.py:ClassName. Needed for weights-only files; alone, checks a freshly built model."),
     arch_kwargs: str | None = typer.Option(None, "--arch-kwargs", help="JSON object of keyword arguments for --arch, e.g. '{\"hidden\": 64}'."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow a whole pickled nn.Module (runs code stored in the file: only for files you trust)."),

@@ -39,12 +39,12 @@ def _manifest_error(candidates: list[Path], split: str) -> tuple[float | None, s
 
 
 def command(
-    sheet: Path = typer.Argument(..., metavar="SHEET", help="The error-analysis CSV, as saved back by the spreadsheet."),
+    sheet: Path = typer.Argument(..., readable=False, metavar="SHEET", help="The error-analysis CSV, as saved back by the spreadsheet."),
     error: float | None = typer.Option(
         None, "--error", help="The split's error rate for the ceilings, 0.12 (12 is read as 12%); default: from the manifest."
     ),
     split: str | None = typer.Option(None, "--split", help="The split the sheet was drawn from; default: its split column."),
-    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", help="Where `diagnose gaps` saved manifest.json."),
+    workdir: Path = typer.Option(Path(".diagnose"), "--workdir", readable=False, help="Where `diagnose gaps` saved manifest.json."),
     categories: str | None = typer.Option(
         None, "--categories", help="Comma-separated category columns to count; default: every column diagnose did not write."
     ),

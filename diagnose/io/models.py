@@ -77,6 +77,8 @@ def detect_format(path: Path) -> str:
                     first = fh.read(1)
                     if first == b"{":
                         return "safetensors"
+    except PermissionError:
+        raise ModelLoadError(f"{path}: expected a readable model file, got permission denied; check its permissions (ls -l {path})") from None
     except OSError as exc:
         raise ModelLoadError(f"{path}: expected a readable model file, got {exc.strerror or exc}; check the path") from None
     if head.startswith(b"PK\x03\x04"):

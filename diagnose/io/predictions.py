@@ -21,7 +21,7 @@ from diagnose import __version__
 from diagnose.core.gaps import Metric, Tally
 from diagnose.errors import DataError
 from diagnose.io.atomic import atomic_path, atomic_write_text
-from diagnose.io.splits import ALIASES, SPLITS
+from diagnose.io.splits import ALIASES, SPLITS, unreadable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,6 +136,8 @@ def read_manifest(workdir: Path) -> dict[str, Any] | None:
         if candidate.is_file():
             try:
                 return json.loads(candidate.read_text(encoding="utf-8"))
+            except PermissionError:
+                raise DataError(unreadable(candidate, "manifest")) from None
             except json.JSONDecodeError as exc:
                 raise DataError(f"{candidate}: expected JSON, got {exc.msg} at line {exc.lineno}; rerun diagnose gaps") from None
     return None
@@ -147,7 +149,13 @@ def prediction_files(directory: Path) -> dict[str, Path]:
     `directory` may be a workdir (holding `predictions/`) or the predictions folder itself; split
     names may use the aliases (val, train-dev, ...).
     """
-    directory = Path(directory)
+    try:
+        return _prediction_files(Path(directory))
+    except PermissionError as exc:
+        raise DataError(unreadable(exc.filename or directory, "folder")) from None
+
+
+def _prediction_files(directory: Path) -> dict[str, Path]:
     if not directory.is_dir():
         raise DataError(f"{directory}: expected a folder of <split>.parquet prediction files, got nothing there; check the path")
     if (directory / PREDICTIONS).is_dir():
@@ -186,6 +194,8 @@ def _dataset(path: Path) -> Any:
 
     try:
         return ds.dataset(str(path), format="parquet")
+    except PermissionError:
+        raise DataError(unreadable(path, "predictions file" if path.is_file() else "folder of prediction shards")) from None
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError subclasses for bad files
         raise DataError(f"{path}: expected Parquet, got {type(exc).__name__}: {str(exc).splitlines()[0][:160]}; write it with pyarrow or pandas.to_parquet") from None
 

@@ -287,6 +287,8 @@ def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: 
             if spec.size is not None and (img.height, img.width) != spec.size:
                 img = img.resize((spec.size[1], spec.size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(img, dtype=np.uint8)
+    except PermissionError:
+        return unreadable(file, "image")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         return f"{file}: expected an image Pillow can decode, got {type(exc).__name__}: {exc}; remove or replace the file"
     if pixels.shape[:2] != expect_hw:
@@ -366,6 +368,19 @@ class Dataset:
 # --------------------------------------------------------------------------- discovery
 
 
+def unreadable(path: Path | str, what: str) -> str:
+    """The message for a file or folder this user may not read (permission denied)."""
+    return f"{path}: expected a readable {what}, got permission denied; check its permissions (ls -l {path})"
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise DataError(unreadable(path, "split file")) from None
+
+
 def find_splits(root: Path) -> dict[str, Path]:
     """Canonical split name -> file or folder, by the names and aliases above."""
     found: dict[str, Path] = {}
@@ -431,7 +446,17 @@ def load_dataset(
         raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got nothing at that path; check the path")
     if not root.is_dir():
         raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got a file; pass the folder that holds it")
-    found = find_splits(root)
+    try:
+        return _load_found(root, find_splits(root), label_column, image_size, mean, std, channels, workers)
+    except PermissionError as exc:  # a folder that cannot be listed, classes.txt, diagnose.toml
+        where = Path(exc.filename or root)
+        raise DataError(unreadable(where, "folder" if where.is_dir() else "file")) from None
+
+
+def _load_found(
+    root: Path, found: dict[str, Path], label_column: str, image_size: tuple[int, int] | None,
+    mean: list[float] | None, std: list[float] | None, channels: int | None, workers: int,
+) -> Dataset:
     if not found:
         present = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))[:8]
         raise DataError(
@@ -455,6 +480,7 @@ def load_dataset(
         if path.is_dir():
             splits[name] = _load_images(name, path, root, image_classes or [], image_size, mean, std, channels, workers)
         else:
+            _check_readable(path)
             fmt = FILE_FORMATS[path.suffix.lower()]
             split = {"pt": _load_pt, "npz": _load_npz, "csv": _load_table, "parquet": _load_table}[fmt](
                 name, path, fmt, label_column
@@ -694,6 +720,8 @@ def _load_images(
         with Image.open(files[0]) as first:
             hw = (first.height, first.width)
             natural = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+    except PermissionError:
+        raise DataError(unreadable(files[0], "image")) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"{files[0]}: expected an image Pillow can decode, got {type(exc).__name__}; remove or replace the file") from None
     c = channels or natural
