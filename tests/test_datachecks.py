@@ -225,6 +225,18 @@ def test_shift_between_train_and_dev_is_by_design_with_train_dev(healthy) -> Non
     assert dc.check_input_shift(_summaries(no_td)).status == "warn"
 
 
+def test_nan_inputs_fail_input_shift(healthy) -> None:
+    # NaN counted as 0 in the means left the check at pass: the one check reading every value must say so.
+    splits = {k: (x.astype(np.float32).copy(), y) for k, (x, y) in healthy.items()}
+    splits["dev"][0][3, 5] = np.nan
+    splits["dev"][0][9, :2] = np.inf
+    c = dc.check_input_shift(_summaries(splits))
+    assert c.status == "fail" and c.details["nonfinite"] == {"dev": 3}
+    assert c.evidence.startswith("NaN or infinite input values: dev 3 (the means count them as 0). ")
+    single = dc.check_input_shift(_summaries({"train": splits["dev"]}))
+    assert single.status == "fail" and single.evidence.endswith("Only one split: nothing to compare.")
+
+
 # --- leakage -------------------------------------------------------------------------------------------
 
 

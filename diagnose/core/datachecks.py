@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -454,7 +454,26 @@ def check_input_shift(summaries: Mapping[str, InputSummary]) -> Check:
 
     For each channel, the per-item channel means of two splits are compared with a two-sample z test
     (Bonferroni over channels and pairs) and Cohen's d; a channel is shifted when both pass their bar.
+    NaN or infinite input values (counted as 0 in the means) fail the check whatever the shift.
     """
+    check = _input_shift(summaries)
+    bad = {s: summaries[s].nonfinite for s in _ordered(list(summaries)) if summaries[s].nonfinite}
+    if not bad:
+        return check
+    listed = ", ".join(f"{s} {k:,}" for s, k in bad.items())
+    return replace(
+        check,
+        status="fail",
+        evidence=f"NaN or infinite input values: {listed} (the means count them as 0). {check.evidence}",
+        advice=" ".join(filter(None, (
+            "Impute or drop the missing values before training and evaluation: a model's output on a NaN input is NaN.",
+            check.advice,
+        ))),
+        details={**check.details, "nonfinite": bad},
+    )
+
+
+def _input_shift(summaries: Mapping[str, InputSummary]) -> Check:
     names = [s for s in summaries if summaries[s].n > 0]
     pairs = split_pairs(names)
     if not pairs:
