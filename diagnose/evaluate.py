@@ -103,8 +103,10 @@ def predict_batch(
     metric: Metric,
     device: torch.device,
     precision: Precision = "fp32",
+    index: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Run one batch. x: (B, ...) float32 on CPU; y: (B,) labels. Returns per-item numpy arrays.
+    """Run one batch. x: (B, ...) float32 on CPU; y: (B,) labels; index: (B,) positions in the split,
+    to name the first bad item in an error. Returns per-item numpy arrays.
 
     Classification: pred, confidence, p_label, loss (cross-entropy), topk (B, k), topk_p (B, k),
     num_classes (0-d). Regression: pred (float64) and loss (squared or absolute error).
@@ -121,8 +123,9 @@ def predict_batch(
     if not bool(finite.all()):
         bad = int((~finite).sum())
         first = int(torch.nonzero(~finite)[0, 0])
+        where = f"item {int(index[first])} of the split" if index is not None else f"item {first} of the batch"
         raise EvaluationError(
-            f"expected finite model outputs, got NaN or inf for {bad} of {len(out)} items in a batch (item {first} of the batch); "
+            f"expected finite model outputs, got NaN or inf for {bad} of {len(out)} items in a batch (first: {where}); "
             "check the weights for NaN and that the inputs are scaled as in training (--mean/--std)"
         )
     if metric != "error":
@@ -267,7 +270,7 @@ def evaluate_split(
         for batch in batches:
             y = batch.y.astype(np.int64 if metric == "error" else np.float64)
             try:
-                out = predict_batch(module, batch.x, y, metric=metric, device=device, precision=precision)
+                out = predict_batch(module, batch.x, y, metric=metric, device=device, precision=precision, index=batch.index)
             except EvaluationError as exc:
                 raise EvaluationError(f"{split.path}: {exc.message}") from None
             except FORWARD_ERRORS as exc:

@@ -377,6 +377,21 @@ def test_nan_outputs(cli, make_fixtures, example_data, tmp_path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_nan_input_names_its_position_in_the_split(cli, example_model, tmp_path) -> None:
+    # The position of the item to look at, not its place in whichever batch it fell in.
+    data = tmp_path / "data"
+    data.mkdir()
+    x = torch.rand(600, 1, 8, 8)
+    x[517, 0, 2, 2] = float("nan")
+    torch.save({"x": x, "y": torch.zeros(600, dtype=torch.long)}, data / "dev.pt")
+    r = cli("gaps", example_model, data, "--batch-size", "256", "--workdir", tmp_path / "wd")
+    assert r.exit_code == 1
+    assert _error(r) == (
+        f"Error: {data / 'dev.pt'}: expected finite model outputs, got NaN or inf for 1 of 88 items in a batch "
+        "(first: item 517 of the split); check the weights for NaN and that the inputs are scaled as in training (--mean/--std)"
+    )
+
+
 def test_unreadable_image(cli, example_formats, example_model, tmp_path) -> None:
     data = tmp_path / "images"
     shutil.copytree(example_formats.data["images"], data)
