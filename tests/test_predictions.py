@@ -82,12 +82,19 @@ def test_foreign_predictions_missing_pred_column(tmp_path, cli) -> None:
     assert r.stderr.strip() == f"Error: {tmp_path / 'dev.parquet'}: expected columns label, pred, got label, prediction; add the pred column"
 
 
-def test_class_names_without_a_class_list(tmp_path) -> None:
+def test_class_names_without_a_class_list(tmp_path, cli) -> None:
     import pandas as pd
 
     pd.DataFrame({"label": ["a"], "pred": ["b"]}).to_parquet(tmp_path / "test.parquet")
     with pytest.raises(DataError, match="got class names and no class list; put classes.txt"):
         tally_predictions(tmp_path / "test.parquet", metric="error")
+    # Neither gaps nor errors takes DATA beside --predictions: the fix must not offer it.
+    r = cli("gaps", "--predictions", tmp_path)
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (
+        f"Error: {tmp_path / 'test.parquet'}: expected class indices in 'label', got class names and no class list; "
+        "put classes.txt (one name per line) beside the predictions"
+    )
 
 
 def test_regression_predictions(tmp_path) -> None:

@@ -248,7 +248,7 @@ def _class_codes(values: Any, lookup: dict[str, int] | None, path: Path, column:
         if lookup is None:
             raise DataError(
                 f"{path}: expected class indices in {column!r}, got class names and no class list; "
-                "put classes.txt (one name per line) beside the predictions or pass DATA"
+                "put classes.txt (one name per line) beside the predictions"
             )
         names = values.to_pylist()
         try:
