@@ -375,3 +375,20 @@ def test_predictions_of_a_max_items_sample_say_so(example_model: Path, example_d
         "These predictions cover a seeded sample of 100 of the 250 dev items (diagnose gaps --max-items): "
         "the counts above are of that sample."
     ]
+
+
+def test_contact_sheet_of_npz_data_needs_neither_torch_nor_matplotlib(example_formats, example_model: Path, tmp_path: Path) -> None:
+    # Tiles come from the memory-mapped arrays and the font from matplotlib's folder, not its import.
+    wd = tmp_path / ".diagnose"
+    assert _run("gaps", example_model, example_formats.data["npz"], "--workdir", wd).exit_code == 0
+    out = tmp_path / "x.csv"
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom diagnose.cli import app\n"
+        f"r = CliRunner().invoke(app, ['errors', '--workdir', {str(wd)!r}, '--out', {str(out)!r}])\n"
+        "assert r.exit_code == 0, r.output\nprint('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False False"
+    with Image.open(out.with_suffix(".png")) as png:
+        assert png.format == "PNG"

@@ -214,7 +214,7 @@ def _images_from_data(root: Path, split: str, rows: pd.DataFrame, fmt: str | Non
     """Tiles for the sampled rows from DATA: image files, or tensors shaped like images. (images, note)."""
     import numpy as np
 
-    from diagnose.io.splits import load_dataset
+    from diagnose.io.splits import TensorSplit, load_dataset
 
     if fmt in ("csv", "parquet"):
         return None, None  # feature tables: nothing to look at
@@ -239,12 +239,14 @@ def _images_from_data(root: Path, split: str, rows: pd.DataFrame, fmt: str | Non
     shape = tuple(data.input_shape)
     if not (len(shape) == 2 or (len(shape) == 3 and shape[0] in (1, 3))):
         return None, None  # not image-shaped (features, sequences)
-    got: dict[int, np.ndarray] = {}
-    for batch in data.batches(256, indices=index):
-        x = batch.x.detach().cpu().numpy()
-        for pos, item in zip(batch.index.tolist(), x, strict=True):
-            got[int(pos)] = item
-    tiles = [got[int(i)] for i in index]
+    if isinstance(data, TensorSplit):
+        tiles = list(data.take(index))  # numpy: an .npz split is read without torch
+    else:
+        got: dict[int, np.ndarray] = {}
+        for batch in data.batches(256, indices=index):
+            for pos, item in zip(batch.index.tolist(), batch.x.numpy(), strict=True):
+                got[int(pos)] = item
+        tiles = [got[int(i)] for i in index]
     # One intensity scale for the whole sheet (not per tile), so a faint item looks faint.
     lo = float(min(t.min() for t in tiles))
     hi = float(max(t.max() for t in tiles))

@@ -143,6 +143,21 @@ class TensorSplit(Split):
             yield Batch(part, _as_float_batch(block), self._labels[part])
 
 
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """(len(indices), *input_shape) float32 items at these positions, as batches give them (uint8
+        scaled to [0, 1]); numpy in, numpy out, so a memory-mapped .npz split is read without torch."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if isinstance(self._x, np.ndarray):
+            block = np.asarray(self._x[idx])
+        else:  # a torch tensor (.pt)
+            import torch
+
+            block = self._x.index_select(0, torch.from_numpy(idx)).numpy()
+        if block.dtype == np.uint8:
+            return block.astype(np.float32) / np.float32(255.0)
+        return block.astype(np.float32, copy=False)
+
+
 class TableSplit(Split):
     """CSV or Parquet: features streamed in record batches; only labels (and ids) kept in memory."""
 
@@ -520,9 +535,8 @@ def _check_human_error(value: Any, where: Path | str) -> float:
 
 
 def _labels_array(raw: Any, path: Path) -> np.ndarray:
-    import torch
-
-    arr = raw.numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw)
+    # A torch tensor (.pt) or a numpy array (.npz, tables): torch is not imported for the latter.
+    arr = raw if isinstance(raw, np.ndarray) else raw.numpy() if hasattr(raw, "numpy") else np.asarray(raw)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
