@@ -392,3 +392,13 @@ def test_contact_sheet_of_npz_data_needs_neither_torch_nor_matplotlib(example_fo
     assert done.stdout.strip() == "False False"
     with Image.open(out.with_suffix(".png")) as png:
         assert png.format == "PNG"
+
+
+def test_out_under_a_file_is_one_error_line(workdir: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("x")
+    result = _run("errors", "--workdir", workdir, "--out", tmp_path / "notes" / "sheet.csv")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: --out {tmp_path / 'notes' / 'sheet.csv'}: expected a folder to write in, got a file at "
+        f"{tmp_path / 'notes'}; pass another path\n"
+    )

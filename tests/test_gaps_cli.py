@@ -377,6 +377,16 @@ def test_nan_outputs(cli, make_fixtures, example_data, tmp_path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_workdir_under_a_file_is_refused_before_evaluating(cli, example_model, example_data, tmp_path) -> None:
+    (tmp_path / "notes").write_text("x")
+    r = cli("gaps", example_model, example_data, "--workdir", tmp_path / "notes" / "wd")
+    assert r.exit_code == 2
+    assert _error(r) == (
+        f"Error: --workdir {tmp_path / 'notes' / 'wd'}: expected a folder to write in, got a file at {tmp_path / 'notes'}; "
+        "pass another path"
+    )
+
+
 def test_nan_input_names_its_position_in_the_split(cli, example_model, tmp_path) -> None:
     # The position of the item to look at, not its place in whichever batch it fell in.
     data = tmp_path / "data"
@@ -563,7 +573,10 @@ def test_files_without_read_permission_get_one_line(example_model, example_data,
     (wd / "predictions").mkdir(parents=True)
     for path in (model, data / "dev.npz", png, closed, wd / "predictions"):
         path.chmod(0)
+    readonly = tmp_path / "readonly"
+    readonly.mkdir(mode=0o555)
     cases = [
+        ["gaps", str(example_model), str(example_data), "--workdir", str(readonly / "wd")],
         ["gaps", str(model), str(example_data)],
         ["gaps", str(example_model), str(data), "--workdir", str(tmp_path / "w1")],
         ["gaps", str(example_model), str(images), "--workdir", str(tmp_path / "w2")],
@@ -583,6 +596,7 @@ def test_files_without_read_permission_get_one_line(example_model, example_data,
         return f"Error: {path}: expected a readable {what}, got permission denied; check its permissions (ls -l {path})"
 
     assert got == [
+        [2, f"Error: --workdir {readonly / 'wd'}: expected a folder you may write in, got permission denied on {readonly}; pass another path"],
         [1, line(model, "model file")],
         [1, line(data / "dev.npz", "split file")],
         [1, line(png, "image")],

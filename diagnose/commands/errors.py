@@ -186,10 +186,12 @@ def _sheet(
 
 def _guard(out: Path, force: bool) -> str | None:
     """Refuse to replace a sheet holding a person's work unless --force; with --force keep a .bak."""
+    from diagnose.io.predictions import check_writable_folder
     from diagnose.io.sheet import backup, sheet_exists_with_work
 
     if out.exists() and out.is_dir():
         raise UsageError(f"--out {out}: expected a file path, got a folder; pass e.g. {out / 'error_analysis.csv'}")
+    check_writable_folder(out.parent, f"--out {out}")
     work = sheet_exists_with_work(out)
     if work == 0:
         return None

@@ -175,11 +175,13 @@ def _evaluate(
         PREDICTIONS,
         TOPK,
         PredictionWriter,
+        check_writable_folder,
         predictions_path,
         write_manifest,
     )
     from diagnose.io.splits import SPLITS, load_dataset
 
+    check_writable_folder(workdir, f"--workdir {workdir}")
     dev = resolve_device(device)
     # Under torchrun every rank evaluates its block of each split; rank 0 alone writes and prints.
     world = init_world(str(dev))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from diagnose import __version__
 from diagnose.core.gaps import Metric, Tally
-from diagnose.errors import DataError
+from diagnose.errors import DataError, UsageError
 from diagnose.io.atomic import atomic_path, atomic_write_text
 from diagnose.io.splits import ALIASES, SPLITS, unreadable
 
@@ -113,6 +114,20 @@ class PredictionWriter:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close(ok=exc_type is None)
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Raise a one-line error before any work when `folder` (or the nearest parent that exists, where it
+    will be created) is a file or may not be written: the failure would otherwise come after evaluating.
+    what: the option and value the message starts with, e.g. "--out sheets/x.csv"."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what}: expected a folder to write in, got a file at {existing}; pass another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: expected a folder you may write in, got permission denied on {existing}; pass another path")
 
 
 def predictions_path(workdir: Path, split: str) -> Path:
