@@ -93,6 +93,12 @@ def test_categories_and_skip_unmarked(sheet: Path) -> None:
     doc = json.loads(_run("tally", sheet, "--categories", "Blurry,other", "--skip-unmarked", "--json").stdout)
     assert doc["rows"] == 4 and doc["unmarked"] == 6
     assert [(c["name"], c["count"]) for c in doc["categories"]] == [("blurry", 3), ("other", 1)]
+    # The flag was given: the text must not ask for it again.
+    text = _run("tally", sheet, "--categories", "Blurry,other", "--skip-unmarked", "--markdown").stdout
+    assert (
+        "- 6 of 10 rows have no mark (left out of the shares): if they fit no category, add one; "
+        "if they were not looked at yet, finish the sheet.\n"
+    ) in text
 
 
 def test_bad_sheets_get_one_error_line(tmp_path: Path, sheet: Path) -> None:

@@ -59,10 +59,10 @@ def findings(tally: Tally, ctx: TallyContext) -> list[str]:
     lines = []
     if tally.unmarked:
         what = "left out of the shares" if tally.skipped_unmarked else "counted in every share's denominator"
+        finish = "finish the sheet" if tally.skipped_unmarked else "finish the sheet or pass --skip-unmarked"
         lines.append(
             f"{tally.unmarked} of {tally.rows + (tally.unmarked if tally.skipped_unmarked else 0)} rows have "
-            f"no mark ({what}): if they fit no category, add one; if they were not looked at yet, finish "
-            "the sheet or pass --skip-unmarked."
+            f"no mark ({what}): if they fit no category, add one; if they were not looked at yet, {finish}."
         )
     if ctx.skipped_rows:
         lines.append(f"{ctx.skipped_rows} sum/total row(s) at the bottom of the sheet were skipped.")
