@@ -387,6 +387,13 @@ def test_workdir_under_a_file_is_refused_before_evaluating(cli, example_model, e
     )
 
 
+def test_per_class_with_a_regression_metric_is_refused_before_evaluating(cli, example_model, example_data, tmp_path) -> None:
+    r = cli("gaps", example_model, example_data, "--metric", "mse", "--per-class", "--workdir", tmp_path / "wd")
+    assert r.exit_code == 2
+    assert _error(r) == "Error: --per-class: expected --metric error, got --metric mse; per-class gaps need classes"
+    assert not (tmp_path / "wd").exists()  # nothing evaluated, nothing written
+
+
 def test_nan_input_names_its_position_in_the_split(cli, example_model, tmp_path) -> None:
     # The position of the item to look at, not its place in whichever batch it fell in.
     data = tmp_path / "data"

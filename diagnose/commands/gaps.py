@@ -121,6 +121,9 @@ def command(
     if json_out and markdown:
         raise UsageError("--json and --markdown: expected at most one output format, got both; pick one")
     human_error = check_human_error(human_error, metric.value, "--human-error")
+    if per_class and metric != Metric.error:
+        # Checked before evaluating: per-class gaps need classes.
+        raise UsageError(f"--per-class: expected --metric error, got --metric {metric.value}; per-class gaps need classes")
     if predictions is not None:
         if model is not None:
             raise UsageError("--predictions: expected no MODEL (the predictions replace running one), got "
@@ -252,10 +255,8 @@ def _evaluate(
 
         report = replace(report, notes=tuple(notes) + report.notes)
     rows = None
-    if per_class and metric == "error":
+    if per_class:
         rows = class_breakdown({n: ev.tally.confusion for n, ev in evaluations.items()}, classes)
-    elif per_class:
-        raise UsageError(f"--per-class: expected --metric error, got --metric {metric}; per-class gaps need classes")
 
     write_manifest(workdir, {
         "metric": metric,
@@ -311,7 +312,5 @@ def _from_predictions(directory: Path, *, metric: str, human_error: float | None
     report = compute_gaps({n: t.summary(n) for n, t in tallies.items()}, human_error=human_error, metric=metric)  # type: ignore[arg-type]
     rows = None
     if per_class:
-        if metric != "error":
-            raise UsageError(f"--per-class: expected --metric error, got --metric {metric}; per-class gaps need classes")
         rows = class_breakdown({n: t.confusion for n, t in tallies.items()}, classes)
     return report, rows
