@@ -386,18 +386,23 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
             "skip",
             "No activation modules (nn.ReLU, nn.Sigmoid, nn.Tanh, ...) found; functional calls such as F.relu cannot be hooked.",
         )
-    stats: dict[str, dict] = {}
-    outputs: dict[str, torch.Tensor] = {}
+    # One module object may be called several times per forward (`self.act = nn.ReLU()` reused after
+    # layers of different widths): each call is its own layer, keyed (name, call number).
+    stats: dict[tuple[str, int], dict] = {}
+    outputs: dict[tuple[str, int], torch.Tensor] = {}
+    calls: dict[str, int] = {}
 
     def hook(name: str, m: nn.Module):
         def fn(_mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
             if not isinstance(out, torch.Tensor) or out.ndim == 0:
                 return
+            key = (name, calls.get(name, 0))
+            calls[name] = key[1] + 1
             o = out.detach().float()
             o = o.unsqueeze(1) if o.ndim == 1 else o
             per_unit = o.transpose(0, 1).reshape(o.shape[1], -1)
-            s = stats.setdefault(name, {"kind": type(m).__name__, "max": None, "near": 0, "count": 0})
-            outputs[name] = out
+            s = stats.setdefault(key, {"kind": type(m).__name__, "max": None, "near": 0, "count": 0})
+            outputs[key] = out
             if isinstance(m, RELU_FAMILY):
                 mx = per_unit.max(dim=1).values
                 s["max"] = mx if s["max"] is None else torch.maximum(s["max"], mx)
@@ -414,23 +419,28 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
 
     model.eval()
     handles = [m.register_forward_hook(hook(n, m)) for n, m in acts]
-    final_names: set[str] = set()
+    final_names: set[tuple[str, int]] = set()
+    most_calls: dict[str, int] = {}
     items = 0
     try:
         for x in xs:
+            calls.clear()
             out = _logits(model, x)
             items += len(x)
             final_names |= {n for n, o in outputs.items() if o is out}
             outputs.clear()
+            for n, k in calls.items():
+                most_calls[n] = max(most_calls.get(n, 0), k)
     finally:
         for h in handles:
             h.remove()
     layers = {}
     statuses: list[Status] = []
     phrases = []
-    for name, s in stats.items():
-        if name in final_names:
+    for key, s in stats.items():
+        if key in final_names:
             continue  # the model's own output (a final sigmoid): confident outputs are its job
+        name = key[0] if most_calls.get(key[0], 1) == 1 else f"{key[0]}#{key[1] + 1}"
         if s["max"] is not None:
             units = len(s["max"])
             dead = int((s["max"] <= 0).sum())

@@ -181,6 +181,37 @@ def test_activations_dead_relus_after_huge_learning_rate(dead, batches) -> None:
     assert max(v["dead_share"] for v in c.details["layers"].values()) >= S.DEAD_FAIL
 
 
+class _SharedReLU(nn.Module):
+    """One nn.ReLU object called after layers of different widths, as many models write it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.c, self.act = nn.Linear(64, 32), nn.Linear(32, 16), nn.Linear(16, 10), nn.ReLU()
+        with torch.no_grad():
+            self.b.bias[:6] = -100.0  # six units of the second call never fire
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c(self.act(self.b(self.act(self.a(x.flatten(1))))))
+
+
+def test_activations_of_a_module_called_twice_are_two_layers(batches) -> None:
+    # The two calls used to be merged into one running max of mismatched widths: a RuntimeError.
+    m = _SharedReLU().eval()
+    c = S.check_activations(m, _xs(batches))
+    x = torch.cat(_xs(batches)).flatten(1)
+    with torch.no_grad():
+        h1 = m.a(x)
+        h2 = m.b(torch.relu(h1))
+    assert c.details["layers"] == {
+        "act#1": {"kind": "ReLU", "units": 32, "dead": int((h1.max(dim=0).values <= 0).sum()),
+                  "dead_share": int((h1.max(dim=0).values <= 0).sum()) / 32},
+        "act#2": {"kind": "ReLU", "units": 16, "dead": int((h2.max(dim=0).values <= 0).sum()),
+                  "dead_share": int((h2.max(dim=0).values <= 0).sum()) / 16},
+    }
+    assert c.details["layers"]["act#2"]["dead"] >= 6
+
+
 def test_activations_saturated_sigmoids(batches) -> None:
     m = saturated_sigmoid_mlp()
     c = S.check_activations(m, _xs(batches))
