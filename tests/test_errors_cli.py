@@ -402,3 +402,14 @@ def test_out_under_a_file_is_one_error_line(workdir: Path, tmp_path: Path) -> No
         f"Error: --out {tmp_path / 'notes' / 'sheet.csv'}: expected a folder to write in, got a file at "
         f"{tmp_path / 'notes'}; pass another path\n"
     )
+
+
+def test_model_and_data_take_the_reading_options_gaps_takes(example_formats, example_model: Path, example_counts, tmp_path: Path) -> None:
+    # A CSV whose label column is 'target': the error line told to pass --label-column, which errors lacked.
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = pd.read_csv(example_formats.data["csv"] / "dev.csv").rename(columns={"label": "target"})
+    frame.to_csv(data / "dev.csv", index=False)
+    result = _run("errors", example_model, data, "--label-column", "target", "--out", tmp_path / "s.csv", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["errors"] == example_counts["dev"][1]

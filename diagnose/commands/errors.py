@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from diagnose.commands.gaps import parse_floats, parse_image_size
 from diagnose.errors import DataError, DiagnoseError, OverwriteRefused, UsageError
 
 if TYPE_CHECKING:
@@ -295,6 +296,11 @@ def command(
         None, "--arch", help="With MODEL: 'pkg.module:factory' or 'file.py:Class' for a weights-only file."
     ),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="With MODEL: allow loading a pickled module."),
+    arch_kwargs: str | None = typer.Option(None, "--arch-kwargs", help="With MODEL: JSON object of keyword arguments for --arch."),
+    label_column: str = typer.Option("label", "--label-column", help="With MODEL DATA: label column in CSV / Parquet splits."),
+    image_size: str | None = typer.Option(None, "--image-size", help="With MODEL DATA: resize images to H,W (or one number for square)."),
+    mean: str | None = typer.Option(None, "--mean", help="With MODEL DATA: per-channel mean subtracted from image pixels in [0, 1]."),
+    std: str | None = typer.Option(None, "--std", help="With MODEL DATA: per-channel standard deviation pixels are divided by."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the summary."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the summary."),
 ) -> None:
@@ -307,12 +313,19 @@ def command(
     split = _canonical_split(split)
     cats = _parse_categories(categories)
     out = Path(out)
+    # How MODEL is loaded and DATA read: the same options as `diagnose gaps`, so the sheet's
+    # predictions are the ones gaps counted.
+    evaluation = {
+        "batch_size": batch_size, "arch": arch, "arch_kwargs": arch_kwargs, "trust_pickle": trust_pickle,
+        "label_column": label_column, "image_size": parse_image_size(image_size),
+        "mean": parse_floats(mean, "--mean"), "std": parse_floats(std, "--std"),
+    }
 
     with contextlib.ExitStack() as stack:
         _run(
             stack, model=model, data=data, split=split, sample=sample, seed=seed, workdir=workdir,
-            predictions=predictions, out=out, cats=cats, force=force, images=images, batch_size=batch_size,
-            arch=arch, trust_pickle=trust_pickle, as_json=as_json, markdown=markdown,
+            predictions=predictions, out=out, cats=cats, force=force, images=images, evaluation=evaluation,
+            as_json=as_json, markdown=markdown,
         )
 
 
@@ -330,9 +343,7 @@ def _run(
     cats: tuple[str, ...],
     force: bool,
     images: bool,
-    batch_size: int,
-    arch: str | None,
-    trust_pickle: bool,
+    evaluation: dict[str, Any],
     as_json: bool,
     markdown: bool,
 ) -> None:
@@ -348,7 +359,7 @@ def _run(
     if model is not None:
         assert data is not None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnose-errors-")))
-        path, manifest = _evaluate(model, data, split, tmp, batch_size=batch_size, arch=arch, trust_pickle=trust_pickle)
+        path, manifest = _evaluate(model, data, split, tmp, **evaluation)
         source = f"evaluating {model} on {data}"
     elif predictions is not None:
         path, manifest = _split_file(predictions, split), read_manifest(predictions)
@@ -453,17 +464,20 @@ def _contact_sheet(
 
 
 def _evaluate(
-    model: Path, data: Path, split: str, tmp: Path, *, batch_size: int, arch: str | None, trust_pickle: bool
+    model: Path, data: Path, split: str, tmp: Path, *, batch_size: int, arch: str | None, arch_kwargs: str | None,
+    trust_pickle: bool, label_column: str, image_size: tuple[int, int] | None, mean: list[float] | None,
+    std: list[float] | None,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate MODEL on DATA's split into a temporary predictions file (the saved ones of
     `diagnose gaps` are left alone). Returns that file and a manifest-like dict for class names."""
     from diagnose.evaluate import evaluate_split, match_image_channels
-    from diagnose.io.models import load_model
+    from diagnose.io.models import arch_kwargs_from_json, load_model
     from diagnose.io.predictions import TOPK, PredictionWriter, predictions_path
     from diagnose.io.splits import load_dataset
 
-    loaded = load_model(model, arch=arch, trust_pickle=trust_pickle)
-    dataset = match_image_channels(load_dataset(data), loaded.module)
+    loaded = load_model(model, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs), trust_pickle=trust_pickle)
+    dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std)
+    dataset = match_image_channels(dataset, loaded.module)
     if split not in dataset.splits:
         found = ", ".join(dataset.splits) or "none"
         raise DataError(f"{data}: expected a {split} split, got {found}; pass --split with one of them")
