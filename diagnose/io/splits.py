@@ -275,18 +275,19 @@ def _check_norm(folder: Path, spec: ImageSpec) -> None:
 class _ImageBatches:
     """A map-style dataset whose item is a whole batch (a list of positions): no per-item collation."""
 
-    def __init__(self, files: list[Path], spec: ImageSpec, expect_hw: tuple[int, int]) -> None:
-        self.files = files
+    def __init__(self, root: Path, ids: list[str], spec: ImageSpec, expect_hw: tuple[int, int]) -> None:
+        self.root = root
+        self.ids = ids
         self.spec = spec
         self.expect_hw = expect_hw
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.ids)
 
     def __getitem__(self, positions: list[int]) -> tuple[np.ndarray, np.ndarray | None, str | None]:
         out = np.empty((len(positions), self.spec.channels, *self.expect_hw), dtype=np.float32)
         for row, i in enumerate(positions):
-            problem = _decode_into(self.files[i], self.spec, self.expect_hw, out[row])
+            problem = _decode_into(self.root / self.ids[i], self.spec, self.expect_hw, out[row])
             if problem:
                 # Raised in the main process: DataLoader would wrap a worker's exception in a traceback.
                 return np.asarray(positions), None, problem
@@ -322,14 +323,17 @@ def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: 
 
 
 class ImageSplit(Split):
+    """Image files kept as their paths relative to DATA (`ids`, one str each): a Path object per file
+    would cost about four times the memory, and be pickled to every DataLoader worker."""
+
     format = "images"
 
     def __init__(
-        self, name: str, path: Path, files: list[Path], labels: np.ndarray, ids: list[str], spec: ImageSpec,
+        self, name: str, path: Path, root: Path, labels: np.ndarray, ids: list[str], spec: ImageSpec,
         hw: tuple[int, int], workers: int,
     ) -> None:
         super().__init__(name, path, labels, (spec.channels, *hw))
-        self.files = files
+        self.root = root
         self.spec = spec
         self.hw = hw
         self.workers = workers
@@ -341,7 +345,7 @@ class ImageSplit(Split):
 
         spec = replace(self.spec, channels=channels)
         _check_norm(self.path, spec)
-        return ImageSplit(self.name, self.path, self.files, self._labels, self._ids or [], spec, self.hw, self.workers)
+        return ImageSplit(self.name, self.path, self.root, self._labels, self._ids or [], spec, self.hw, self.workers)
 
     def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
         import torch
@@ -352,7 +356,7 @@ class ImageSplit(Split):
         order = np.arange(self.n, dtype=np.int64) if idx is None else idx
         chunks = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
         loader = DataLoader(
-            _ImageBatches(self.files, self.spec, self.hw),
+            _ImageBatches(self.root, self._ids or [], self.spec, self.hw),
             sampler=chunks,
             batch_size=None,
             num_workers=self.workers,
@@ -714,30 +718,32 @@ def _load_images(
     from PIL import Image, UnidentifiedImageError
 
     lookup = {c: i for i, c in enumerate(classes)}
-    files: list[Path] = []
+    ids: list[str] = []
     labels: list[int] = []
     for class_dir in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
         if class_dir.name not in lookup:
             raise DataError(
                 f"{class_dir}: expected a class folder named in classes.txt, got {class_dir.name!r}; add it to classes.txt"
             )
-        for f in sorted(class_dir.iterdir()):
-            if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
-                files.append(f)
-                labels.append(lookup[class_dir.name])
-    if not files:
+        prefix = class_dir.relative_to(root).as_posix() + "/"
+        names = sorted(f.name for f in class_dir.iterdir())
+        keep = [n for n in names if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith(".")]
+        ids.extend(prefix + n for n in keep)
+        labels.extend([lookup[class_dir.name]] * len(keep))
+    if not ids:
         raise DataError(
             f"{folder}: expected images in class folders ({folder.name}/<class>/*.png), got none; "
             "put each image in the folder of its class"
         )
+    first_file = root / ids[0]
     try:
-        with Image.open(files[0]) as first:
+        with Image.open(first_file) as first:
             hw = (first.height, first.width)
             natural = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
     except PermissionError:
-        raise DataError(unreadable(files[0], "image")) from None
+        raise DataError(unreadable(first_file, "image")) from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{files[0]}: expected an image Pillow can decode, got {type(exc).__name__}; remove or replace the file") from None
+        raise DataError(f"{first_file}: expected an image Pillow can decode, got {type(exc).__name__}; remove or replace the file") from None
     c = channels or natural
     if c not in (1, 3):
         raise UsageError(f"{folder}: expected 1 or 3 image channels for the model, got {c}; only grayscale and RGB are read")
@@ -746,5 +752,4 @@ def _load_images(
         # Otherwise checked once the channels are settled (a model may ask RGB of grayscale files).
         _check_norm(folder, spec)
     shape_hw = image_size or hw
-    ids = [f.relative_to(root).as_posix() for f in files]
-    return ImageSplit(name, folder, files, np.asarray(labels, dtype=np.int64), ids, spec, shape_hw, workers)
+    return ImageSplit(name, folder, root, np.asarray(labels, dtype=np.int64), ids, spec, shape_hw, workers)
