@@ -127,14 +127,21 @@ def test_usage_errors(example_data, example_model) -> None:
     r = run(str(example_model), str(example_data), "--json", "--markdown")
     assert r.exit_code == 2
     assert r.stderr == "Error: --json and --markdown: expected at most one output format, got both; pick one\n"
+    # Not a split name at all: wrong usage (2), worded as errors --split words it, before loading anything.
     r = run(str(example_model), str(example_data), "--split", "holdout")
-    assert r.exit_code == 1
-    assert r.stderr == (
-        f"Error: {example_data}: expected a holdout split for the sanity checks, got train, train_dev, dev, test; "
-        "pass --split train\n"
-    )
+    assert r.exit_code == 2
+    assert r.stderr == "Error: --split: expected train, train_dev, dev or test, got 'holdout'; pass one of them\n"
     r = run(str(example_model), str(example_data), "--fail-on", "sometimes")
     assert r.exit_code == 2
+
+
+def test_a_split_the_data_lacks(example_model, tmp_path) -> None:
+    torch.save({"x": torch.rand(8, 1, 8, 8), "y": torch.zeros(8, dtype=torch.long)}, tmp_path / "dev.pt")
+    r = run(str(example_model), str(tmp_path), "--split", "val")
+    assert r.exit_code == 0, r.stderr  # val is dev
+    r = run(str(example_model), str(tmp_path), "--split", "test")
+    assert r.exit_code == 1
+    assert r.stderr == f"Error: {tmp_path}: expected a test split for the sanity checks, got dev; pass --split dev\n"
 
 
 def test_regression_model_and_targets(tmp_path) -> None:

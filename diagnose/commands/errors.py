@@ -52,15 +52,6 @@ def _parse_categories(text: str | None) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _canonical_split(split: str) -> str:
-    from diagnose.io.splits import ALIASES
-
-    canonical = ALIASES.get(split.strip().lower())
-    if canonical is None:
-        raise UsageError(f"--split: expected train, train_dev, dev or test, got {split!r}; pass one of them")
-    return canonical
-
-
 def _split_file(directory: Path, split: str) -> Path:
     from diagnose.io.predictions import prediction_files
 
@@ -310,7 +301,9 @@ def command(
         raise UsageError("expected MODEL and DATA together, got only MODEL; pass both, or neither to read saved predictions")
     if model is not None and predictions is not None:
         raise UsageError("expected MODEL DATA or --predictions DIR, got both; pass one source of predictions")
-    split = _canonical_split(split)
+    from diagnose.io.splits import canonical_split
+
+    split = canonical_split(split)
     cats = _parse_categories(categories)
     out = Path(out)
     # How MODEL is loaded and DATA read: the same options as `diagnose gaps`, so the sheet's

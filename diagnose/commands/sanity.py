@@ -100,16 +100,16 @@ def _run(
     from diagnose import sanity
     from diagnose.evaluate import match_image_channels, resolve_device
     from diagnose.io.models import arch_kwargs_from_json, load_model
-    from diagnose.io.splits import ALIASES, load_dataset
+    from diagnose.io.splits import canonical_split, load_dataset
     from diagnose.progress import progress_bar
 
+    name = canonical_split(split)
     dev = resolve_device(device)
     kwargs = arch_kwargs_from_json(arch_kwargs)
     torch.manual_seed(seed)
     loaded = load_model(model_path, arch=arch, arch_kwargs=kwargs, trust_pickle=trust_pickle, device=str(dev))
     dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std)
     dataset = match_image_channels(dataset, loaded.module)
-    name = ALIASES.get(split.lower(), split)
     if name not in dataset.splits:
         raise DataError(
             f"{data}: expected a {name} split for the sanity checks, got {', '.join(dataset.splits) or 'none'}; "

@@ -400,6 +400,14 @@ def _check_readable(path: Path) -> None:
         raise DataError(unreadable(path, "split file")) from None
 
 
+def canonical_split(name: str) -> str:
+    """A --split value as its canonical name (aliases: train-dev, val, valid, ...); a usage error otherwise."""
+    canonical = ALIASES.get(name.strip().lower())
+    if canonical is None:
+        raise UsageError(f"--split: expected train, train_dev, dev or test, got {name!r}; pass one of them")
+    return canonical
+
+
 def find_splits(root: Path) -> dict[str, Path]:
     """Canonical split name -> file or folder, by the names and aliases above."""
     found: dict[str, Path] = {}
