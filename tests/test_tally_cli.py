@@ -83,6 +83,9 @@ def test_markdown_and_manifest(sheet: Path, tmp_path: Path) -> None:
         "| category | count | share | 95% CI | ceiling | ceiling 95% CI |\n|---|---|---|---|---|---|\n"
         "| mislabeled | 5 | 50.0% | 23.7–76.3% | 12.8 pts | 6.1–19.5 pts |\n"
     )
+    # --split takes the aliases diagnose reads everywhere else: val is dev.
+    doc = json.loads(_run("tally", sheet, "--workdir", wd, "--split", "val", "--json").stdout)
+    assert doc["split"] == "dev" and doc["error"] == 0.256
     # No manifest and no --error: counts without ceilings, and it says why.
     bare = _run("tally", sheet, "--workdir", tmp_path / "none", "--json")
     doc = json.loads(bare.stdout)

@@ -56,6 +56,7 @@ def command(
 ) -> None:
     from diagnose.core.tally import tally_marks
     from diagnose.io.sheet import read_sheet
+    from diagnose.io.splits import canonical_split
     from diagnose.render import print_json, stdout_console
     from diagnose.render.tally import TallyContext, render_table, to_json, to_markdown
 
@@ -65,7 +66,7 @@ def command(
     if categories is not None and not wanted:
         raise UsageError(f"--categories: expected comma-separated names, got {categories!r}; pass e.g. blurry,mislabeled")
     data = read_sheet(sheet, categories=wanted)
-    split_name = split or data.split
+    split_name = canonical_split(split) if split is not None else data.split
     source = None
     split_errors = None
     if error is not None:
