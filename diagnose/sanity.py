@@ -575,6 +575,22 @@ def check_gradient_flow(model: nn.Module, x: torch.Tensor, y: np.ndarray, *, fmt
     except Exception as exc:  # noqa: BLE001
         return _skip_untrainable("gradient_flow", fmt, exc)
     _no_dropout(work)
+    # "First" and "last" in the order the forward pass runs the layers, not the order __init__ named
+    # them (a head defined before the body would turn vanishing into exploding). TorchScript takes no
+    # hooks: there the definition order stands.
+    ran: dict[str, int] = {}
+
+    def seen(name: str) -> Callable[..., None]:
+        def hook(*_: object) -> None:  # returns None: a hook's return value would replace the output
+            ran.setdefault(name, len(ran))
+
+        return hook
+
+    handles = []
+    if not isinstance(work, torch.jit.ScriptModule):
+        for name, m in work.named_modules():
+            if isinstance(getattr(m, "weight", None), torch.Tensor):
+                handles.append(m.register_forward_hook(seen(name)))
     try:
         with torch.enable_grad():
             out = _logits(work, x)
@@ -583,8 +599,11 @@ def check_gradient_flow(model: nn.Module, x: torch.Tensor, y: np.ndarray, *, fmt
             compute_loss(out, _target(y, task, out.device), task).backward()
     except (RuntimeError, ValueError, NotImplementedError) as exc:
         return _skip_untrainable("gradient_flow", fmt, exc)
+    finally:
+        for h in handles:
+            h.remove()
     layers = []
-    for name, m in work.named_modules():
+    for name, m in sorted(work.named_modules(), key=lambda nm: ran.get(nm[0], len(ran))):
         ps = [p for p in m.parameters(recurse=False) if p.requires_grad]
         weight = getattr(m, "weight", None)
         if not ps or not isinstance(weight, torch.Tensor) or weight.ndim < 2:

@@ -282,6 +282,32 @@ def test_gradient_flow_ratio_matches_autograd(healthy, one) -> None:
     assert c.details["ratio"] == pytest.approx(rms_first / rms_last, rel=1e-5)
 
 
+class _HeadFirst(nn.Module):
+    """The head defined before the body: definition order is not the order the layers run in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.head = nn.Linear(64, 10)
+        self.body = nn.Sequential(nn.Flatten(), *[m for _ in range(6) for m in (nn.Linear(64, 64), nn.Sigmoid())])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def test_gradient_flow_reads_layers_in_the_order_they_run(one) -> None:
+    # A sigmoid stack vanishes from the output back to the input; read in definition order the
+    # "first" layer was the head and the ratio came out above 1.
+    m = _HeadFirst()
+    c = S.check_gradient_flow(m, *one)
+    assert [r["layer"] for r in c.details["layers"]][0] == "body.1" and c.details["layers"][-1]["layer"] == "head"
+    loss = nn.functional.cross_entropy(m(one[0]), torch.from_numpy(one[1]))
+    g = torch.autograd.grad(loss, [m.body[1].weight, m.body[1].bias, m.head.weight, m.head.bias])
+    rms_first = math.sqrt(float(sum((t.double() ** 2).sum() for t in g[:2])) / (64 * 64 + 64))
+    rms_last = math.sqrt(float(sum((t.double() ** 2).sum() for t in g[2:])) / (64 * 10 + 10))
+    assert c.details["ratio"] == pytest.approx(rms_first / rms_last, rel=1e-5) and c.details["ratio"] < 1
+
+
 def test_gradient_flow_fails_on_zero_init(one) -> None:
     c = S.check_gradient_flow(zero_init_mlp(), *one)
     assert c.status == "fail" and c.details["ratio"] == 0.0
