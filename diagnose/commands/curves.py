@@ -56,7 +56,7 @@ def command(
     if any(target.resolve() == p.resolve() for p in logs):
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
-    logs = _expand_runs(logs)
+    logs = expand_runs(logs)
     parsed = [parse_log(p, fmt=fmt.value if fmt is not None else None) for p in logs]
     for m in metric:
         if not any(log.get(m) is not None for log in parsed):
@@ -84,7 +84,7 @@ def command(
     if not no_plot:
         from diagnose.plots.curves import RunCurves, draw_curves, save_figure
 
-        labels = _labels(logs)
+        labels = run_labels(logs)
         runs = []
         for label, r in zip(labels, results, strict=True):
             series = dict(r.log.series)
@@ -106,7 +106,7 @@ def command(
         rc.render_findings(render.stdout_console(), results, plot_path)
 
 
-def _expand_runs(paths: list[Path]) -> list[Path]:
+def expand_runs(paths: list[Path]) -> list[Path]:
     """A TensorBoard folder holding several runs (lightning_logs/ with version_0, version_1, ...)
     becomes one run per folder of event files."""
     from diagnose.io.tensorboard import run_folders
@@ -118,7 +118,7 @@ def _expand_runs(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _labels(paths: list[Path]) -> list[str]:
+def run_labels(paths: list[Path]) -> list[str]:
     """Short names for the legend: the file names, with parent folders added until they differ."""
     parts = [p.resolve().parts for p in paths]
     for depth in range(1, max(len(p) for p in parts) + 1):

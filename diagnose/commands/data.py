@@ -35,7 +35,7 @@ def command(
 ) -> None:
     if json_out and markdown:
         raise UsageError("--json and --markdown: expected at most one output format, got both; pick one")
-    checks, verdicts, title = _run(
+    checks, verdicts, title = run_data_checks(
         data, error_rate=error_rate, batch_size=batch_size, workers=workers, label_column=label_column,
         image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"),
         channels=channels, show_progress=not (json_out or markdown),
@@ -44,7 +44,7 @@ def command(
     gate_checks(checks, fail_on.value if fail_on else None, str(data))
 
 
-def _run(
+def run_data_checks(
     data: Path, *, error_rate: float, batch_size: int, workers: int, label_column: str,
     image_size: tuple[int, int] | None, mean: list[float] | None, std: list[float] | None, channels: int | None,
     show_progress: bool,

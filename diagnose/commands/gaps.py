@@ -86,9 +86,6 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
     return dims[0], dims[1]
 
 
-# The old private name, still imported by commands/report.py (its owner moves it to parse_image_size).
-_image_size = parse_image_size
-
 
 def command(
     model: Path | None = typer.Argument(None, readable=False, metavar="MODEL", help="Model file: TorchScript, torch.export .pt2, state dict, checkpoint, .safetensors, or a pickled module.", show_default=False),

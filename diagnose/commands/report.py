@@ -259,7 +259,7 @@ def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
 
 def _tally_section(sheet: Path, workdir: Path) -> Any:
     # The same reading as `diagnose tally SHEET` with its defaults.
-    from diagnose.commands.tally import _manifest_error
+    from diagnose.commands.tally import manifest_error
     from diagnose.core.tally import tally_marks
     from diagnose.io.sheet import read_sheet
     from diagnose.render.report import TallySection
@@ -268,7 +268,7 @@ def _tally_section(sheet: Path, workdir: Path) -> Any:
     data = read_sheet(sheet)
     error = source = split_errors = None
     if data.split:
-        error, source, split_errors = _manifest_error(
+        error, source, split_errors = manifest_error(
             [Path(workdir) / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"], data.split
         )
     result = tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error)
@@ -287,17 +287,17 @@ def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> 
     # The same reading and figure as `diagnose curves LOG...`; the figure is kept in memory as PNG.
     import io
 
-    from diagnose.commands.curves import _expand_runs, _labels
+    from diagnose.commands.curves import expand_runs, run_labels
     from diagnose.core.hints import find_hints
     from diagnose.io.logs import parse_log
     from diagnose.plots.curves import RunCurves, draw_curves
     from diagnose.render.curves import RunResult
     from diagnose.render.report import CurvesSection
 
-    logs = _expand_runs(logs)  # a TensorBoard folder of several runs: one run each, as `diagnose curves`
+    logs = expand_runs(logs)  # a TensorBoard folder of several runs: one run each, as `diagnose curves`
     parsed = [parse_log(p) for p in logs]
     results = [RunResult(p, find_hints(p.series, classes=classes)) for p in parsed]
-    labels = _labels(logs)
+    labels = run_labels(logs)
     runs = [RunCurves(label=label, series=dict(r.log.series), hints=r.hints) for label, r in zip(labels, results, strict=True)]
     fig = draw_curves(runs, smooth=smooth, title=labels[0] if len(labels) == 1 else f"{len(labels)} runs")
     buf = io.BytesIO()
@@ -309,8 +309,8 @@ def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> 
 def _data_section(data: Path, manifest: dict[str, Any] | None, *, label_column: str, image_size: str | None,
                   show_progress: bool) -> Any:
     # `diagnose data DIR`, with the smallest-detectable-gap check at the model's dev error when known.
-    from diagnose.commands.data import _run
-    from diagnose.commands.gaps import _image_size
+    from diagnose.commands.data import run_data_checks
+    from diagnose.commands.gaps import parse_image_size
     from diagnose.render.report import DataSection
 
     error_rate = 0.1
@@ -319,8 +319,8 @@ def _data_section(data: Path, manifest: dict[str, Any] | None, *, label_column: 
         if isinstance(entry, dict) and isinstance(entry.get("error"), (int, float)) and 0 < entry["error"] < 1:
             error_rate = float(entry["error"])
             break
-    checks, verdicts, title = _run(
+    checks, verdicts, title = run_data_checks(
         data, error_rate=error_rate, batch_size=1024, workers=0, label_column=label_column,
-        image_size=_image_size(image_size), mean=None, std=None, channels=None, show_progress=show_progress,
+        image_size=parse_image_size(image_size), mean=None, std=None, channels=None, show_progress=show_progress,
     )
     return DataSection(checks=list(checks), verdicts=list(verdicts), title=title)

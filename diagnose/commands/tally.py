@@ -20,7 +20,7 @@ HELP = (
 )
 
 
-def _manifest_error(candidates: list[Path], split: str) -> tuple[float | None, str | None, int | None]:
+def manifest_error(candidates: list[Path], split: str) -> tuple[float | None, str | None, int | None]:
     """(error rate, the manifest it came from, misclassified count) of `split`, or Nones."""
     for path in candidates:
         if not path.is_file():
@@ -76,7 +76,7 @@ def command(
             raise UsageError(f"--error: expected a rate in [0, 1] (or a percentage), got {error}; pass e.g. 0.12")
         source = "--error"
     elif split_name:
-        error, source, split_errors = _manifest_error(
+        error, source, split_errors = manifest_error(
             [workdir / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"], split_name
         )
     result = tally_marks(
