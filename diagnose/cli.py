@@ -95,12 +95,31 @@ for _module in (gaps, errors, tally, curves, sanity, data, report):
 
 
 def main() -> None:
-    """Console entry point. `--debug` is accepted anywhere on the line, not only before the command."""
+    """Console entry point. `--debug` is accepted anywhere on the line, not only before the command.
+
+    Usage errors that typer finds itself (an unknown option, a value out of range) become one
+    `Error:` line too, rather than a framed box, so scripts and people read the same thing.
+    """
     argv = sys.argv[1:]
     if "--debug" in argv:
         _state["debug"] = True
         argv = [a for a in argv if a != "--debug"]
-    app(args=argv, prog_name="diagnose")
+    try:
+        code = app(args=argv, prog_name="diagnose", standalone_mode=False)
+    except Exception as exc:
+        if not hasattr(exc, "exit_code") or not type(exc).__module__.startswith(("typer", "click")):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError" or debug_enabled():  # `diagnose gaps` alone: show its help
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        ctx = getattr(exc, "ctx", None)
+        where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+        _error_line(f"{exc.format_message().rstrip('.')}{where}")  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except KeyboardInterrupt:
+        _error_line("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
