@@ -253,6 +253,9 @@ def test_leakage_finds_planted_duplicates_with_ids(healthy) -> None:
     assert c.status == "fail"
     planted = {(f"train:train-{s:04d}", f"test:test-{d:04d}") for s, d in zip(src, dst, strict=True)}
     assert {tuple(e) for e in row["examples"]} <= planted
+    # The examples are the first duplicated test items in split order, the same on every run.
+    first = sorted(dst)[: len(row["examples"])]
+    assert [e[1] for e in row["examples"]] == [f"test:test-{d:04d}" for d in first]
     assert "15 test items (5.0%) also in train" in c.evidence
     assert all(c.details["across"][k]["exact"] == 0 for k in c.details["across"] if k != "train/test")
 

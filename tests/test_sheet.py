@@ -121,6 +121,10 @@ def test_a_csv_that_is_not_a_sheet_is_refused(tmp_path: Path) -> None:
         "got columns id, p0, p1, p2, p3 .. label; tally the sheet diagnose errors wrote, or number the rows in a column named n"
     )
     assert sheet_exists_with_work(table) == -1
+    six = tmp_path / "six.csv"
+    six.write_text("id,p0,p1,p2,p3,label\na,0.1,0,0.3,0.2,3\n", encoding="utf-8")
+    with pytest.raises(SheetError, match="got columns id, p0, p1, p2, p3, label; "):
+        read_sheet(six)
     # The seeds' hand-made sheet: "Number" is the n column.
     hand = tmp_path / "hand.csv"
     hand.write_text("Number,Blurry,Mislabel,note\n1,x,,\n2,,x,dark\n", encoding="utf-8")

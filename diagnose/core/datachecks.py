@@ -596,7 +596,9 @@ def check_leakage(
         items_b = sorted(i for dg in shared for i in groups[b][dg])
         nb = len(hashes[b].digests)
         share = len(items_b) / max(nb, 1)
-        examples = [[name(a, groups[a][dg][0]), name(b, groups[b][dg][0])] for dg in list(shared)[:max_examples]]
+        # Examples in the order the items sit in split b, so every run names the same ones.
+        first = sorted(shared, key=lambda dg: groups[b][dg][0])[:max_examples]
+        examples = [[name(a, groups[a][dg][0]), name(b, groups[b][dg][0])] for dg in first]
         row: dict[str, object] = {"exact": len(items_b), "share_of_b": share, "examples": examples}
         if shared:
             statuses.append("fail" if share >= LEAK_FAIL_SHARE else "warn")

@@ -236,7 +236,7 @@ def read_sheet(path: Path, *, categories: Sequence[str] | None = None) -> Sheet:
 
     if "n" not in names and not {"label", "pred"} <= set(names):
         # A data table or any other CSV: every numeric cell would count as a mark.
-        shown = ", ".join(names[:5]) + (f" .. {names[-1]}" if len(names) > 6 else "")
+        shown = ", ".join(names) if len(names) <= 6 else ", ".join(names[:5]) + f" .. {names[-1]}"
         raise SheetError(
             f"{path}: expected an error-analysis sheet (columns n, label, pred ... as `diagnose errors` writes), "
             f"got columns {shown}; tally the sheet diagnose errors wrote, or number the rows in a column named n"
