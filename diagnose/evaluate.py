@@ -141,30 +141,30 @@ def predict_batch(
         return {"pred": pred, "loss": loss.astype(np.float32)}
 
     labels = torch.as_tensor(np.asarray(y, dtype=np.int64), device=out.device)
+    # Everything comes from one pass of log-probabilities: the loss is -log p(label) (the same
+    # number cross_entropy and binary_cross_entropy_with_logits give), the probabilities are exp of
+    # the few values kept. A softmax plus a separate cross-entropy cost a second pass per batch.
     if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
         # One logit: a binary classifier, p(class 1) = sigmoid(z).
         z = out.reshape(-1)
-        p1 = torch.sigmoid(z)
-        probs = torch.stack([1 - p1, p1], dim=1)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, labels.float(), reduction="none")
+        logp = torch.stack([torch.nn.functional.logsigmoid(-z), torch.nn.functional.logsigmoid(z)], dim=1)
     elif out.dim() == 2:
-        probs = torch.softmax(out, dim=1)
-        loss = torch.nn.functional.cross_entropy(out, labels, reduction="none")
+        logp = torch.log_softmax(out, dim=1)
     else:
         raise EvaluationError(
             f"expected logits of shape (N, C) or (N,), got {tuple(out.shape)}; make forward() return one row of class scores per item"
         )
-    k = min(TOPK, probs.shape[1])
-    top_p, top_i = probs.topk(k, dim=1)
-    p_label = probs.gather(1, labels[:, None])[:, 0]
+    k = min(TOPK, logp.shape[1])
+    top_lp, top_i = logp.topk(k, dim=1)
+    label_lp = logp.gather(1, labels[:, None])[:, 0]
     return {
         "pred": top_i[:, 0].cpu().numpy().astype(np.int64),
-        "confidence": top_p[:, 0].cpu().numpy(),
-        "p_label": p_label.cpu().numpy(),
-        "loss": loss.cpu().numpy().astype(np.float32),
+        "confidence": top_lp[:, 0].exp().cpu().numpy(),
+        "p_label": label_lp.exp().cpu().numpy(),
+        "loss": (-label_lp).cpu().numpy().astype(np.float32),
         "topk": top_i.cpu().numpy().astype(np.int32),
-        "topk_p": top_p.cpu().numpy(),
-        "num_classes": np.asarray(probs.shape[1]),
+        "topk_p": top_lp.exp().cpu().numpy(),
+        "num_classes": np.asarray(logp.shape[1]),
     }
 
 
