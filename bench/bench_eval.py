@@ -62,14 +62,12 @@ def bare_loop(model: nn.Module, x: torch.Tensor) -> None:
             model(x[i : i + BATCH])
 
 
-def evaluation_stage(model_path: Path, data: Path, workdir: Path) -> None:
+def evaluation_stage(module: nn.Module, split: object, workdir: Path) -> None:
+    """What `diagnose gaps` does per split once the model and the split are open: evaluate_split with
+    its per-item statistics and the Parquet rows, reading the memory-mapped file batch by batch."""
     from diagnose.evaluate import evaluate_split
-    from diagnose.io.models import load_model
     from diagnose.io.predictions import PredictionWriter, predictions_path
-    from diagnose.io.splits import load_dataset
 
-    module = load_model(model_path).module
-    split = load_dataset(data).splits["dev"]
     with PredictionWriter(predictions_path(workdir, "dev"), regression=False, topk=5) as writer:
         evaluate_split(module, split, batch_size=BATCH, writer=writer, num_classes=10, show_progress=False)
 
@@ -86,11 +84,15 @@ def import_torch() -> None:
 
 def speed(root: Path, name: str, model: nn.Module, shape: tuple[int, ...], n: int, repeat: int) -> dict:
     model_path, data = make_case(root, name, model, shape, n)
-    x = torch.load(data / "dev.pt", weights_only=True)["x"]
-    scripted = torch.jit.load(model_path)
+    from diagnose.io.models import load_model
+    from diagnose.io.splits import load_dataset
+
+    x = torch.load(data / "dev.pt", weights_only=True)["x"]  # pre-loaded in memory, for the bare loop
+    module = load_model(model_path).module  # one module for both loops: the same TorchScript warm-up
+    split = load_dataset(data).splits["dev"]  # memory-mapped
     t = interleaved_medians({
-        "bare": lambda: bare_loop(scripted, x),
-        "stage": lambda: evaluation_stage(model_path, data, root / "wd"),
+        "bare": lambda: bare_loop(module, x),
+        "stage": lambda: evaluation_stage(module, split, root / "wd"),
         "startup": import_torch,
         "whole": lambda: whole_command(model_path, data, root / "wd"),
     }, repeat)
