@@ -22,12 +22,6 @@ def stdout_console() -> Console:
     return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120, highlight=False)
 
 
-def stderr_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
 def _clean(obj: Any) -> Any:
     """NaN and inf are not JSON: write them as null (strict parsers reject the bare words)."""
     if isinstance(obj, float):
