@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -96,7 +95,3 @@ def write_tensorboard(path: Path, n_points: int) -> None:
             written += 1
     path.mkdir(parents=True, exist_ok=True)
     (path / "events.out.tfevents.0.bench").write_bytes(b"".join(records))
-
-
-def dump_json(obj: object) -> str:
-    return json.dumps(obj, indent=2)
