@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from diagnose.core.checks import Check, Status
+from diagnose.core.checks import Check, Status, most_severe
 
 # --- thresholds -----------------------------------------------------------------------------------
 # init_loss: a fresh classifier should score about ln(C) (Karpathy, "A Recipe for Training Neural
@@ -460,7 +460,7 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
                 phrases.append(f"{name} ({s['kind']}) {sat}/{units} saturated ({share * 100:.0f}%)")
     if not layers:
         return Check("activations", "skip", "The only activation is the model's output layer.")
-    status: Status = max(statuses, key=lambda s: {"pass": 0, "warn": 1, "fail": 2}[s], default="pass")
+    status: Status = most_severe(statuses)
     dead_total = sum(v.get("dead", 0) for v in layers.values())
     relu_units = sum(v["units"] for v in layers.values() if "dead" in v)
     sat_total = sum(v.get("saturated", 0) for v in layers.values())
@@ -550,7 +550,7 @@ def check_init_scale(fresh: nn.Module, *, source: str = "", trained: bool = Fals
         else:
             continue
         phrases.append(f"{name} std {std:.3g} vs He {he:.3g} / Xavier {xavier:.3g} ({off:.0f}x {'above' if ratio > 1 else 'below'})")
-    status: Status = max(statuses, key=lambda s: {"pass": 0, "warn": 1, "fail": 2}[s], default="pass")
+    status: Status = most_severe(statuses)
     evidence = f"{len(layers)} layers ({source}): " + (
         "; ".join(phrases[:4]) + "."
         if phrases

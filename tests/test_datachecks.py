@@ -12,7 +12,7 @@ import pytest
 import scipy.stats
 
 from diagnose.core import datachecks as dc
-from diagnose.core.checks import Check, gate, worst_status
+from diagnose.core.checks import Check, gate, most_severe, worst_status
 from diagnose.core.stats import detectable_difference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +115,9 @@ def test_gate_and_worst() -> None:
     assert gate(checks, None) == []
     assert [c.id for c in gate([*checks, Check("d", "fail", "")], "fail")] == ["d"]
     assert worst_status([Check("s", "skip", "")]) == "skip"
+    assert most_severe(["pass", "fail", "warn"]) == "fail"
+    assert most_severe(["pass", "warn"]) == "warn"
+    assert most_severe([]) == "pass"
     with pytest.raises(ValueError):
         Check("x", "bad", "")  # type: ignore[arg-type]
 

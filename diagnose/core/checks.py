@@ -46,6 +46,11 @@ class Check:
         }
 
 
+def most_severe(statuses: Iterable[Status]) -> Status:
+    """The most serious of some statuses by SEVERITY (fail > warn > pass); pass when there are none."""
+    return max(statuses, key=SEVERITY.__getitem__, default="pass")
+
+
 def worst_status(checks: Iterable[Check]) -> Status:
     """The most serious status among checks: fail > warn > pass; skip only when nothing ran."""
     statuses = [c.status for c in checks]

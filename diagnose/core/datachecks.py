@@ -19,7 +19,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from diagnose.core.checks import Check, Status
+from diagnose.core.checks import Check, Status, most_severe
 from diagnose.core.stats import detectable_difference
 
 SPLIT_ORDER: tuple[str, ...] = ("train", "train_dev", "dev", "test")
@@ -297,11 +297,6 @@ def pair_role(a: str, b: str, names: Sequence[str]) -> str:
 _SHIFT_STATUS: dict[str, Status] = {"same": "fail", "unmeasured": "warn", "by_design": "pass"}
 
 
-def _worst(statuses: Sequence[Status]) -> Status:
-    order = {"pass": 0, "skip": 0, "warn": 1, "fail": 2}
-    return max(statuses, key=lambda s: order[s], default="pass")
-
-
 def check_split_sizes(sizes: Mapping[str, int], *, error_rate: float = ASSUMED_ERROR_RATE) -> Check:
     """How small a gap each split can show at 95% (core.stats.detectable_difference at error_rate)."""
     rows = {}
@@ -316,7 +311,7 @@ def check_split_sizes(sizes: Mapping[str, int], *, error_rate: float = ASSUMED_E
             statuses.append("fail")
         elif name != "train" and dd > DETECTABLE_WARN:
             statuses.append("warn")
-    status = _worst(statuses)
+    status = most_severe(statuses)
     small = [s for s in rows if s != "train" and rows[s]["detectable_gap"] > DETECTABLE_WARN]
     advice = ""
     if status != "pass":
@@ -380,7 +375,7 @@ def check_class_balance(labels: Mapping[str, np.ndarray], classes: Sequence[str]
         if missing:
             text += f", no items of {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
         phrases.append(text)
-    status = _worst(statuses)
+    status = most_severe(statuses)
     return Check(
         "class_balance",
         status,
@@ -425,7 +420,7 @@ def check_label_shift(labels: Mapping[str, np.ndarray], classes: Sequence[str] |
         if shifted:
             statuses.append(_SHIFT_STATUS[role])
             phrases.append(f"{a} vs {b}: TV {tv:.2f}, chi2 {stat:.1f} (df {df}), {_fmt_p(p)}")
-    status = _worst(statuses)
+    status = most_severe(statuses)
     if phrases:
         evidence = _shift_evidence("Class proportions differ", phrases, status)
     else:
@@ -513,7 +508,7 @@ def _input_shift(summaries: Mapping[str, InputSummary]) -> Check:
                 f"{a} vs {b}: {int(shifted.sum())} of {c} channels, largest d={d[j]:.2f} on channel {j} "
                 f"(mean {sa.item_mean[j]:.3g} -> {sb.item_mean[j]:.3g})"
             )
-    status = _worst(statuses)
+    status = most_severe(statuses)
     if phrases:
         evidence = _shift_evidence("Input means differ", phrases, status)
     else:
@@ -620,7 +615,7 @@ def check_leakage(
                 row["near"] = None
                 skipped.append(f"{a}/{b}")
         across[f"{a}/{b}"] = row
-    status = _worst(statuses)
+    status = most_severe(statuses)
     evidence = ("; ".join(phrases) + ".") if phrases else "No item appears twice, within a split or across splits."
     if skipped:
         evidence += f" Near-duplicate search skipped for {', '.join(skipped)} (over {NEAR_MAX_PAIRS:,} item pairs)."
