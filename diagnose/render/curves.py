@@ -91,24 +91,33 @@ def _at_text(at: dict[str, float]) -> str:
     return ", ".join(f"{k} {int(v) if float(v).is_integer() else v}" for k, v in at.items())
 
 
-def _header(r: RunResult) -> str:
-    steps, epochs = run_extent(r.log)
-    parts = [r.log.format]
+def run_header(log: ParsedLog) -> str:
+    """The line above a run's findings: `<path> (<format>, N steps, M epochs): train_loss (n), ...`."""
+    steps, epochs = run_extent(log)
+    parts = [log.format]
     if steps is not None:
         parts.append(f"{steps:,} steps")
     if epochs is not None:
         parts.append(f"{epochs} epochs")
-    names = ", ".join(f"{k} ({len(s):,})" for k, s in r.log.series.items())
-    return f"{r.log.path} ({', '.join(parts)}): {names or 'no canonical series'}"
+    names = ", ".join(f"{k} ({len(s):,})" for k, s in log.series.items())
+    return f"{log.path} ({', '.join(parts)}): {names or 'no canonical series'}"
+
+
+FINDING_HEADERS = ("severity", "finding", "at", "evidence", "advice")
+
+
+def finding_rows(hints: Sequence[Hint]) -> list[tuple[str, str, str, str, str]]:
+    """One plain-text row per finding, in FINDING_HEADERS order (Markdown and the HTML report)."""
+    return [(h.severity, h.id, _at_text(h.at), h.evidence, h.advice) for h in hints]
 
 
 def render_findings(console: Console, results: Sequence[RunResult], plot: str | None) -> None:
     from rich.table import Table
 
     for r in results:
-        console.print(_header(r), markup=False, highlight=False, soft_wrap=True)
+        console.print(run_header(r.log), markup=False, highlight=False, soft_wrap=True)
         table = Table(show_header=True, header_style="bold", show_lines=False, expand=False)
-        for col in ("severity", "finding", "at", "evidence", "advice"):
+        for col in FINDING_HEADERS:
             table.add_column(col, overflow="fold")
         for h in r.hints:
             sev = f"[yellow]{h.severity}[/yellow]" if h.severity == "warn" else h.severity
@@ -124,8 +133,7 @@ def findings_markdown(results: Sequence[RunResult], plot: str | None) -> str:
     out = []
     for r in results:
         out.append(f"### {r.log.path}\n")
-        rows = [(h.severity, h.id, _at_text(h.at), h.evidence, h.advice) for h in r.hints]
-        out.append(markdown_table(("severity", "finding", "at", "evidence", "advice"), rows))
+        out.append(markdown_table(FINDING_HEADERS, finding_rows(r.hints)))
     if plot:
         out.append(f"\nPlot: `{plot}`\n")
     return "\n".join(out)
@@ -147,7 +155,7 @@ def render_list(console: Console, logs: Sequence[ParsedLog]) -> None:
     from rich.table import Table
 
     for log in logs:
-        console.print(_header(RunResult(log, [])), markup=False, highlight=False, soft_wrap=True)
+        console.print(run_header(log), markup=False, highlight=False, soft_wrap=True)
         table = Table(show_header=True, header_style="bold")
         for col in ("logged as", "read as", "points", "note"):
             table.add_column(col, overflow="fold")

@@ -384,22 +384,14 @@ def _tally_html(section: TallySection) -> str:
 
 
 def _curves_html(section: CurvesSection) -> str:
-    from diagnose.render.curves import _at_text, run_extent
+    from diagnose.render.curves import FINDING_HEADERS, finding_rows, run_header
 
     out = []
     if section.figure_png:
         out.append(f'<figure>{_png(section.figure_png, "training curves")}</figure>')
     for label, r in zip(section.labels, section.results, strict=True):
-        steps, epochs = run_extent(r.log)
-        extent = [r.log.format]
-        if steps is not None:
-            extent.append(f"{steps:,} steps")
-        if epochs is not None:
-            extent.append(f"{epochs} epochs")
-        names = ", ".join(f"{k} ({len(s):,})" for k, s in r.log.series.items()) or "no canonical series"
-        out.append(f"<h3>{_e(label)}</h3><p class=small>{_e(r.log.path)} ({_e(', '.join(extent))}): {_e(names)}</p>")
-        rows = [(h.severity, h.id, _at_text(h.at), h.evidence, h.advice) for h in r.hints]
-        out.append(_table(("severity", "finding", "at", "evidence", "advice"), rows, cls="findings"))
+        out.append(f"<h3>{_e(label)}</h3><p class=small>{_e(run_header(r.log))}</p>")
+        out.append(_table(FINDING_HEADERS, finding_rows(r.hints), cls="findings"))
     if section.notes:
         out.append("<ul class=notes>" + "".join(f"<li>{_e(n)}</li>" for n in section.notes) + "</ul>")
     return "\n".join(out)
