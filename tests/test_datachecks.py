@@ -288,6 +288,22 @@ def test_leakage_near_duplicates_in_images(healthy_images) -> None:
     assert "nearly identical" in c.evidence
 
 
+def test_near_duplicate_search_skipped_above_the_pair_limit(healthy_images, monkeypatch) -> None:
+    hashes = _hashes(healthy_images)
+    pieces = {name: [t.copy() for t in h.thumbs] for name, h in hashes.items()}
+    # Pairs with train (997 items) hold 199,400 or more item pairs: over the limit; the rest (<= 90,000) searched.
+    monkeypatch.setattr(dc, "NEAR_MAX_PAIRS", 150_000)
+    c = dc.check_leakage(hashes)
+    skipped = [k for k, row in c.details["across"].items() if row["near"] is None]
+    assert skipped == ["train/train_dev", "train/dev", "train/test"]
+    assert all(row["near"] == 0 for k, row in c.details["across"].items() if k not in skipped)
+    assert f"Near-duplicate search skipped for {', '.join(skipped)} (over 150,000 item pairs)." in c.evidence
+    # Every split's thumbnails, joined once, are its batches' thumbnails in order.
+    for name, h in hashes.items():
+        np.testing.assert_array_equal(h.thumbnails(), np.concatenate(pieces[name]))
+        assert len(h.thumbnails()) == len(h.digests) == len(healthy_images[name][1])
+
+
 def test_leakage_quiet_on_healthy(healthy, healthy_images) -> None:
     for splits in (healthy, healthy_images):
         c = dc.check_leakage(_hashes(splits))

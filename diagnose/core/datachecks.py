@@ -269,7 +269,10 @@ class ItemHashes:
             self.thumbs.append(t)
 
     def thumbnails(self) -> np.ndarray | None:
-        return np.concatenate(self.thumbs) if self.thumbs else None
+        """All thumbnails as one array, joined once: a split is in several pairs."""
+        if len(self.thumbs) > 1:
+            self.thumbs = [np.concatenate(self.thumbs)]
+        return self.thumbs[0] if self.thumbs else None
 
 
 # --- the checks ------------------------------------------------------------------------------------
@@ -598,10 +601,10 @@ def check_leakage(
         if shared:
             statuses.append("fail" if share >= LEAK_FAIL_SHARE else "warn")
             phrases.append(f"{len(items_b)} {b} items ({share * 100:.1f}%) also in {a}, e.g. {', '.join(' = '.join(e) for e in examples[:2])}")
-        ta, tb = hashes[a].thumbnails(), hashes[b].thumbnails()
-        if ta is not None and tb is not None:
-            if len(ta) * len(tb) <= NEAR_MAX_PAIRS:
-                near = _near_pairs(ta, tb, set(items_b))
+        if hashes[a].thumbs and hashes[b].thumbs:
+            # Sizes from the digests (one per item, as the thumbnails): no join for a skipped pair.
+            if len(hashes[a].digests) * nb <= NEAR_MAX_PAIRS:
+                near = _near_pairs(hashes[a].thumbnails(), hashes[b].thumbnails(), set(items_b))
                 row["near"] = len(near)
                 row["near_examples"] = [[name(a, i), name(b, j), round(r, 4)] for i, j, r in near[:max_examples]]
                 if near:
