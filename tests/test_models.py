@@ -115,6 +115,15 @@ def test_fresh_model_from_arch_alone(example_arch) -> None:
     assert loaded.format == "arch" and loaded.sha256 is None and loaded.trainable
 
 
+def test_model_file_is_hashed_only_when_asked(example_formats) -> None:
+    import hashlib
+
+    path, _ = example_formats.models["torchscript"]
+    loaded = load_model(path)
+    assert "sha256" not in vars(loaded)  # diagnose errors and sanity never read the file a second time
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_damaged_archive_member(example_formats, tmp_path) -> None:
     src, _ = example_formats.models["state_dict"]
     bad = tmp_path / "bad.pt"

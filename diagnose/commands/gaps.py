@@ -191,15 +191,17 @@ def _evaluate(
     if precision == "fp16" and dev.type == "cpu":
         raise UsageError("--precision fp16: expected a GPU device, got the CPU; use --precision bf16 on a CPU")
     dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std, workers=workers)
-    # The manifest's sha256 of each split file is read in a thread while the model evaluates
-    # (hashlib releases the GIL): a 600 MB split took 0.35 s to hash, as long as 20% of its evaluation.
+    # The manifest's sha256 of each split file and of the model file are read in a thread while the
+    # model loads and evaluates (hashlib releases the GIL): a 600 MB split took 0.35 s to hash, as long
+    # as 20% of its evaluation. Rank 0 alone writes the manifest, so the other ranks hash nothing.
     from concurrent.futures import ThreadPoolExecutor
 
     hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diagnose-sha256")
     digests = {n: hasher.submit(_split_digest, s.path) for n, s in dataset.splits.items()} if world.is_main else {}
-    hasher.shutdown(wait=False)
     loaded = load_model(model_path, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs),
                         trust_pickle=trust_pickle, device=str(dev))
+    model_digest = hasher.submit(lambda: loaded.sha256) if world.is_main else None
+    hasher.shutdown(wait=False)
     module = loaded.module
     dataset = match_image_channels(dataset, module)
     human = human_error if human_error is not None else check_human_error(
@@ -264,7 +266,8 @@ def _evaluate(
 
     write_manifest(workdir, {
         "metric": metric,
-        "model": {"path": str(model_path.resolve()), "sha256": loaded.sha256, "format": loaded.format},
+        "model": {"path": str(model_path.resolve()), "sha256": model_digest.result(),  # type: ignore[union-attr]
+                  "format": loaded.format},
         "data": {
             "path": str(Path(data).resolve()),
             "splits": {n: {"path": s.path.relative_to(dataset.root).as_posix() if s.path.is_relative_to(dataset.root) else str(s.path),

@@ -26,6 +26,7 @@ import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -53,8 +54,13 @@ class LoadedModel:
     module: torch.nn.Module
     format: str
     path: Path | None
-    sha256: str | None
     trainable: bool
+
+    @cached_property
+    def sha256(self) -> str | None:
+        """The model file's sha256 (None for a fresh --arch model), read on first use: only the
+        manifest of `diagnose gaps` needs it, and hashing a 400 MB state dict took a third of its load."""
+        return sha256_file(self.path) if self.path is not None else None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -300,14 +306,13 @@ def load_model(
         if arch is None:
             raise UsageError("MODEL: expected a model file or --arch, got neither; pass one")
         model = build_arch(arch, arch_kwargs)
-        return _ready(LoadedModel(model, "arch", None, None, True), device)
+        return _ready(LoadedModel(model, "arch", None, True), device)
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"{path}: expected a model file, got nothing at that path; check the path")
     if path.is_dir():
         raise ModelLoadError(f"{path}: expected a model file, got a folder; pass the file inside it")
     kind = detect_format(path)
-    digest = sha256_file(path)
 
     if kind == "torchscript":
         try:
@@ -316,7 +321,7 @@ def load_model(
             raise ModelLoadError(
                 f"{path}: expected a complete TorchScript archive, got {_first_line(str(exc))}; save it again"
             ) from None
-        return _ready(LoadedModel(module, "torchscript", path, digest, True), device)
+        return _ready(LoadedModel(module, "torchscript", path, True), device)
     if kind == "export":
         try:
             program = torch.export.load(str(path))
@@ -329,7 +334,7 @@ def load_model(
         fixed = _static_batch(program)
         if fixed is not None:
             module = FixedBatch(module, fixed)
-        return _ready(LoadedModel(module, "export", path, digest, False), device, eval_mode=False)
+        return _ready(LoadedModel(module, "export", path, False), device, eval_mode=False)
 
     if kind == "safetensors":
         sd: Mapping[str, torch.Tensor] = _load_safetensors(path)
@@ -337,7 +342,7 @@ def load_model(
     else:
         obj = _torch_load(path, trust_pickle=trust_pickle)
         if isinstance(obj, torch.nn.Module):
-            return _ready(LoadedModel(obj, "pickle", path, digest, True), device)
+            return _ready(LoadedModel(obj, "pickle", path, True), device)
         unwrapped = _unwrap_checkpoint(obj)
         if unwrapped is None:
             got = type(obj).__name__
@@ -355,7 +360,7 @@ def load_model(
         )
     model = build_arch(arch, arch_kwargs)
     _load_into(model, sd, path, arch)
-    return _ready(LoadedModel(model, fmt, path, digest, True), device)
+    return _ready(LoadedModel(model, fmt, path, True), device)
 
 
 def _ready(loaded: LoadedModel, device: str, *, eval_mode: bool = True) -> LoadedModel:
