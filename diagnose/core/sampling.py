@@ -57,10 +57,6 @@ class ErrorSample:
     pairs: tuple[tuple[Any, Any, int], ...]
 
     @property
-    def error_rate(self) -> float:
-        return self.errors / self.items if self.items else 0.0
-
-    @property
     def all_errors(self) -> bool:
         """True when there were no more misclassified items than the sample size: the sample is all of them."""
         return self.errors <= self.size
