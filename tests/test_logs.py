@@ -372,6 +372,26 @@ def test_tensor_scalars_serialized_by_protobuf(tmp_path: Path) -> None:
     assert struct.unpack("<f", ours.summary.value[0].tensor.tensor_content)[0] == 0.5
 
 
+def test_tensor_float_and_double_values_packed_or_not(tmp_path: Path) -> None:
+    """TensorProto float_val (field 5) and double_val (field 6), each packed and one value at a time."""
+
+    def scalar(tag: str, proto: bytes) -> bytes:
+        return tb._field_bytes(1, tb._field_bytes(1, tag.encode()) + tb._field_bytes(8, proto))
+
+    packed_f = b"\x08\x01" + tb._field_bytes(5, struct.pack("<f", 0.25))
+    single_f = b"\x08\x01" + b"\x2d" + struct.pack("<f", 0.5)
+    packed_d = b"\x08\x02" + tb._field_bytes(6, struct.pack("<d", 1.5))
+    single_d = b"\x08\x02" + b"\x31" + struct.pack("<d", 2.5)
+    two_d = b"\x08\x02" + tb._field_bytes(6, struct.pack("<2d", 1.0, 2.0))  # not a scalar
+    summary = b"".join(scalar(t, pr) for t, pr in (("pf", packed_f), ("sf", single_f), ("pd", packed_d),
+                                                    ("sd", single_d), ("two", two_d)))
+    event = b"\x09" + struct.pack("<d", 1.0) + b"\x10\x03" + tb._field_bytes(5, summary)
+    path = tmp_path / "events.out.tfevents.4.z"
+    path.write_bytes(tb.file_version_record(0.0) + tb.frame_record(event))
+    tags, steps, _, values, truncated = tb.read_scalars(path)
+    assert (tags, steps, values, truncated) == (["pf", "sf", "pd", "sd"], [3] * 4, [0.25, 0.5, 1.5, 2.5], False)
+
+
 def test_utf16_console_capture(tmp_path: Path) -> None:
     text = "Epoch 1/2\r\n10/10 - loss: 0.9 - val_loss: 1.0\r\nEpoch 2/2\r\n10/10 - loss: 0.5 - val_loss: 0.7\r\n"
     log = parse_log(_write(tmp_path, "ps.txt", text.encode("utf-16")))

@@ -90,22 +90,15 @@ def _tensor_value(buf: bytes, pos: int, end: int) -> float | None:
             n, pos = _varint(buf, pos)
             content = buf[pos : pos + n]
             pos += n
-        elif field == 5:  # float_val, packed or not
+        elif field in (5, 6):  # float_val, double_val; packed or not
+            fixed = _FLOAT if field == 5 else _DOUBLE
             if wire == 2:
                 n, pos = _varint(buf, pos)
-                values.extend(v[0] for v in struct.iter_unpack("<f", buf[pos : pos + n]))
+                values.extend(v[0] for v in fixed.iter_unpack(buf[pos : pos + n]))
                 pos += n
             else:
-                values.append(_FLOAT.unpack_from(buf, pos)[0])
-                pos += 4
-        elif field == 6:  # double_val
-            if wire == 2:
-                n, pos = _varint(buf, pos)
-                values.extend(v[0] for v in struct.iter_unpack("<d", buf[pos : pos + n]))
-                pos += n
-            else:
-                values.append(_DOUBLE.unpack_from(buf, pos)[0])
-                pos += 8
+                values.append(fixed.unpack_from(buf, pos)[0])
+                pos += fixed.size
         elif field in (7, 10) and wire in (0, 2):  # int_val, int64_val
             if wire == 2:
                 n, pos = _varint(buf, pos)
