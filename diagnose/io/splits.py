@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from diagnose.core.gaps import SPLITS  # the levels' order, defined once
 from diagnose.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     import torch
 
-SPLITS: tuple[str, ...] = ("train", "train_dev", "dev", "test")
 ALIASES: dict[str, str] = {
     "train": "train",
     "train_dev": "train_dev",
