@@ -103,6 +103,18 @@ def test_string_labels_are_sampled_and_paired() -> None:
     assert [(names[a], names[b], c) for a, b, c in t.pairs] == list(s.pairs)
 
 
+def test_top_pairs_count_a_pair_seen_in_dense_and_sparse_batches_in_full() -> None:
+    sampler = ErrorSampler(5)
+    label = np.repeat(np.array([0, 2, 3, 4], dtype=np.int64), 2)  # (0, 1), (2, 3), (3, 4), (4, 5) twice each
+    sampler.offer(np.arange(8), label, label + 1)
+    sampler.offer(np.array([8]), np.array([1]), np.array([2]))  # (1, 2) once, in the dense matrix
+    # A class past DENSE_CLASSES sends this batch to the dict: (1, 2) five times more.
+    sampler.offer(np.arange(9, 15), np.array([1, 1, 1, 1, 1, 5000]), np.array([2, 2, 2, 2, 2, 1]))
+    everything = sampler.result().pairs
+    assert everything[0] == (1, 2, 6)
+    assert sampler.result(top_pairs=3).pairs == everything[:3]
+
+
 @pytest.mark.parametrize(
     ("confidence", "p_label", "expected"),
     [(0.9, 0.05, True), (0.99, 0.001, True), (0.89, 0.01, False), (0.95, 0.06, False), (np.nan, 0.0, False)],

@@ -150,8 +150,10 @@ class ErrorSampler:
         rows = rows.sort_values("index", kind="stable").reset_index(drop=True)
         a, b = np.nonzero(self._dense)
         c = self._dense[a, b]
-        if top_pairs is not None and len(c) > top_pairs:
+        if top_pairs is not None and len(c) > top_pairs and not self._pairs:
             # Only pairs at least as frequent as the top_pairs-th can be among the top (ties kept).
+            # Not when batches with classes past DENSE_CLASSES went to the dict as well: a pair's
+            # count may then be split between the two, and only its sum ranks it.
             kth = np.partition(c, len(c) - top_pairs)[len(c) - top_pairs]
             keep = c >= kth
             a, b, c = a[keep], b[keep], c[keep]
