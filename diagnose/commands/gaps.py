@@ -219,24 +219,25 @@ def _evaluate(
     # run never leaves predictions of one run beside a manifest of another.
     staging = workdir / f".run-{os.getpid()}"
     try:
-        for salt, (name, split) in enumerate(dataset.splits.items()):
-            indices = subsample(split.n, max_items, seed=seed, salt=SPLITS.index(name) if name in SPLITS else salt)
+        for name, split in dataset.splits.items():
+            # Split names are canonical (find_splits): each split's sample is seeded by its level.
+            indices = subsample(split.n, max_items, seed=seed, salt=SPLITS.index(name))
             if indices is not None:
                 notes.append(f"{name}: evaluated a seeded sample of {len(indices):,} of {split.n:,} items (--max-items)")
-            if world.active:
-                with (PredictionWriter(staging / f"{name}.parquet", regression=metric != "error", topk=topk)
-                      if world.is_main else contextlib.nullcontext()) as writer:
+            # One process is rank 0; under torchrun the other ranks write nothing.
+            with (PredictionWriter(staging / f"{name}.parquet", regression=metric != "error", topk=topk)
+                  if world.is_main else contextlib.nullcontext()) as writer:
+                if world.active:
                     evaluations[name] = evaluate_split_sharded(
                         module, split, world=world, indices=indices, writer=writer, metric=metric,
                         batch_size=batch_size, num_classes=num_classes, topk=topk, device=dev, precision=precision,
                     )
-                continue
-            with PredictionWriter(staging / f"{name}.parquet", regression=metric != "error", topk=topk) as writer:
-                evaluations[name] = evaluate_split(
-                    module, split, metric=metric, batch_size=batch_size, device=dev,  # type: ignore[arg-type]
-                    precision=precision, indices=indices, writer=writer, num_classes=num_classes,  # type: ignore[arg-type]
-                    show_progress=show_progress,
-                )
+                else:
+                    evaluations[name] = evaluate_split(
+                        module, split, metric=metric, batch_size=batch_size, device=dev,  # type: ignore[arg-type]
+                        precision=precision, indices=indices, writer=writer, num_classes=num_classes,  # type: ignore[arg-type]
+                        show_progress=show_progress,
+                    )
         if not world.is_main:
             finish(world)
             return None, None
