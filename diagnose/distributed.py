@@ -69,24 +69,6 @@ def gather_to_main(payload: Any, world: World) -> list[Any] | None:
     return out
 
 
-def broadcast_from_main(payload: Any, world: World) -> Any:
-    """Rank 0's `payload` on every rank (for an error raised on rank 0 only, say)."""
-    if not world.active:
-        return payload
-    import torch.distributed as dist
-
-    box = [payload]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def barrier(world: World) -> None:
-    if world.active:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 def finish(world: World) -> None:
     if world.active:
         import torch.distributed as dist
