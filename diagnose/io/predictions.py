@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-WORKDIR = ".diagnose"
 PREDICTIONS = "predictions"
 MANIFEST = "manifest.json"
 TOPK = 5
