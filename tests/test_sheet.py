@@ -102,6 +102,11 @@ def test_unreadable_sheets_get_one_clear_line(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(SheetError, match="got an empty file"):
         read_sheet(empty)
+    blank = tmp_path / "blank.csv"  # an empty spreadsheet saved as CSV: delimiters, no text
+    blank.write_bytes(b"\xef\xbb\xbf,,,\r\n,,\r\n \r\n")
+    with pytest.raises(SheetError, match="got an empty file"):
+        read_sheet(blank)
+    assert sheet_exists_with_work(blank) == -1
     only = tmp_path / "only.csv"
     only.write_text("n,label,pred,note\n1,1,8,\n")
     with pytest.raises(SheetError, match="expected at least one category column"):

@@ -191,16 +191,14 @@ def read_sheet(path: Path, *, categories: Sequence[str] | None = None) -> Sheet:
     text, encoding = _decode(path, raw)
     if "\x00" in text:
         raise SheetError(f"{path}: expected a CSV text file, got binary data; save the sheet as CSV")
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), None)
-    if first is None:
-        raise SheetError(f"{path}: expected a header row and marked rows, got an empty file; run `diagnose errors`")
-    delimiter = _delimiter(first)
+    delimiter = _delimiter(next((ln for ln in text.splitlines() if ln.strip()), ""))
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise SheetError(f"{path}: expected CSV, got {exc}; save the sheet as CSV from the spreadsheet") from None
     records = [r for r in records if any(cell.strip() for cell in r)]
+    if not records:  # no bytes, or only blank lines and delimiters (a spreadsheet's empty sheet: ",,,")
+        raise SheetError(f"{path}: expected a header row and marked rows, got an empty file; run `diagnose errors`")
     header, body = records[0], records[1:]
     width = max(len(r) for r in records)
     header = header + [""] * (width - len(header))
