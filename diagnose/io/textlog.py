@@ -200,28 +200,32 @@ def _layout_columns(fit: object, layout: _TokenLayout) -> dict[str, np.ndarray] 
     out = {}
     for name, (key, pre, suf) in wanted.items():
         col = table.column(name).combine_chunks()
-        if pre or suf:
-            col = pc.utf8_slice_codeunits(col, pre, -suf if suf else 1 << 30)
-            try:
-                col = pc.cast(col, pa.float64())
-            except pa.ArrowInvalid:
-                out[key] = np.array([_float(x) for x in col.to_pylist()], dtype=np.float64)
-                continue
-        out[key] = col.to_numpy(zero_copy_only=False)
+        out[key] = _numbers(col, pre, suf) if pre or suf else col.to_numpy(zero_copy_only=False)
     return out
 
 
-def _token_values(tokens: object, ti: int, prefix: int, suffix: int) -> np.ndarray:
+def _numbers(col: object, prefix: int = 0, suffix: int = 0) -> np.ndarray:
+    """A string column as float64, `prefix` and `suffix` characters cut off each cell first; cells
+    pyarrow does not read (nan/inf spellings) go through float() one by one."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    col = pc.list_element(tokens, ti)
     if prefix or suffix:
         col = pc.utf8_slice_codeunits(col, prefix, -suffix if suffix else 1 << 30)
     try:
         return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         return np.array([_float(x) for x in col.to_pylist()], dtype=np.float64)
+
+
+def _add_fits(records: TextRecords, keys: list[str], percent: list[bool], fit_idx: np.ndarray,
+              columns: list[np.ndarray]) -> None:
+    """Record the values read from the lines `fit_idx` of one layout (one column per key)."""
+    for key, pct, values in zip(keys, percent, columns, strict=True):
+        records.add(key, fit_idx, values)
+        if pct:
+            records.percent.add(key)
+    records.bulk_lines += len(fit_idx)
 
 
 
@@ -277,12 +281,9 @@ def parse_text(text: str) -> TextRecords:
                 columns = _layout_columns(fit_arr, layout)
                 if columns is None:
                     tokens = pc.split_pattern(fit_arr, " ")
-                    columns = {key: _token_values(tokens, ti, pre, suf) for key, ti, pre, suf in layout.columns}
-                for j, (key, _, _, _) in enumerate(layout.columns):
-                    records.add(key, fit_idx, columns[key])
-                    if percent_of[sig][j]:
-                        records.percent.add(key)
-                records.bulk_lines += int(fits.sum())
+                    columns = {key: _numbers(pc.list_element(tokens, ti), pre, suf) for key, ti, pre, suf in layout.columns}
+                keys = [key for key, _, _, _ in layout.columns]
+                _add_fits(records, keys, percent_of[sig], fit_idx, [columns[key] for key in keys])
                 keep = ~fits
                 arr = arr.filter(pa.array(keep))
                 index = index[keep]
@@ -296,18 +297,9 @@ def parse_text(text: str) -> TextRecords:
         fits = extracted.is_valid().to_numpy(zero_copy_only=False)
         if not fits.any():
             continue
-        fit_idx = index[fits]
         sub = extracted.filter(pa.array(fits))
-        for i, key in enumerate(keys_of[sig]):
-            col = sub.field(f"g{i}")
-            try:
-                values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-            except pa.ArrowInvalid:  # nan/inf spellings pyarrow does not read
-                values = np.array([_float(s) for s in col.to_pylist()], dtype=np.float64)
-            records.add(key, fit_idx, values)
-            if percent_of[sig][i]:
-                records.percent.add(key)
-        records.bulk_lines += int(fits.sum())
+        columns = [_numbers(sub.field(f"g{i}")) for i in range(len(keys_of[sig]))]
+        _add_fits(records, keys_of[sig], percent_of[sig], index[fits], columns)
         keep = ~fits
         arr = arr.filter(pa.array(keep))
         index = index[keep]
