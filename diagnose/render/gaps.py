@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from diagnose.core.gaps import GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport
-from diagnose.render import markdown_table
+from diagnose.render import markdown_table, pct, pts
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,15 +24,15 @@ _ROW_GAP = {upper: name for name, (_, upper) in GAP_LEVELS.items()}
 
 
 def _value(v: float | None, metric: str) -> str:
-    if v is None or not math.isfinite(v):
-        return ""
-    return f"{v * 100:.1f}%" if metric == "error" else f"{v:.4g}"
+    if metric == "error":
+        return pct(v)
+    return f"{v:.4g}" if v is not None and math.isfinite(v) else ""
 
 
 def _diff(v: float, metric: str) -> str:
     if not math.isfinite(v):
         return "?"
-    return f"{v * 100:.1f} pts" if metric == "error" else f"{v:+.4g}"
+    return pts(v) if metric == "error" else f"{v:+.4g}"
 
 
 def _ci(ci: Sequence[float], metric: str) -> str:
