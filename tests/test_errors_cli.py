@@ -246,6 +246,13 @@ def test_bad_input_gets_one_error_line(tmp_path: Path) -> None:
     result = _run("errors", "--categories", "blurry,note")
     assert result.exit_code == 2
     assert result.stderr == "Error: --categories: expected names other than the sheet's own columns, got note; rename them\n"
+    # Names `diagnose tally` would read back as the sheet's own columns: "comment" is the note.
+    result = _run("errors", "--categories", "blurry,comment,Predicted,True Label")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: --categories: expected names other than the sheet's own columns, got comment, Predicted, "
+        "True Label; rename them\n"
+    )
     regression = tmp_path / "reg"
     regression.mkdir()
     pd.DataFrame({"label": [0.5, 1.5], "pred": [0.7, 1.5]}).to_parquet(regression / "dev.parquet")

@@ -34,14 +34,14 @@ BATCH_ROWS = 65536
 
 
 def _parse_categories(text: str | None) -> tuple[str, ...]:
-    from diagnose.io.sheet import DEFAULT_CATEGORIES, FIXED_COLUMNS, NOTE_COLUMN
+    from diagnose.io.sheet import DEFAULT_CATEGORIES, is_reserved
 
     if text is None:
         return DEFAULT_CATEGORIES
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
         raise UsageError(f"--categories: expected comma-separated names, got {text!r}; pass e.g. blurry,mislabeled")
-    reserved = [c for c in names if c.lower() in (*FIXED_COLUMNS, NOTE_COLUMN)]
+    reserved = [c for c in names if is_reserved(c)]
     if reserved:
         raise UsageError(
             f"--categories: expected names other than the sheet's own columns, got {', '.join(reserved)}; rename them"

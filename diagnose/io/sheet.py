@@ -72,6 +72,13 @@ def _key(header: str) -> str:
     return _ALIASES.get(key, key)
 
 
+def is_reserved(name: str) -> bool:
+    """True when a header with this name is read back as one of the sheet's own columns (a
+    FIXED_COLUMNS name, the note, or an alias of one: "Predicted", "comment"), not a category."""
+    key = _key(name)
+    return key in FIXED_COLUMNS or key == NOTE_COLUMN
+
+
 def _safe_text(value: str) -> str:
     # A text cell starting with = + @ is run as a formula by Excel and Sheets (CSV injection); a
     # leading apostrophe keeps it text. Numbers never reach here.
