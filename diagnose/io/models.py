@@ -231,7 +231,8 @@ def _match_keys(sd: Mapping[str, torch.Tensor], wanted: set[str]) -> dict[str, t
 
 
 def _load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], path: Path, spec: str) -> None:
-    wanted = set(model.state_dict())
+    own = model.state_dict()  # built once: it walks every submodule
+    wanted = set(own)
     sd = _match_keys(sd, wanted)
     missing = sorted(wanted - set(sd))
     if missing:
@@ -240,11 +241,11 @@ def _load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], path: Pat
             f"{len(missing)} of them (first: {missing[0]}; the file has {', '.join(sorted(sd)[:3])}...); "
             "pass the architecture the weights were trained with"
         )
-    shape_bad = [k for k in wanted if tuple(sd[k].shape) != tuple(model.state_dict()[k].shape)]
+    shape_bad = [k for k in wanted if tuple(sd[k].shape) != tuple(own[k].shape)]
     if shape_bad:
         k = sorted(shape_bad)[0]
         raise ModelLoadError(
-            f"{path}: expected {k} of shape {tuple(model.state_dict()[k].shape)} for --arch {spec}, got "
+            f"{path}: expected {k} of shape {tuple(own[k].shape)} for --arch {spec}, got "
             f"{tuple(sd[k].shape)}; pass the --arch-kwargs the model was trained with"
         )
     # Extra entries (an EMA copy, a loss module's buffers) are left out, not an error.
