@@ -229,15 +229,21 @@ def _arrow_columns(table: Any) -> dict[str, _Col]:
         elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
             raise _NotUtf8  # pyarrow keeps cells that are not UTF-8 as bytes
         elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
-            import pandas as pd
-
             try:
-                series = pd.Series(col.to_pylist(), dtype=object)
+                cells = col.to_pylist()
             except UnicodeDecodeError:
                 raise _NotUtf8 from None
-            values, present = _numeric(series)
-            cols[name] = _Col(values, present, series.astype(str).to_numpy() if present is None else None)
+            cols[name] = _cells_col(cells)
     return cols
+
+
+def _cells_col(cells: list[Any]) -> _Col:
+    """A column read as text cells (pyarrow, polars): numbers when most cells hold one, else text."""
+    import pandas as pd
+
+    series = pd.Series(cells, dtype=object)
+    values, present = _numeric(series)
+    return _Col(values, present, series.astype(str).to_numpy() if present is None else None)
 
 
 def _frame_reading(df: pd.DataFrame | dict[str, _Col], notes: list[str], n_rows: int | None = None) -> _Reading:
@@ -492,11 +498,7 @@ def _polars_columns(body: bytes) -> tuple[dict[str, _Col], int] | None:
         if s.dtype.is_numeric() or s.dtype == pl.Boolean:
             cols[name] = _Col(s.cast(pl.Float64).to_numpy(), s.is_not_null().to_numpy())
         elif s.dtype == pl.String:
-            import pandas as pd
-
-            series = pd.Series(s.to_list(), dtype=object)
-            values, present = _numeric(series)
-            cols[name] = _Col(values, present, series.astype(str).to_numpy() if present is None else None)
+            cols[name] = _cells_col(s.to_list())
         else:
             return None
     return cols, df.height
