@@ -304,6 +304,18 @@ def test_near_duplicate_search_skipped_above_the_pair_limit(healthy_images, monk
         assert len(h.thumbnails()) == len(h.digests) == len(healthy_images[name][1])
 
 
+def test_leakage_of_volumes_checks_exact_duplicates_only() -> None:
+    rng = np.random.default_rng(5)
+    train = rng.random((40, 1, 3, 8, 8)).astype(np.float32)  # (B, C, D, H, W)
+    dev = rng.random((20, 1, 3, 8, 8)).astype(np.float32)
+    dev[:2] = train[:2]
+    hashes = _hashes({"train": (train, None), "dev": (dev, None)}, batch=16)
+    assert hashes["train"].thumbnails() is None
+    c = dc.check_leakage(hashes)
+    assert c.details["across"]["train/dev"]["exact"] == 2 and "near" not in c.details["across"]["train/dev"]
+    assert c.status == "fail"
+
+
 def test_leakage_quiet_on_healthy(healthy, healthy_images) -> None:
     for splits in (healthy, healthy_images):
         c = dc.check_leakage(_hashes(splits))

@@ -235,8 +235,9 @@ class InputSummary:
 
 
 def _thumbnails(x: np.ndarray) -> np.ndarray | None:
-    """(B, C, H, W) or (B, H, W) -> (B, C*s*s) float32 block means, standardised per item; None for (B, D)."""
-    if x.ndim < 3:
+    """(B, C, H, W) or (B, H, W) -> (B, C*s*s) float32 block means, standardised per item; None for
+    (B, D) features and for volumes or clips (B, C, D, H, W), which get the exact-duplicate check only."""
+    if not 3 <= x.ndim <= 4:
         return None
     if x.ndim == 3:
         x = x[:, None]
