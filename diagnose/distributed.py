@@ -97,7 +97,7 @@ def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if not parts:
         return {}
     return {
-        key: sum((list(p[key]) for p in parts), []) if key == "id" else np.concatenate([p[key] for p in parts])
+        key: [v for p in parts for v in p[key]] if key == "id" else np.concatenate([p[key] for p in parts])
         for key in parts[0]
     }
 
