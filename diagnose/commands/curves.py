@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from diagnose.errors import UsageError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from diagnose.render.curves import RunResult
 
 NAME = "curves"
 HELP = (
@@ -82,20 +89,9 @@ def command(
 
     plot_path = None
     if not no_plot:
-        from diagnose.plots.curves import RunCurves, draw_curves, save_figure
+        from diagnose.plots.curves import save_figure
 
-        labels = run_labels(logs)
-        runs = []
-        for label, r in zip(labels, results, strict=True):
-            series = dict(r.log.series)
-            for m in metric:
-                s = r.log.get(m)
-                if s is not None:
-                    series[m] = s
-            runs.append(RunCurves(label=label, series=series, hints=r.hints))
-        title = labels[0] if len(labels) == 1 else f"{len(labels)} runs"
-        fig = draw_curves(runs, smooth=smooth, metrics=metric, title=title)
-        save_figure(fig, str(target))
+        save_figure(curves_figure(run_labels(logs), results, smooth=smooth, metrics=metric), str(target))
         plot_path = str(target)
 
     if as_json:
@@ -104,6 +100,23 @@ def command(
         sys.stdout.write(rc.findings_markdown(results, plot_path))
     else:
         rc.render_findings(render.stdout_console(), results, plot_path)
+
+
+def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth: float, metrics: Sequence[str] = ()) -> Figure:
+    """The figure of `diagnose curves` (and of the report's curves section): each run's canonical
+    series plus the --metric ones, its findings marked, titled by the run or the number of runs."""
+    from diagnose.plots.curves import RunCurves, draw_curves
+
+    runs = []
+    for label, r in zip(labels, results, strict=True):
+        series = dict(r.log.series)
+        for m in metrics:
+            s = r.log.get(m)
+            if s is not None:
+                series[m] = s
+        runs.append(RunCurves(label=label, series=series, hints=r.hints))
+    title = labels[0] if len(labels) == 1 else f"{len(labels)} runs"
+    return draw_curves(runs, smooth=smooth, metrics=metrics, title=title)
 
 
 def expand_runs(paths: list[Path]) -> list[Path]:

@@ -287,10 +287,9 @@ def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> 
     # The same reading and figure as `diagnose curves LOG...`; the figure is kept in memory as PNG.
     import io
 
-    from diagnose.commands.curves import expand_runs, run_labels
+    from diagnose.commands.curves import curves_figure, expand_runs, run_labels
     from diagnose.core.hints import find_hints
     from diagnose.io.logs import parse_log
-    from diagnose.plots.curves import RunCurves, draw_curves
     from diagnose.render.curves import RunResult
     from diagnose.render.report import CurvesSection
 
@@ -298,8 +297,7 @@ def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> 
     parsed = [parse_log(p) for p in logs]
     results = [RunResult(p, find_hints(p.series, classes=classes)) for p in parsed]
     labels = run_labels(logs)
-    runs = [RunCurves(label=label, series=dict(r.log.series), hints=r.hints) for label, r in zip(labels, results, strict=True)]
-    fig = draw_curves(runs, smooth=smooth, title=labels[0] if len(labels) == 1 else f"{len(labels)} runs")
+    fig = curves_figure(labels, results, smooth=smooth)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     notes = [f"{label}: {note}" for label, r in zip(labels, results, strict=True) for note in r.log.notes]
