@@ -163,9 +163,9 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
         wk *= wk
         k *= 2
     # Debias: divide by 1 - w^t; past the point where w^t is below float precision it is 1.
-    head = min(n, int(np.ceil(np.log(1e-17) / np.log(weight))) + 1 if weight > 0 else 1)
+    head = min(n, int(np.ceil(np.log(1e-17) / np.log(weight))) + 1)
     sm[:head] /= 1 - np.exp(np.arange(1, head + 1) * np.log(weight))
-    if finite.all():
+    if all_finite:
         return sm
     out[finite] = sm
     return out
