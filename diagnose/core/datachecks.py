@@ -20,9 +20,8 @@ from statistics import NormalDist
 import numpy as np
 
 from diagnose.core.checks import Check, Status, most_severe
+from diagnose.core.gaps import SPLITS
 from diagnose.core.stats import detectable_difference
-
-SPLIT_ORDER: tuple[str, ...] = ("train", "train_dev", "dev", "test")
 
 # --- thresholds (named, with where they come from) -------------------------------------------------
 # A split that cannot tell apart gaps of this size at 95% (core.stats.detectable_difference, the
@@ -280,7 +279,7 @@ class ItemHashes:
 
 
 def _ordered(names: Sequence[str]) -> list[str]:
-    return sorted(names, key=lambda s: SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER))
+    return sorted(names, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
 
 
 def split_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
