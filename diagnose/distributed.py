@@ -122,6 +122,7 @@ def evaluate_split_sharded(
     batch_size: int,
     num_classes: int | None,
     topk: int,
+    show_progress: bool = True,
     **kwargs: Any,
 ) -> Any:
     """`evaluate.evaluate_split` over this rank's block; rank 0 gets the whole split's SplitEvaluation.
@@ -141,7 +142,7 @@ def evaluate_split_sharded(
     rows = RowCollector(topk=topk)
     if len(mine):
         evaluate_split(module, split, metric=metric, batch_size=batch_size, indices=mine, writer=rows,  # type: ignore[arg-type]
-                       num_classes=num_classes, show_progress=world.is_main, **kwargs)
+                       num_classes=num_classes, show_progress=show_progress and world.is_main, **kwargs)
     gathered = gather_to_main(rows.columns(), world)
     if not world.is_main:
         return None

@@ -231,6 +231,7 @@ def _evaluate(
                     evaluations[name] = evaluate_split_sharded(
                         module, split, world=world, indices=indices, writer=writer, metric=metric,
                         batch_size=batch_size, num_classes=num_classes, topk=topk, device=dev, precision=precision,
+                        show_progress=show_progress,
                     )
                 else:
                     evaluations[name] = evaluate_split(
