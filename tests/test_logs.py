@@ -392,6 +392,17 @@ def test_tensor_float_and_double_values_packed_or_not(tmp_path: Path) -> None:
     assert (tags, steps, values, truncated) == (["pf", "sf", "pd", "sd"], [3] * 4, [0.25, 0.5, 1.5, 2.5], False)
 
 
+def test_event_file_with_a_bad_first_checksum(tmp_path: Path) -> None:
+    good = tb.file_version_record(0.0)
+    for i, data in enumerate((good[:11], good[:8] + b"\x00\x00\x00\x00" + good[12:])):
+        path = tmp_path / f"events.out.tfevents.{i}.bad"
+        path.write_bytes(data)
+        with pytest.raises(tb.EventFileError, match="first length checksum"):
+            tb.read_scalars(path)
+        with pytest.raises(LogParseError, match="expected a TensorBoard event file, got not a TFRecord file"):
+            parse_log(path)
+
+
 def test_utf16_console_capture(tmp_path: Path) -> None:
     text = "Epoch 1/2\r\n10/10 - loss: 0.9 - val_loss: 1.0\r\nEpoch 2/2\r\n10/10 - loss: 0.5 - val_loss: 0.7\r\n"
     log = parse_log(_write(tmp_path, "ps.txt", text.encode("utf-16")))

@@ -170,7 +170,7 @@ def read_scalars(path: str | os.PathLike[str]) -> tuple[list[str], list[int], li
     values: list[float] = []
     if n == 0:
         return tags, steps, walls, values, False
-    if n < 12 or _U32.unpack_from(buf, 8)[0] != masked_crc32c(buf[0:8]):
+    if not is_event_file(buf):
         raise EventFileError("not a TFRecord file (the first length checksum does not match)")
     pos = 0
     truncated = False
