@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,12 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from diagnose.cli import app
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # fixtures/ is imported from the repository root, also under plain `pytest`
-    sys.path.insert(0, str(ROOT))
-
-from fixtures.make_defects import (  # noqa: E402
+from fixtures.make_defects import (
     digits,
     plant_duplicates,
     shift_split,

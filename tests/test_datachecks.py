@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import collections
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +12,7 @@ import scipy.stats
 from diagnose.core import datachecks as dc
 from diagnose.core.checks import Check, gate, most_severe, worst_status
 from diagnose.core.stats import detectable_difference
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # fixtures/ is imported from the repository root, also under plain `pytest`
-    sys.path.insert(0, str(ROOT))
-
-from fixtures.make_defects import digits, plant_duplicates, shift_split, skew_classes, split_arrays  # noqa: E402
+from fixtures.make_defects import digits, plant_duplicates, shift_split, skew_classes, split_arrays
 
 
 @pytest.fixture(scope="module")

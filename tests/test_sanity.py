@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,7 @@ import torch
 from torch import nn
 
 from diagnose import sanity as S
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # fixtures/ is imported from the repository root, also under plain `pytest`
-    sys.path.insert(0, str(ROOT))
-
-from fixtures.make_defects import (  # noqa: E402
+from fixtures.make_defects import (
     MLP,
     BrokenLinear,
     broken_backward_mlp,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +13,9 @@ from typer.testing import CliRunner
 
 from diagnose.cli import app
 from diagnose.sanity import CHECK_IDS
+from fixtures.make_defects import dead_relu_mlp, digits, split_arrays, write_data
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # fixtures/ is imported from the repository root, also under plain `pytest`
-    sys.path.insert(0, str(ROOT))
-
-from fixtures.make_defects import dead_relu_mlp, digits, split_arrays, write_data  # noqa: E402
-
-DEFECTS = ROOT / "fixtures" / "make_defects.py"
+DEFECTS = Path(__file__).resolve().parents[1] / "fixtures" / "make_defects.py"
 
 
 def run(*args: str):
