@@ -298,7 +298,7 @@ def _evaluate(
 def _split_digest(path: Path) -> str | None:
     """sha256 of a split file; None for an image folder (thousands of files: listed by path instead)."""
     if path.is_file():
-        from diagnose.io.models import sha256_file
+        from diagnose.io.digest import sha256_file
 
         return sha256_file(path)
     return None

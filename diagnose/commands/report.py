@@ -187,7 +187,7 @@ def _stale_notes(manifest: dict[str, Any]) -> list[str]:
     A file is hashed only when its modification time is after the run (hashing a large model costs
     seconds; an untouched one is not read).
     """
-    import hashlib
+    from diagnose.io.digest import sha256_file
 
     created = _created_epoch(manifest.get("created"))
     files: list[tuple[str, Path, str]] = []
@@ -205,11 +205,7 @@ def _stale_notes(manifest: dict[str, Any]) -> list[str]:
             continue
         if created is not None and path.stat().st_mtime <= created:
             continue
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != sha:
+        if sha256_file(path) != sha:
             notes.append(f"the {what} file {path} changed after `diagnose gaps` evaluated it "
                          "(its sha256 differs): rerun diagnose gaps for numbers of the current file")
     return notes

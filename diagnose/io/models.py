@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from diagnose.errors import ModelLoadError, UsageError
+from diagnose.io.digest import sha256_file
 
 FORMATS = ("torchscript", "export", "state_dict", "checkpoint", "safetensors", "pickle", "arch")
 # Keys under which training loops store the weights inside a checkpoint dict, most specific first.
@@ -61,14 +62,6 @@ class LoadedModel:
         """The model file's sha256 (None for a fresh --arch model), read on first use: only the
         manifest of `diagnose gaps` needs it, and hashing a 400 MB state dict took a third of its load."""
         return sha256_file(self.path) if self.path is not None else None
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def detect_format(path: Path) -> str:
