@@ -161,3 +161,23 @@ def test_tally_merge_of_shards_equals_one_pass() -> None:
     merged = shards[0].merge(shards[1]).merge(shards[2])
     assert merged.n == whole.n and merged.errors == whole.errors
     assert (merged.confusion == whole.confusion).all()
+
+
+def test_report_survives_a_json_round_trip_with_infinite_bounds() -> None:
+    # A one-item regression split has the interval (0, inf); JSON stores inf as null.
+    import json
+
+    from diagnose.core.gaps import GapReport, compute_gaps, summarize_errors, summarize_values
+    from diagnose.render import to_json_text
+
+    reg = compute_gaps({"train": summarize_values("train", 0.5, 0.0, 1), "dev": summarize_values("dev", 0.7, 0.2, 50)},
+                       human_error=0.1, metric="mse")
+    back = GapReport.from_json(json.loads(to_json_text(reg.to_json())))
+    assert back.splits["train"].ci[0] == 0.0 and math.isnan(back.splits["train"].ci[1])
+    assert back.splits["dev"] == reg.splits["dev"]
+    assert back.verdict == reg.verdict and back.notes == reg.notes
+
+    cls = compute_gaps({s: summarize_errors(s, e, n) for s, (e, n) in
+                        {"train": (46, 1000), "train_dev": (30, 300), "dev": (40, 250), "test": (45, 250)}.items()},
+                       human_error=0.01)
+    assert GapReport.from_json(json.loads(to_json_text(cls.to_json()))) == cls

@@ -144,32 +144,15 @@ def _command_line(workdir: Path, log: list[Path], sheet: Path | None, data: Path
 
 def _report_from_json(doc: dict[str, Any], where: Path) -> Any:
     """Rebuild the GapReport `diagnose gaps` saved in the manifest (`report`, as its --json)."""
-    from diagnose.core.gaps import GAP_LEVELS, Gap, GapReport, SplitResult, Verdict
+    from diagnose.core.gaps import GapReport
 
     try:
-        splits = {
-            name: SplitResult(name=name, n=int(s["n"]), error=float(s["error"]), ci=(float(s["ci"][0]), float(s["ci"][1])),
-                              errors=s.get("errors"), sd=s.get("sd"))
-            for name, s in doc["splits"].items()
-        }
-        gaps: dict[str, Gap | None] = {}
-        for name, g in doc["gaps"].items():
-            lower, upper = GAP_LEVELS[name]
-            gaps[name] = None if g is None else Gap(
-                name=name, lower=lower, upper=upper, value=_num(g["value"]), ci=(_num(g["ci"][0]), _num(g["ci"][1]))
-            )
-        verdict = Verdict(problem=doc["verdict"]["problem"], advice=tuple(doc["verdict"]["advice"]))
-        return GapReport(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps,
-                         verdict=verdict, notes=tuple(doc.get("notes") or ()))
+        return GapReport.from_json(doc)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(
             f"{where}: expected the report of a `diagnose gaps` run, got a manifest without a readable "
             f"report ({type(exc).__name__}: {exc}); rerun diagnose gaps"
         ) from None
-
-
-def _num(v: Any) -> float:
-    return float("nan") if v is None else float(v)
 
 
 def _created_epoch(created: Any) -> float | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -140,6 +140,32 @@ class GapReport:
             "verdict": self.verdict.to_json(),
             "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> GapReport:
+        """The inverse of `to_json` after a JSON round trip, where NaN and inf were written as null.
+
+        A null number comes back as NaN (an interval bound that was infinite, e.g. a one-item
+        regression split's). Raises KeyError, TypeError, ValueError or IndexError on a malformed doc.
+        """
+        splits = {
+            name: SplitResult(name=name, n=int(s["n"]), error=_num(s["error"]), ci=(_num(s["ci"][0]), _num(s["ci"][1])),
+                              errors=s.get("errors"), sd=s.get("sd"))
+            for name, s in doc["splits"].items()
+        }
+        gaps: dict[str, Gap | None] = {}
+        for name, g in doc["gaps"].items():
+            lower, upper = GAP_LEVELS[name]
+            gaps[name] = None if g is None else Gap(
+                name=name, lower=lower, upper=upper, value=_num(g["value"]), ci=(_num(g["ci"][0]), _num(g["ci"][1]))
+            )
+        verdict = Verdict(problem=doc["verdict"]["problem"], advice=tuple(doc["verdict"]["advice"]))
+        return cls(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps,
+                   verdict=verdict, notes=tuple(doc.get("notes") or ()))
+
+
+def _num(v: Any) -> float:
+    return math.nan if v is None else float(v)
 
 
 def summarize_errors(name: str, errors: int, n: int) -> SplitResult:
