@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,11 +144,8 @@ def test_ema_matches_the_loop(w: float) -> None:
 
 
 def test_make_runs_really_trains(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "fixtures"))
-    try:
-        import make_runs
-    finally:
-        sys.path.pop(0)
+    from fixtures import make_runs
+
     runs = make_runs.make_all(tmp_path, ["underfitting"])
     assert runs["underfitting"].epochs[-1]["train_acc"] < 0.5
     ids = {h.id: h.severity for h in find_hints(parse_log(tmp_path / "underfitting.keras.csv").series)}
