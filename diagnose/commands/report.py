@@ -247,9 +247,7 @@ def _tally_section(sheet: Path, workdir: Path) -> Any:
     data = read_sheet(sheet)
     error = source = split_errors = None
     if data.split:
-        error, source, split_errors = manifest_error(
-            [Path(workdir) / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"], data.split
-        )
+        error, source, split_errors = manifest_error(workdir, sheet, data.split)
     result = tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error)
     ctx = TallyContext(sheet=str(sheet), split=data.split, error_source=source, skipped_rows=data.skipped_rows,
                        split_errors=split_errors)

@@ -20,9 +20,12 @@ HELP = (
 )
 
 
-def manifest_error(candidates: list[Path], split: str) -> tuple[float | None, str | None, int | None]:
-    """(error rate, the manifest it came from, misclassified count) of `split`, or Nones."""
-    for path in candidates:
+def manifest_error(workdir: Path, sheet: Path, split: str) -> tuple[float | None, str | None, int | None]:
+    """(error rate, the manifest it came from, misclassified count) of `split`, or Nones.
+
+    Looks in `workdir`, then in the `.diagnose/` beside the sheet (a sheet carried to another folder).
+    """
+    for path in (Path(workdir) / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"):
         if not path.is_file():
             continue
         try:
@@ -76,9 +79,7 @@ def command(
             raise UsageError(f"--error: expected a rate in [0, 1] (or a percentage), got {error}; pass e.g. 0.12")
         source = "--error"
     elif split_name:
-        error, source, split_errors = manifest_error(
-            [workdir / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"], split_name
-        )
+        error, source, split_errors = manifest_error(workdir, sheet, split_name)
     result = tally_marks(
         data.categories, data.category_cells(), notes=data.notes(), error=error, skip_unmarked=skip_unmarked
     )
