@@ -1,6 +1,6 @@
 """The command line: parse options, call the core, render, and turn failures into one `Error:` line.
 
-Only typer, the standard library and `diagnose.errors` are imported here at module level; each
+Only typer, the standard library and `diagnose.exceptions` are imported here at module level; each
 command module in `diagnose/commands/` imports torch, pandas or matplotlib inside its function, so
 `diagnose --help`, `diagnose curves` and `diagnose tally` start without torch.
 """
@@ -17,7 +17,7 @@ import typer
 
 from diagnose import __version__
 from diagnose.commands import curves, data, errors, gaps, report, sanity, tally
-from diagnose.errors import DiagnoseError
+from diagnose.exceptions import DiagnoseError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -133,7 +133,7 @@ def evaluate_split_sharded(
     """
     import time
 
-    from diagnose.core.gaps import Tally
+    from diagnose.core.gaps import SplitCounts
     from diagnose.evaluate import SplitEvaluation, evaluate_split
 
     start = time.perf_counter()
@@ -148,7 +148,7 @@ def evaluate_split_sharded(
         return None
     assert gathered is not None
     merged = merge_rows(gathered)
-    tally = Tally(metric=metric)  # type: ignore[arg-type]
+    tally = SplitCounts(metric=metric)  # type: ignore[arg-type]
     n = len(merged.get("index", ()))
     for lo in range(0, n, batch_size):
         chunk = {k: v[lo : lo + batch_size] for k, v in merged.items()}

@@ -1,7 +1,7 @@
 """Streaming evaluation of a model over a split: per-batch outputs to a Parquet writer, counts in memory.
 
 Memory stays at a few batches plus the split's labels: logits are reduced per batch to per-item
-rows (prediction, confidence, loss, top-5) that go straight to disk, and to a Tally (counts, sums,
+rows (prediction, confidence, loss, top-5) that go straight to disk, and to SplitCounts (counts, sums,
 a C x C confusion matrix). Tensor data is sliced in batches, never collated item by item (a
 DataLoader's per-item collation costs more than a small model's forward pass: BASELINES.md).
 
@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from diagnose.core.gaps import Metric, Tally
-from diagnose.errors import DataError, DiagnoseError, EvaluationError, UsageError
+from diagnose.core.gaps import Metric, SplitCounts
+from diagnose.exceptions import DataError, DiagnoseError, EvaluationError, UsageError
 from diagnose.io.models import describe_input, image_channels
 from diagnose.io.predictions import TOPK, PredictionWriter
 from diagnose.io.splits import Dataset, Split
@@ -173,7 +173,7 @@ class SplitEvaluation:
     """One split's evaluation: the tally (counts, confusion) and what was evaluated."""
 
     name: str
-    tally: Tally
+    tally: SplitCounts
     num_classes: int | None
     n_total: int
     seconds: float
@@ -258,7 +258,7 @@ def evaluate_split(
     """Evaluate `module` on `split` (or on the positions in `indices`), streaming rows to `writer`."""
     device = device or torch.device("cpu")
     start = time.perf_counter()
-    tally = Tally(metric=metric)
+    tally = SplitCounts(metric=metric)
     if metric == "error":
         if num_classes is None:
             num_classes = max(2, probe_outputs(module, split, device, precision))

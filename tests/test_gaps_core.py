@@ -11,7 +11,7 @@ from diagnose.core.gaps import (
     ADVICE,
     MISSING_LEVELS_ADVICE,
     NO_GAP_ADVICE,
-    Tally,
+    SplitCounts,
     class_breakdown,
     compute_gaps,
     summarize_errors,
@@ -109,7 +109,7 @@ def test_tally_against_sklearn() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 7, 5000)
     p = np.where(rng.random(5000) < 0.8, y, rng.integers(0, 7, 5000))
-    t = Tally(metric="error")
+    t = SplitCounts(metric="error")
     for start in range(0, 5000, 333):  # uneven batches
         t.add_classes(y[start : start + 333], p[start : start + 333], 7)
     assert (t.confusion == confusion_matrix(y, p, labels=range(7))).all()
@@ -119,7 +119,7 @@ def test_tally_against_sklearn() -> None:
 
 
 def test_tally_grows_when_a_later_batch_has_a_new_class() -> None:
-    t = Tally(metric="error")
+    t = SplitCounts(metric="error")
     t.add_classes(np.array([0, 1]), np.array([0, 0]), 2)
     t.add_classes(np.array([3]), np.array([2]), 4)
     assert t.confusion.tolist() == [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]]
@@ -128,7 +128,7 @@ def test_tally_grows_when_a_later_batch_has_a_new_class() -> None:
 def test_tally_regression_mean_and_sd() -> None:
     rng = np.random.default_rng(1)
     v = rng.exponential(2.0, 1001)
-    t = Tally(metric="mae")
+    t = SplitCounts(metric="mae")
     t.add_losses(v[:500])
     t.add_losses(v[500:])
     s = t.summary("test")
@@ -153,9 +153,9 @@ def test_class_breakdown_by_hand() -> None:
 def test_tally_merge_of_shards_equals_one_pass() -> None:
     rng = np.random.default_rng(4)
     y, p = rng.integers(0, 5, 900), rng.integers(0, 5, 900)
-    whole = Tally(metric="error")
+    whole = SplitCounts(metric="error")
     whole.add_classes(y, p, 5)
-    shards = [Tally(metric="error") for _ in range(3)]
+    shards = [SplitCounts(metric="error") for _ in range(3)]
     for rank, t in enumerate(shards):  # a strided split, as a distributed sampler gives each rank
         t.add_classes(y[rank::3], p[rank::3], 5)
     merged = shards[0].merge(shards[1]).merge(shards[2])

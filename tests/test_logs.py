@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diagnose.errors import LogParseError
+from diagnose.exceptions import LogParseError
 from diagnose.io import tensorboard as tb
 from diagnose.io.logs import canonical_name, detect_format, parse_log
 from diagnose.io.textlog import clean_text, parse_line, parse_text

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 import torch
 
-from diagnose.errors import ModelLoadError, UsageError
+from diagnose.exceptions import ModelLoadError, UsageError
 from diagnose.io.models import build_arch, describe_input, detect_format, image_channels, load_model
 
 DETECTED = {

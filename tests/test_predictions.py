@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from diagnose.errors import DataError
+from diagnose.exceptions import DataError
 from diagnose.io.predictions import (
     PredictionWriter,
     prediction_files,

@@ -381,8 +381,8 @@ def test_dict_outputs_are_read_as_logits(one, batches) -> None:
 
 def test_shared_evaluation_helpers(example_data: Path) -> None:
     # sanity reads outputs and words bad input exactly as gaps does, through evaluate's public helpers.
-    from diagnose.errors import DataError, EvaluationError
     from diagnose.evaluate import FORWARD_ERRORS, check_labels, extract_logits, forward_error
+    from diagnose.exceptions import DataError, EvaluationError
     from diagnose.io.splits import load_dataset
 
     t = torch.zeros(2, 3)

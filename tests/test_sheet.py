@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from diagnose.errors import SheetError
+from diagnose.exceptions import SheetError
 from diagnose.io.sheet import backup, read_sheet, sheet_exists_with_work, write_sheet
 
 HEADER = ["n", "split", "index", "id", "label", "pred", "confidence", "p_label", "loss", "suspect_mislabel",

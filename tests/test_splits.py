@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from diagnose.errors import DataError
+from diagnose.exceptions import DataError
 from diagnose.io.splits import TensorSplit, find_splits, load_dataset
 
 SPLITS = ("train", "train_dev", "dev", "test")

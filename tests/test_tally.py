@@ -1,4 +1,4 @@
-"""Tally arithmetic: marks, counts, Wilson intervals, ceilings, the paired leader test, note words."""
+"""SheetTally arithmetic: marks, counts, Wilson intervals, ceilings, the paired leader test, note words."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from diagnose.errors import UsageError
+from diagnose.exceptions import UsageError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

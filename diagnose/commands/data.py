@@ -10,7 +10,7 @@ import typer
 
 from diagnose.commands.gaps import parse_floats, parse_image_size
 from diagnose.commands.sanity import FailOn, emit_checks, gate_checks
-from diagnose.errors import UsageError
+from diagnose.exceptions import UsageError
 
 NAME = "data"
 HELP = (

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from diagnose.commands.gaps import parse_floats, parse_image_size
-from diagnose.errors import DataError, DiagnoseError, OverwriteRefused, UsageError
+from diagnose.exceptions import DataError, DiagnoseError, OverwriteRefused, UsageError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from diagnose.errors import UsageError
+from diagnose.exceptions import UsageError
 
 NAME = "gaps"
 HELP = (

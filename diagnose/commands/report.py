@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from diagnose.errors import InputError, OverwriteRefused, UsageError
+from diagnose.exceptions import InputError, OverwriteRefused, UsageError
 
 NAME = "report"
 HELP = (
@@ -196,7 +196,7 @@ def _stale_notes(manifest: dict[str, Any]) -> list[str]:
 
 def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
     from diagnose.core.gaps import class_breakdown
-    from diagnose.errors import DataError
+    from diagnose.exceptions import DataError
     from diagnose.io.predictions import MANIFEST, prediction_files, tally_predictions
     from diagnose.render.report import GapsSection
 

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from diagnose.commands.gaps import Device, parse_floats, parse_image_size
-from diagnose.errors import DataError, GateFailed, UsageError
+from diagnose.exceptions import DataError, GateFailed, UsageError
 
 NAME = "sanity"
 HELP = (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from diagnose.errors import InputError, UsageError
+from diagnose.exceptions import InputError, UsageError
 
 NAME = "tally"
 HELP = (

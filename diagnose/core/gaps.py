@@ -269,7 +269,7 @@ def _fmt(value: float, metric: Metric, signed: bool = False) -> str:
 
 
 @dataclass
-class Tally:
+class SplitCounts:
     """What a split's evaluation keeps in memory: counts, sums and a C x C confusion matrix.
 
     Filled batch by batch (`add_classes` or `add_losses`), so memory does not grow with the split.
@@ -306,7 +306,7 @@ class Tally:
         self.loss_sum += float(v.sum())
         self.loss_sq_sum += float(np.square(v).sum())
 
-    def merge(self, other: Tally) -> Tally:
+    def merge(self, other: SplitCounts) -> SplitCounts:
         """Add another tally of the same metric (a shard of the same split) into this one."""
         if other.metric != self.metric:
             raise ValueError(f"cannot merge a {other.metric} tally into a {self.metric} tally")

@@ -92,7 +92,7 @@ class LeaderTest:
 
 
 @dataclass(frozen=True)
-class Tally:
+class SheetTally:
     rows: int  # rows counted (the denominator of every share)
     unmarked: int  # rows with no mark in any category
     categories: tuple[CategoryCount, ...]  # sorted by count, then sheet order
@@ -170,8 +170,8 @@ def tally_marks(
     notes: Sequence[str] | None = None,
     error: float | None = None,
     skip_unmarked: bool = False,
-) -> Tally:
-    """Tally a sheet.
+) -> SheetTally:
+    """SheetTally a sheet.
 
     names: category names, in sheet order. cells: one row per sheet row, one cell per category.
     error: the split's error rate in [0, 1] (None when unknown: no ceilings).
@@ -206,7 +206,7 @@ def tally_marks(
         for k in order[1:]:
             if counts[k] and not _leader_test(names, marks, order[0], k).distinguishable:
                 tied.append(names[k])
-    return Tally(
+    return SheetTally(
         rows=n,
         unmarked=unmarked,
         categories=tuple(cats[k] for k in order),

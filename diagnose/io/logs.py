@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose.core.hints import Series
-from diagnose.errors import LogParseError, UsageError
+from diagnose.exceptions import LogParseError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from diagnose.errors import ModelLoadError, UsageError
+from diagnose.exceptions import ModelLoadError, UsageError
 from diagnose.io.digest import sha256_file
 
 FORMATS = ("torchscript", "export", "state_dict", "checkpoint", "safetensors", "pickle", "arch")

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose import __version__
-from diagnose.core.gaps import Metric, Tally
-from diagnose.errors import DataError, UsageError
+from diagnose.core.gaps import Metric, SplitCounts
+from diagnose.exceptions import DataError, UsageError
 from diagnose.io.atomic import atomic_path, atomic_write_text
 from diagnose.io.splits import ALIASES, SPLITS, unreadable
 
@@ -285,9 +285,9 @@ def _class_codes(values: Any, lookup: dict[str, int] | None, path: Path, column:
     raise DataError(f"{path}: expected integer or string {column!r}, got {t}; write class indices")
 
 
-def tally_predictions(path: Path, *, metric: Metric, classes: list[str] | None = None) -> Tally:
-    """Stream one split's predictions into a Tally (counts and confusion matrix, never all rows)."""
-    tally = Tally(metric=metric)
+def tally_predictions(path: Path, *, metric: Metric, classes: list[str] | None = None) -> SplitCounts:
+    """Stream one split's predictions into SplitCounts (counts and confusion matrix, never all rows)."""
+    tally = SplitCounts(metric=metric)
     lookup = {c: i for i, c in enumerate(classes)} if classes else None
     size = len(classes) if classes else 0
     for rb in iter_prediction_batches(path, list(REQUIRED)):

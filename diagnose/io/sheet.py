@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from diagnose.errors import SheetError
+from diagnose.exceptions import SheetError
 from diagnose.io.atomic import atomic_open, atomic_path
 
 # Columns diagnose writes before the categories; everything else except the note is a category.

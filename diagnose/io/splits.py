@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose.core.gaps import SPLITS  # the levels' order, defined once
-from diagnose.errors import DataError, UsageError
+from diagnose.exceptions import DataError, UsageError
 
 if TYPE_CHECKING:
     import torch

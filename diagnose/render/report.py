@@ -29,7 +29,7 @@ from diagnose.render.gaps import (
 
 if TYPE_CHECKING:
     from diagnose.core.checks import Check
-    from diagnose.core.tally import Tally
+    from diagnose.core.tally import SheetTally
     from diagnose.render.curves import RunResult
     from diagnose.render.tally import TallyContext
 
@@ -66,7 +66,7 @@ class GapsSection:
 
 @dataclass
 class TallySection:
-    tally: Tally
+    tally: SheetTally
     ctx: TallyContext
     contact_png: bytes | None = None  # the sheet's contact sheet (`diagnose errors` writes <sheet>.png)
     contact_name: str | None = None

@@ -10,7 +10,7 @@ from diagnose.render import markdown_table, pct, pts
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from diagnose.core.tally import Tally
+    from diagnose.core.tally import SheetTally
 
 HEADERS = ("category", "count", "share", "95% CI", "ceiling", "ceiling 95% CI")
 
@@ -30,7 +30,7 @@ def _range(lo: float, hi: float, as_points: bool = False) -> str:
     return f"{lo * 100:.1f}\u2013{hi * 100:.1f}%"
 
 
-def rows(tally: Tally) -> list[list[str]]:
+def rows(tally: SheetTally) -> list[list[str]]:
     out = []
     for c in tally.categories:
         out.append(
@@ -46,7 +46,7 @@ def rows(tally: Tally) -> list[list[str]]:
     return out
 
 
-def headline(tally: Tally, ctx: TallyContext) -> str:
+def headline(tally: SheetTally, ctx: TallyContext) -> str:
     split = ctx.split or "an unknown split"
     line = f"{ctx.sheet}: {tally.rows} rows of {split} errors"
     if tally.error is not None:
@@ -54,7 +54,7 @@ def headline(tally: Tally, ctx: TallyContext) -> str:
     return line
 
 
-def findings(tally: Tally, ctx: TallyContext) -> list[str]:
+def findings(tally: SheetTally, ctx: TallyContext) -> list[str]:
     """The sentences under the table: the multi-label note, the first category, distinguishability."""
     lines = []
     if tally.unmarked:
@@ -114,7 +114,7 @@ def findings(tally: Tally, ctx: TallyContext) -> list[str]:
     return lines
 
 
-def render_table(console: Console, tally: Tally, ctx: TallyContext) -> None:
+def render_table(console: Console, tally: SheetTally, ctx: TallyContext) -> None:
     from rich import box
     from rich.table import Table
 
@@ -133,7 +133,7 @@ def render_table(console: Console, tally: Tally, ctx: TallyContext) -> None:
         console.print(line, markup=False, soft_wrap=True)
 
 
-def to_json(tally: Tally, ctx: TallyContext) -> dict[str, object]:
+def to_json(tally: SheetTally, ctx: TallyContext) -> dict[str, object]:
     """The issue's schema first (split, error, rows, unmarked, categories, first), then the extras."""
     test = tally.leader_test
     return {
@@ -153,7 +153,7 @@ def to_json(tally: Tally, ctx: TallyContext) -> dict[str, object]:
     }
 
 
-def to_markdown(tally: Tally, ctx: TallyContext) -> str:
+def to_markdown(tally: SheetTally, ctx: TallyContext) -> str:
     headers = [h for h in HEADERS if tally.error is not None or not h.startswith("ceiling")]
     body = [r[: len(headers)] for r in rows(tally)]
     body.append(["(no mark)", str(tally.unmarked), *[""] * (len(headers) - 2)])
