@@ -940,3 +940,8 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
             "pass --format if the format was guessed wrong"
         )
     return parsed
+
+
+def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[ParsedLog]:
+    """Every run one log holds, in the order they were written (one ParsedLog each)."""
+    return [parse_log(path, fmt=fmt)]
