@@ -79,10 +79,21 @@ def is_reserved(name: str) -> bool:
     return key in FIXED_COLUMNS or key == NOTE_COLUMN
 
 
+# A text cell starting with one of these is run as a formula by Excel, LibreOffice or Google Sheets
+# (CSV injection; OWASP's list: = + - @ TAB CR). A leading apostrophe keeps it text in all three.
+FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe_text(value: str) -> str:
-    # A text cell starting with = + @ is run as a formula by Excel and Sheets (CSV injection); a
-    # leading apostrophe keeps it text. Numbers never reach here.
-    return "'" + value if value[:1] in ("=", "+", "@") else value
+    """Escape a text cell that a spreadsheet would run as a formula. Numbers never reach here."""
+    # A value that already starts with apostrophes before a formula character gets one more, so that
+    # `unescape_cell` can tell it from an escaped one: the two are exact inverses.
+    return "'" + value if value.lstrip("'").startswith(FORMULA_STARTS) else value
+
+
+def unescape_cell(value: str) -> str:
+    """The original of a cell `_safe_text` escaped ("'=cmd" -> "=cmd"); anything else unchanged."""
+    return value[1:] if value[:1] == "'" and value.lstrip("'").startswith(FORMULA_STARTS) else value
 
 
 def format_cell(value: object, digits: int = 4) -> str:
@@ -104,7 +115,7 @@ def write_sheet(path: Path, columns: Sequence[str], rows: Iterable[Sequence[obje
     """Write the sheet atomically: UTF-8 with BOM, comma, CRLF, minimal quoting."""
     with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, delimiter=",", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(columns)
+        writer.writerow([_safe_text(str(c)) for c in columns])
         for row in rows:
             writer.writerow([format_cell(v) for v in row])
 
@@ -215,7 +226,7 @@ def read_sheet(path: Path, *, categories: Sequence[str] | None = None) -> Sheet:
     keep: list[int] = []
     seen: Counter[str] = Counter()
     for k, h in enumerate(header):
-        h = h.strip().lstrip("\ufeff")
+        h = unescape_cell(h.strip().lstrip("\ufeff")).strip()
         if not h:
             if not any(r[k].strip() for r in body):
                 continue  # trailing empty columns spreadsheets leave behind
@@ -232,7 +243,7 @@ def read_sheet(path: Path, *, categories: Sequence[str] | None = None) -> Sheet:
     skipped = 0
     first_col = names[0] if names else ""
     for r in body:
-        row = {name: r[k].strip() for name, k in zip(names, keep, strict=True)}
+        row = {name: unescape_cell(r[k].strip()) for name, k in zip(names, keep, strict=True)}
         lead = row.get("n", row.get(first_col, "")).strip().lower().rstrip(":")
         if lead in _SUM_WORDS:
             skipped += 1
