@@ -1,0 +1,151 @@
+"""The options several commands share, each defined once: its flag, its help, its default.
+
+A command writes `mean: options.Mean = None`; the flag, help text and checks come from here, so
+`gaps`, `errors`, `sanity`, `data` and `report` cannot drift apart. Only typer and the standard
+library are imported: every command module imports this at start-up.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from diagnose.exceptions import UsageError
+
+# --------------------------------------------------------------------------- closed choices
+
+
+class Metric(str, enum.Enum):
+    error = "error"
+    mse = "mse"
+    mae = "mae"
+
+
+class Device(str, enum.Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, enum.Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class FailOn(str, enum.Enum):
+    warn = "warn"
+    fail = "fail"
+
+
+# --------------------------------------------------------------------------- defaults (one each)
+
+BATCH_SIZE = 256
+LABEL_COLUMN = "label"
+WORKDIR = Path(".diagnose")
+SMOOTH = 0.6
+SEED = 0
+APP_DIR = Path(".")
+
+# --------------------------------------------------------------------------- model loading
+
+Arch = Annotated[
+    str | None,
+    typer.Option("--arch", help="Architecture for weights-only files: package.module:factory or path/to/file.py:ClassName."),
+]
+ArchKwargs = Annotated[
+    str | None,
+    typer.Option("--arch-kwargs", help="JSON object of keyword arguments for --arch, e.g. '{\"hidden\": 64}'."),
+]
+AppDir = Annotated[
+    Path,
+    typer.Option("--app-dir", readable=False, help="Folder put first on sys.path so --arch module specs and pickled models find your own code (as python -m would)."),
+]
+TrustPickle = Annotated[
+    bool,
+    typer.Option("--trust-pickle", help="Allow a whole pickled nn.Module (runs code stored in the file: only for files you trust)."),
+]
+
+# --------------------------------------------------------------------------- evaluation
+
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where the model runs: auto picks cuda, then mps, then cpu.")]
+PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="fp32, or bf16 / fp16 autocast.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")]
+Workers = Annotated[int, typer.Option("--workers", min=0, help="Processes decoding image folders (tensor and table files need none).")]
+MaxItems = Annotated[
+    int | None,
+    typer.Option("--max-items", min=1, help="Evaluate a seeded uniform sample of at most N items per split (intervals widen to match)."),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of every random draw: the same seed gives the same result.")]
+Workdir = Annotated[
+    Path, typer.Option("--workdir", readable=False, help="Where `diagnose gaps` saves per-item predictions and manifest.json.")
+]
+
+# --------------------------------------------------------------------------- reading DATA
+
+LabelColumn = Annotated[str, typer.Option("--label-column", help="Label column in CSV / Parquet splits.")]
+ImageSize = Annotated[str | None, typer.Option("--image-size", help="Resize images to H,W (or one number for square).")]
+Mean = Annotated[
+    str | None,
+    typer.Option("--mean", help="Per-channel mean subtracted from image pixels in [0, 1], e.g. 0.485,0.456,0.406."),
+]
+Std = Annotated[
+    str | None,
+    typer.Option("--std", help="Per-channel standard deviation pixels are divided by, e.g. 0.229,0.224,0.225."),
+]
+
+# --------------------------------------------------------------------------- curves
+
+Smooth = Annotated[
+    float, typer.Option("--smooth", min=0.0, max=0.999, help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999.")
+]
+Classes = Annotated[int | None, typer.Option("--classes", min=2, help="Number of classes: checks the loss against chance, ln(C).")]
+
+# --------------------------------------------------------------------------- output
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (schema in docs/json.md).")]
+Markdown = Annotated[bool, typer.Option("--markdown", help="Print the result as Markdown.")]
+FailOnOpt = Annotated[
+    FailOn | None, typer.Option("--fail-on", help="Exit with code 3 when any check reaches this status (warn: warn or fail).")
+]
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_floats(text: str | None, option: str) -> list[float] | None:
+    """'0.485,0.456,0.406' -> [0.485, 0.456, 0.406]; None stays None."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise UsageError(f"{option}: expected comma-separated numbers like 0.485,0.456,0.406, got {text!r}; fix the list") from None
+    if not values:
+        raise UsageError(f"{option}: expected at least one number, got {text!r}; pass e.g. {option} 0.5")
+    return values
+
+
+def parse_image_size(text: str | None) -> tuple[int, int] | None:
+    """'224' or '224,192' or '224x192' -> (H, W); None stays None."""
+    if text is None:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        dims = [int(p) for p in parts if p.strip()]
+    except ValueError:
+        dims = []
+    if len(dims) == 1:
+        dims = dims * 2
+    if len(dims) != 2 or min(dims) <= 0:
+        raise UsageError(f"--image-size: expected H,W or one size like 224, got {text!r}; pass e.g. --image-size 224,224")
+    return dims[0], dims[1]
+
+
+def one_format(json_out: bool, markdown: bool) -> None:
+    """--json and --markdown exclude each other."""
+    if json_out and markdown:
+        raise UsageError("--json and --markdown: expected at most one output format, got both; pick one")
