@@ -4,7 +4,7 @@
 
 Writes a 1,000,000-step log (step, epoch, loss, acc, lr) as CSV, JSON lines and plain text, and a
 TensorBoard event file of 200,000 scalar points, into a temporary folder; prints medians and ratios.
-Targets (issue 6): CSV <= 1.5x pandas.read_csv; JSON lines <= 1.5x the faster of polars.read_ndjson and
+Targets: CSV <= 1.5x pandas.read_csv; JSON lines <= 1.5x the faster of polars.read_ndjson and
 pandas.read_json(lines=True, engine="pyarrow"); text <= 1 s; TensorBoard >= 5x faster than tbparse;
 `diagnose curves` end to end on the CSV (parse, findings, PNG) <= 3 s.
 """
@@ -84,7 +84,7 @@ def main() -> None:
         ratio = ours / base if base == base else float("nan")
         shown = f"{ratio:.2f}x" if "faster" not in target else f"{base / ours:.1f}x faster"
         print(f"| {what} | {base_name} | {base:.2f} | {ours:.2f} | {shown} | {target} |")
-    print(f"\nJSON lines baselines: {other}")
+    print(f"\nJSON lines references: {other}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ line) against matplotlib drawing every point, same data, same figure size, PNG.
 
     python bench/bench_plot.py [--points 10000000] [--repeat 3]
 
-Target (issue 6): 10,000,000 points drawn in < 2 s.
+Target: 10,000,000 points drawn in < 2 s.
 """
 
 from __future__ import annotations

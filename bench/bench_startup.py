@@ -2,7 +2,7 @@
 
     python bench/bench_startup.py [--repeat 7]
 
-Target (issue 6): `diagnose --help` <= 0.3 s; `diagnose curves` never imports torch.
+Target: `diagnose --help` <= 0.3 s; `diagnose curves` never imports torch.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Memory stays at a few batches plus the split's labels: logits are reduced per batch to per-item
 rows (prediction, confidence, loss, top-5) that go straight to disk, and to SplitCounts (counts, sums,
 a C x C confusion matrix). Tensor data is sliced in batches, never collated item by item (a
-DataLoader's per-item collation costs more than a small model's forward pass: BASELINES.md).
+DataLoader's per-item collation costs more than a small model's forward pass).
 
 `predict_batch` is the whole per-batch computation; `evaluate_split` runs it over a split or an
 explicit `indices` array, so a distributed runner can give each rank its share and merge the rows.
@@ -12,16 +12,18 @@ explicit `indices` array, so a distributed runner can give each rank its share a
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
 from diagnose.core.gaps import Metric, SplitCounts
-from diagnose.exceptions import DataError, DiagnoseError, EvaluationError, UsageError
+from diagnose.exceptions import ArgumentError, DataError, DiagnoseError, EvaluationError
 from diagnose.io.models import describe_input, image_channels
 from diagnose.io.predictions import TOPK, PredictionWriter
 from diagnose.io.splits import Dataset, Split
@@ -40,11 +42,11 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: expected a CUDA GPU, got none visible to torch; pass --device cpu")
+        raise ArgumentError("device", "expected a CUDA GPU, got none visible to torch; use the cpu device", "cuda")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("--device mps: expected Apple's Metal backend, got none available; pass --device cpu")
+        raise ArgumentError("device", "expected Apple's Metal backend, got none available; use the cpu device", "mps")
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise UsageError(f"--device {name}: expected auto, cpu, cuda or mps, got {name!r}; pick one of those")
+        raise ArgumentError("device", f"expected auto, cpu, cuda or mps, got {name!r}; pick one of those", name)
     return torch.device(name)
 
 
@@ -69,7 +71,7 @@ def subsample(n: int, max_items: int | None, *, seed: int, salt: int = 0) -> np.
     if max_items is None or max_items >= n:
         return None
     if max_items <= 0:
-        raise UsageError(f"--max-items: expected a positive number, got {max_items}; pass e.g. --max-items 1000")
+        raise ArgumentError("max_items", f"expected a positive number, got {max_items}; pass e.g. 1000")
     rng = np.random.default_rng([seed, salt])
     return np.sort(rng.choice(n, size=max_items, replace=False)).astype(np.int64)
 
@@ -308,3 +310,117 @@ def probe_outputs(module: torch.nn.Module, split: Split, device: torch.device, p
         except FORWARD_ERRORS as exc:
             raise forward_error(split, exc, module, tuple(x.shape)) from None
     return 1 if out.dim() == 1 else int(out.shape[1]) if out.dim() == 2 else -1
+
+
+# --------------------------------------------------------------------------- the one evaluation path
+
+
+@dataclass
+class Evaluation:
+    """A model evaluated on some splits of a dataset.
+
+    splits: per split, its counts and timing; num_classes: outputs of a classifier (None for
+    regression); device: where it ran; notes: what a reader must know (a --max-items sample);
+    world_size: processes under torchrun (1 alone).
+    """
+
+    splits: dict[str, SplitEvaluation]
+    num_classes: int | None
+    device: str
+    notes: tuple[str, ...]
+    world_size: int = 1
+
+
+def evaluate_model(
+    model: torch.nn.Module | Callable[[str], torch.nn.Module],
+    dataset: Dataset,
+    *,
+    metric: Metric = "error",
+    device: str = "auto",
+    precision: Precision = "fp32",
+    batch_size: int = 256,
+    max_items: int | None = None,
+    seed: int = 0,
+    splits: Sequence[str] | None = None,
+    workdir: Path | None = None,
+    show_progress: bool = False,
+) -> Evaluation | None:
+    """Evaluate `model` on the splits of `dataset` (all, or those named in `splits`).
+
+    model: an nn.Module, or a callable that loads it onto a device given as a string (a file is then
+    read straight onto the GPU). device: auto, cpu, cuda, cuda:N or mps. max_items: evaluate a seeded
+    uniform sample of at most that many items per split. workdir: when given, the per-item rows go to
+    `workdir/predictions/<split>.parquet`, written in a staging folder and moved in only when every
+    split is done (a failed run never leaves predictions of one run beside those of another); a split
+    not evaluated loses its old file when all splits are evaluated. Under torchrun each rank
+    evaluates its block of every split; rank 0 gets the Evaluation, the other ranks get None.
+    """
+    import shutil
+
+    from diagnose.distributed import evaluate_split_sharded, finish, init_world
+    from diagnose.io.predictions import PredictionWriter, check_writable_folder, predictions_path
+    from diagnose.io.splits import SPLITS
+
+    if workdir is not None:
+        check_writable_folder(Path(workdir), f"workdir {workdir}")
+    dev = resolve_device(device)
+    world = init_world(str(dev))
+    if world.active and dev.type == "cuda":
+        dev = torch.device("cuda", world.local_rank)
+    show_progress = show_progress and world.is_main
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ArgumentError("precision", f"expected fp32, bf16 or fp16, got {precision!r}; pick one of those")
+    if precision == "fp16" and dev.type == "cpu":
+        raise ArgumentError("precision", "expected a GPU device, got the CPU; use bf16 on a CPU", "fp16")
+    module = model(str(dev)) if not isinstance(model, torch.nn.Module) and callable(model) else model
+    if isinstance(module, torch.nn.Module) and not isinstance(module, torch.jit.ScriptModule):
+        module = module.to(dev).eval()
+    dataset = match_image_channels(dataset, module)
+    names = [n for n in dataset.splits if splits is None or n in splits]
+    if not names:
+        found = ", ".join(dataset.splits) or "none"
+        raise DataError(f"{dataset.root}: expected a {' or '.join(splits or ())} split, got {found}; pick one of those")
+
+    first = dataset.splits[names[0]]
+    num_classes = max(2, probe_outputs(module, first, dev, precision)) if metric == "error" else None
+    topk = min(TOPK, num_classes or 0)
+    notes: list[str] = []
+    evaluations: dict[str, SplitEvaluation] = {}
+    staging = Path(workdir) / f".run-{os.getpid()}" if workdir is not None else None
+    try:
+        for name in names:
+            split = dataset.splits[name]
+            # Each split's sample is seeded by its level, so a split's sample does not depend on the others.
+            salt = SPLITS.index(name) if name in SPLITS else len(SPLITS)
+            indices = subsample(split.n, max_items, seed=seed, salt=salt)
+            if indices is not None:
+                notes.append(f"{name}: evaluated a seeded sample of {len(indices):,} of {split.n:,} items (max_items)")
+            with (PredictionWriter(staging / f"{name}.parquet", regression=metric != "error", topk=topk)
+                  if staging is not None and world.is_main else contextlib.nullcontext()) as writer:
+                if world.active:
+                    evaluations[name] = evaluate_split_sharded(
+                        module, split, world=world, indices=indices, writer=writer, metric=metric,
+                        batch_size=batch_size, num_classes=num_classes, topk=topk, device=dev, precision=precision,
+                        show_progress=show_progress,
+                    )
+                else:
+                    evaluations[name] = evaluate_split(
+                        module, split, metric=metric, batch_size=batch_size, device=dev, precision=precision,
+                        indices=indices, writer=writer, num_classes=num_classes, show_progress=show_progress,
+                    )
+        if not world.is_main:
+            finish(world)
+            return None
+        if staging is not None:
+            for name in SPLITS:
+                target = predictions_path(Path(workdir), name)  # type: ignore[arg-type]
+                if name in evaluations:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staging / f"{name}.parquet", target)
+                elif splits is None:  # a split this run did not see would mix two runs
+                    target.unlink(missing_ok=True)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    finish(world)
+    return Evaluation(evaluations, num_classes, str(dev), tuple(notes), world.size)

@@ -1,4 +1,4 @@
-"""Model health checks (`diagnose sanity`): the seeds' checklist run on a real torch model.
+"""Model health checks (`diagnose sanity`): the pre-training checklist run on a real torch model.
 
 Each `check_*` takes an nn.Module and tensors and returns a `core.checks.Check`. The model given is
 never changed: checks that train or perturb weights work on a deep copy.
@@ -37,8 +37,8 @@ GRADCHECK_FAIL = 1e-2
 GRADCHECK_WARN = 1e-4
 GRAD_FLOOR = 1e-5
 FD_STEPS = (1e-5, 1e-6)  # a coordinate fails only if it fails at both steps (a ReLU kink passes at one)
-# activations: "as much as 40% of your network can be dead" with too high a learning rate (CS231n,
-# quoted in the seeds) - that is a fail. A warning from a quarter of a layer on: an untouched PyTorch-
+# activations: "as much as 40% of your network can be dead" with too high a learning rate (CS231n
+# notes, "Neural Networks Part 1") - that is a fail. A warning from a quarter of a layer on: an untouched PyTorch-
 # default MLP on non-negative inputs already has 10-15% never-positive units (measured: 4 of 32 on the
 # bundled digits before training, 6 of 32 after), so a lower bar would flag most ordinary models.
 # A sigmoid / tanh unit is saturated when 90% of its outputs lie within 1% of a bound (sigmoid slope

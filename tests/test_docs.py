@@ -90,3 +90,21 @@ def test_relative_links_resolve(page: Path):
 def test_readme_is_short():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
     assert lines <= 180, f"README.md has {lines} lines; move the detail to docs/"
+
+
+# Words about how the project was made, which a reader of the repository cannot follow.
+PROVENANCE = re.compile(r"issue [0-9]|the seeds|seed 00|baselines\.md|\.\./shared", re.IGNORECASE)
+
+
+def test_the_repository_speaks_of_the_product_only():
+    places = [ROOT / "README.md", ROOT / "pyproject.toml"]
+    for folder in ("diagnose", "docs", "fixtures", "bench"):
+        places += [p for p in (ROOT / folder).rglob("*") if p.suffix in {".py", ".md", ".toml", ".txt", ".json"}]
+    found = []
+    for path in places:
+        if "__pycache__" in path.parts or path.stat().st_size > 2_000_000:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if PROVENANCE.search(line):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
+    assert not found, "cite public sources instead:\n" + "\n".join(found)

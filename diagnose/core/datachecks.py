@@ -3,9 +3,9 @@
 Pure numpy: labels as (N,) arrays, inputs summarised batch by batch into `InputSummary`, items
 hashed into `ItemHashes`. Each check returns a `core.checks.Check`.
 
-Split pairs have a role (after the train / train-dev / dev / test design in the seeds, Ng's
-"Machine Learning Yearning"): train and train_dev must match, and so must dev and test; train and
-dev / test may differ on purpose when a train_dev split exists, because `diagnose gaps` then
+Split pairs have a role (after the train / train-dev / dev / test design of Ng's "Machine Learning
+Yearning", ch. 36-42): train and train_dev must match, and so must dev and test; train and dev / test
+may differ on purpose when a train_dev split exists, because `diagnose gaps` then
 measures that difference as data_mismatch.
 """
 
@@ -27,7 +27,7 @@ from diagnose.core.stats import detectable_difference
 # A split that cannot tell apart gaps of this size at 95% (core.stats.detectable_difference, the
 # half-width the gaps intervals have) is too small to steer by: Ng ("Machine Learning Yearning", ch. 6)
 # wants dev sets that show 0.1-1 point differences; we warn only when even a 10-point gap - the size
-# of the gaps in the seeds' worked examples - would be invisible (under ~70 items at 10% error). The
+# of the gaps in that book's worked examples - would be invisible (under ~70 items at 10% error). The
 # 5-point level is printed for every split; the bundled example's 250-item dev sits at 5.3 points.
 DETECTABLE_WARN = 0.10
 ASSUMED_ERROR_RATE = 0.1

@@ -1,7 +1,7 @@
 """The bias / variance / data-mismatch arithmetic: split errors in, gaps and a verdict out.
 
 The levels are human-level < train < train_dev < dev < test; each gap is the difference between
-two adjacent levels (the workflow in the seeds, after Ng's "Machine Learning Yearning"):
+two adjacent levels (the workflow of Ng's "Machine Learning Yearning", ch. 20-22 and 40-41):
 
     avoidable_bias = train - human_error
     variance       = train_dev - train
@@ -37,7 +37,8 @@ GAP_LEVELS: dict[str, tuple[str, str]] = {
 }
 Metric = Literal["error", "mse", "mae"]
 
-# What to do about each gap. Drawn from the workflow in the seeds; users read these, so they are
+# What to do about each gap, after "Machine Learning Yearning" (ch. 23-27 bias and variance, 42-43
+# data mismatch, 14-16 error analysis); users read these, so they are
 # reviewed like interface text.
 ADVICE: dict[str, tuple[str, ...]] = {
     "avoidable_bias": (
