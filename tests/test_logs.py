@@ -14,7 +14,7 @@ import pytest
 
 from diagnose.exceptions import LogParseError
 from diagnose.io import tensorboard as tb
-from diagnose.io.logs import canonical_name, detect_format, parse_log
+from diagnose.io.logs import canonical_name, detect_format, parse_log, parse_runs
 from diagnose.io.textlog import clean_text, parse_line, parse_text
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
@@ -238,12 +238,19 @@ def test_bulk_layout_path_equals_per_line_parse() -> None:
         np.testing.assert_allclose(got[key][1], values)
 
 
-def test_restarted_runs_keep_the_last(tmp_path: Path) -> None:
+def test_restarted_runs_are_kept_as_runs(tmp_path: Path) -> None:
     text = "".join(f"Epoch [{e}/3], Train Loss: {3 - e * 0.1:.2f}, Val Acc: {50 + e}%\n" for e in (1, 2, 3, 1, 2))
-    log = parse_log(_write(tmp_path, "train.log", text))
-    np.testing.assert_array_equal(log.series["train_loss"].epoch, [1, 2])
-    np.testing.assert_allclose(log.series["val_acc"].value, [0.51, 0.52])
-    assert any("only the last one is read" in n for n in log.notes)
+    path = _write(tmp_path, "train.log", text)
+    runs = parse_runs(path)
+    assert [(r.run, r.runs) for r in runs] == [(1, 2), (2, 2)]
+    np.testing.assert_array_equal(runs[0].series["train_loss"].epoch, [1, 2, 3])
+    np.testing.assert_array_equal(runs[1].series["train_loss"].epoch, [1, 2])
+    np.testing.assert_allclose(runs[1].series["val_acc"].value, [0.51, 0.52])
+    assert any("holds 2 runs" in n for n in runs[0].notes)
+    assert runs[1].label == "train.log run 2"
+    last = parse_log(path)  # one run asked for: the last, and it says so
+    np.testing.assert_array_equal(last.series["train_loss"].epoch, [1, 2])
+    assert any("only run 2 of 2" in n for n in last.notes)
 
 
 def test_ultralytics_spaces_and_parts(tmp_path: Path) -> None:

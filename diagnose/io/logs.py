@@ -41,11 +41,17 @@ _IGNORED = {
 _MODE_COLUMNS = ("mode", "phase", "split", "stage", "subset")
 _VAL_PREFIXES = ("validation_", "validation/", "valid_", "valid/", "val_", "val/", "eval_", "eval/", "v_")
 _TRAIN_PREFIXES = ("training_", "training/", "train_", "train/", "trn_", "tr_")
-_LOSS_NAMES = {"loss", "total_loss", "loss_total", "totalloss", "objective", "avg_loss", "mean_loss", "ce_loss"}
+_LOSS_NAMES = {
+    "loss", "total_loss", "loss_total", "totalloss", "objective", "avg_loss", "mean_loss", "ce_loss", "average_loss",
+    "avg_loss", "epoch_loss", "loss_avg", "lm_loss", "nll", "nll_loss", "cross_entropy", "xent",
+}
+# Perplexity: the exponential of the (cross-entropy) loss; read as loss = ln(ppl).
+_PPL_NAMES = {"ppl", "perplexity"}
 _ACC_NAMES = {
     "acc", "accuracy", "top1", "acc1", "top1_acc", "acc_top1", "accuracy_top1", "top1_accuracy",
     "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "acc@1", "prec@1",
-    "accuracy_top_1", "top_1", "top_1_acc", "top_1_accuracy", "acc_top_1",
+    "accuracy_top_1", "top_1", "top_1_acc", "top_1_accuracy", "acc_top_1", "overall_accuracy", "token_acc",
+    "token_accuracy", "mean_token_accuracy", "avg_acc", "average_accuracy", "top1_accuracy", "acc@top1",
 }
 _LR_NAMES = {"lr", "learning_rate", "learningrate", "lr_0", "lr/pg0", "lr_pg0", "lr0"}
 
@@ -70,9 +76,16 @@ class ParsedLog:
     others: dict[str, Series]
     mapping: list[MappedName]
     notes: list[str] = field(default_factory=list)
+    run: int = 1  # which run of the file this is, from 1
+    runs: int = 1  # how many runs the file holds
 
     def get(self, name: str) -> Series | None:
         return self.series.get(name) or self.others.get(name)
+
+    @property
+    def label(self) -> str:
+        """The file name, with `run k` when the file holds several runs."""
+        return self.path.name + (f" run {self.run}" if self.runs > 1 else "")
 
 
 @dataclass
@@ -102,11 +115,16 @@ class _Reading:
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+    """Lower case, spaces and dashes as `_`, camelCase split (`ValLoss` -> `val_loss`)."""
+    name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name.strip())
+    return re.sub(r"[\s\-]+", "_", name.lower())
 
 
 def _x_kind(name: str) -> str | None:
     n = _norm(name)
+    for p in _TRAIN_PREFIXES:  # `Train Epoch: 3`
+        if n.startswith(p) and n[len(p):] in _EPOCH_NAMES:
+            n = n[len(p):]
     if n in _STEP_NAMES:
         return "step"
     if n in _EPOCH_NAMES:
@@ -151,8 +169,20 @@ def canonical_name(name: str) -> tuple[str | None, int]:
         return None, 0
     if n in _LOSS_NAMES:
         return f"{split}_loss", rank + (1 if n != "loss" else 0)
+    if n in _PPL_NAMES:  # ranked after a logged loss
+        return f"{split}_loss", rank + 4
     if n in _ACC_NAMES:
         return f"{split}_acc", rank + (1 if n not in {"acc", "accuracy"} else 0)
+    return None, 0
+
+
+def _test_as_val(name: str) -> tuple[str | None, int]:
+    """`test_loss`, `Test set: Average loss` -> the validation series they would stand for."""
+    n = _norm(name)
+    for p in ("test_set_", "test_", "test/", "testing_"):
+        if n.startswith(p):
+            target, rank = canonical_name("val_" + n[len(p):])
+            return (target, rank) if target in ("val_loss", "val_acc") else (None, 0)
     return None, 0
 
 
@@ -608,6 +638,41 @@ def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
     return reading
 
 
+def _fractional_epochs(
+    track: tuple[np.ndarray, np.ndarray], pos: tuple[np.ndarray, np.ndarray], total: tuple[np.ndarray, np.ndarray],
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lines that give a position inside the epoch (`Epoch [3][50/500]`, `200/2983 batches`) sit at the
+    fractional epoch: epochs done plus the share of this one, so epoch 3 of a log counting from 1 runs
+    from 2.0 to 3.0 and its closing line (`end of epoch 3`) sits at 3.0."""
+    t_order, t_x = track
+    p_line, p_val = pos
+    tot_line, tot_val = total
+    if len(p_line) != len(tot_line) or not np.array_equal(p_line, tot_line):
+        return track
+    finite = t_x[np.isfinite(t_x)]
+    if not len(finite):
+        return track
+    base = 1.0 if finite.min() >= 1 else 0.0
+    epoch_at = _lookup(track, p_line.astype(np.float64))
+    ok = np.isfinite(epoch_at) & (tot_val > 0)
+    frac = epoch_at[ok] - base + np.clip(p_val[ok] / tot_val[ok], 0.0, 1.0)
+    frac_lines = p_line[ok].astype(np.float64)
+    if not len(frac):
+        return track
+    # An epoch-level line after the batch lines of its epoch marks the end of that epoch.
+    plain = ~np.isin(t_order, frac_lines)
+    last_batch = _lookup((frac_lines, epoch_at[ok]), t_order)
+    closing = plain & (last_batch == t_x)
+    x = t_x.copy()
+    x[closing] = t_x[closing] - base + 1.0
+    order = np.concatenate([t_order[plain], frac_lines])
+    x = np.concatenate([x[plain], frac])
+    sort = np.argsort(order, kind="stable")
+    notes.append("lines inside an epoch are placed at the fractional epoch (epochs done + position in the epoch)")
+    return order[sort], x[sort]
+
+
 def _read_text(text: str, notes: list[str]) -> _Reading:
     from diagnose.io.textlog import clean_text, parse_text
 
@@ -616,8 +681,12 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
     if records.dropped_last:
         notes.append("the last line is incomplete (a run still writing?); it was left out")
     found = records.series()
+    pos = found.pop("batch_pos", None)
+    total = found.pop("batch_total", None)
     tracks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"step": [], "epoch": []}
     for key, (line, value) in found.items():
+        if _norm(key) in ("epochs", "steps", "total_epochs", "num_epochs", "max_epochs", "max_steps"):
+            continue  # a total in a banner (`Epochs : 30`), not a position
         kind = _x_kind(key)
         if kind is not None:  # `epoch 3`, `Epoch: 3` and `Epoch [3/10]` are one counter
             tracks[kind].append((line.astype(np.float64), value))
@@ -633,8 +702,10 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
                 reading.step_track = track
             else:
                 reading.epoch_track = track
-    # Names logged once are banner numbers (`Total params: 1,234`), not curves.
-    reading.raws = [r for r in reading.raws if len(r.value) >= 2 or canonical_name(r.name)[0] is not None]
+    if pos is not None and total is not None and reading.epoch_track is not None:
+        reading.epoch_track = _fractional_epochs(reading.epoch_track, pos, total, notes)
+    # Names logged once or twice are banner numbers (`Total params: 1,234`), not curves.
+    reading.raws = [r for r in reading.raws if len(r.value) >= 3 or canonical_name(r.name)[0] is not None]
     reading.seen = f"{records.n_lines} line{'s' if records.n_lines != 1 else ''}" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
     return reading
 
@@ -702,28 +773,102 @@ def _looks_binary(head: bytes) -> bool:
 # Assembling
 
 
-def _restart_cut(reading: _Reading) -> float | None:
-    """The position where the last restart begins (epoch or step going back), or None."""
-    for track, label in ((reading.epoch_track, "epoch"), (reading.step_track, "step")):
-        if track is None:
-            continue
-        order, x = track
-        ok = np.isfinite(x)
-        order, x = order[ok], x[ok]
-        if len(x) < 2:
-            continue
-        sort = np.argsort(order, kind="stable")
-        order, x = order[sort], x[sort]
-        back = np.flatnonzero(np.diff(x) < 0) + 1
-        if len(back):
-            first_values = ", ".join(f"{x[i]:g}" for i in back[:3])
-            reading.notes.append(
-                f"the {label} counter goes back {len(back)} time(s) (to {first_values}): the file holds "
-                f"{len(back) + 1} runs; only the last one is read"
-            )
-            return float(order[back[-1]])
-        return None
+def _x_axis(raw: _Raw) -> np.ndarray | None:
+    """The position a series is judged on: its step when every point has one, else its epoch."""
+    for x in (raw.step, raw.epoch):
+        if x is not None and len(x) and bool(np.isfinite(x).all()):
+            return x
     return None
+
+
+def _restarts(x: np.ndarray) -> np.ndarray:
+    """Indices where a counter returns to its start: it goes back, to within one usual increment (or 5%
+    of the span so far) of the first value of the current run. A row out of order, or a resume from a
+    checkpoint, goes back but not to the start."""
+    if len(x) < 2:
+        return np.zeros(0, dtype=np.int64)
+    back = np.flatnonzero(np.diff(x) < 0) + 1
+    if not len(back):
+        return back
+    inc = np.diff(x)
+    pos = inc[inc > 0]
+    usual = float(np.median(pos)) if len(pos) else 1.0
+    out = []
+    start = 0
+    for i in back.tolist():
+        first = float(x[start])
+        span = float(np.max(x[start:i])) - first
+        if x[i] <= first + max(usual, 0.05 * span):
+            out.append(i)
+            start = i
+    return np.asarray(out, dtype=np.int64)
+
+
+def _run_bounds(raws: list[_Raw]) -> list[float]:
+    """The positions (in file order) where a new run begins, judged series by series: the restarts of
+    the longest series that restarts. Each TensorBoard tag keeps its own step axis, so a tag logged per
+    epoch beside one logged per step is not a restart."""
+    best: tuple[int, int] | None = None
+    bounds: list[float] = []
+    # The series that become curves decide; a stray number in prose (`Step 3:` in a text sample,
+    # a banner) must not cut the run. Any series decides only when none is a canonical one.
+    named = [raw for raw in raws if canonical_name(raw.name)[0] is not None]
+    for raw in named or raws:
+        x = _x_axis(raw)
+        if x is None:
+            continue
+        sort = np.argsort(raw.order, kind="stable")
+        r = _restarts(x[sort])
+        if len(r) and (best is None or (len(raw.value), len(r)) > best):
+            best = (len(raw.value), len(r))
+            bounds = [float(v) for v in raw.order[sort][r]]
+    return bounds
+
+
+def _drop_epoch_local_steps(raw: _Raw) -> None:
+    """A step counted inside each epoch (`batch 50/500`) goes back whenever the epoch moves on: it is
+    not a position in the run, the (fractional) epoch is."""
+    if raw.step is None or raw.epoch is None or len(raw.step) < 3:
+        return
+    ok = np.isfinite(raw.step) & np.isfinite(raw.epoch)
+    if not ok.any():
+        return
+    ds, de = np.diff(raw.step[ok]), np.diff(raw.epoch[ok])
+    back = ds < 0
+    if back.any() and bool(np.all(de[back] > 0)):
+        raw.step = np.full(len(raw.value), np.nan)
+
+
+def _take(raw: _Raw, keep: np.ndarray) -> _Raw:
+    return _Raw(
+        raw.name, raw.order[keep], raw.value[keep],
+        None if raw.step is None else raw.step[keep],
+        None if raw.epoch is None else raw.epoch[keep], raw.percent,
+    )
+
+
+def _resumed(raw: _Raw) -> tuple[_Raw, str]:
+    """Within one run, a counter that goes back without returning to its start: a resume from a
+    checkpoint (the later values replace those logged at the same position) or rows out of order
+    (sorted). Returns the series in counter order and what was done, '' when nothing."""
+    x = _x_axis(raw)
+    if x is None or len(x) < 2:
+        return raw, ""
+    sort = np.argsort(raw.order, kind="stable")
+    x = x[sort]
+    if bool(np.all(np.diff(x) >= 0)):
+        return raw, ""
+    raw = _take(raw, sort)
+    # the last point logged at each position wins
+    _, last = np.unique(x[::-1], return_index=True)
+    keep = np.sort(len(x) - 1 - last)
+    dropped = len(x) - len(keep)
+    keep = keep[np.argsort(x[keep], kind="stable")]
+    out = _take(raw, keep)
+    out.order = np.sort(out.order)  # in counter order from here on
+    if dropped:
+        return out, f"{raw.name}: {dropped} positions were logged twice (a resumed run); the later values are kept"
+    return out, f"{raw.name}: rows out of order were put in order"
 
 
 def _lookup(track: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray) -> np.ndarray:
@@ -745,19 +890,11 @@ def _lookup(track: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray) -> n
     return out
 
 
-def _assemble(path: Path, fmt: str, reading: _Reading) -> ParsedLog:
+def _assemble_runs(path: Path, fmt: str, reading: _Reading) -> list[ParsedLog]:
+    """The reading -> one ParsedLog per run the file holds (a counter returning to its start)."""
     notes = reading.notes
-    # Several event files (fit/validate/test, train/validation) each count from their own start.
-    cut = None if reading.files > 1 else _restart_cut(reading)
     raws = []
     for raw in reading.raws:
-        if cut is not None:
-            keep = raw.order >= cut
-            raw = _Raw(
-                raw.name, raw.order[keep], raw.value[keep],
-                None if raw.step is None else raw.step[keep],
-                None if raw.epoch is None else raw.epoch[keep], raw.percent,
-            )
         if len(raw.value) == 0:
             continue
         if raw.step is None:
@@ -766,14 +903,56 @@ def _assemble(path: Path, fmt: str, reading: _Reading) -> ParsedLog:
             raw.epoch = _lookup(reading.epoch_track, raw.order)
             if fmt == "tensorboard" and reading.epoch_track is not None:
                 raw.epoch = _epoch_at_steps(reading, raw.step)
+        _drop_epoch_local_steps(raw)
         raws.append(raw)
+    bounds = _run_bounds(raws)
+    if not bounds:
+        return [_assemble(path, fmt, raws, notes)]
+    edges = np.asarray(bounds)
+    groups: list[list[_Raw]] = [[] for _ in range(len(bounds) + 1)]
+    for raw in raws:
+        which = np.searchsorted(edges, raw.order, side="right")
+        for k in np.unique(which).tolist():
+            groups[k].append(_take(raw, which == k))
+    groups = [g for g in groups if g]
+    if len(groups) == 1:
+        return [_assemble(path, fmt, groups[0], notes)]
+    where = ", ".join(f"{b:g}" for b in bounds[:5]) + (", ..." if len(bounds) > 5 else "")
+    unit = "record" if fmt == "tensorboard" else ("row" if fmt in ("csv", "tsv") else "line")
+    shared = notes + [
+        f"the counter returns to its start {len(groups) - 1} time(s) (at {unit}s {where}, counted from 0): "
+        f"the file holds {len(groups)} runs, read as run 1 to run {len(groups)}"
+    ]
+    out = []
+    for k, group in enumerate(groups, start=1):
+        log = _assemble(path, fmt, group, list(shared))
+        log.run, log.runs = k, len(groups)
+        out.append(log)
+    return out
 
+
+def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> ParsedLog:
+    """The series of one run -> a ParsedLog: one source per canonical series, the rest by name."""
+    fixed = []
+    for raw in raws:
+        raw, note = _resumed(raw)
+        if note:
+            notes.append(note)
+        fixed.append(raw)
+    raws = fixed
     # Choose one source per canonical series; the rest stay under their own names.
     candidates: dict[str, list[tuple[int, int, _Raw]]] = {}
     for i, raw in enumerate(raws):
         target, rank = canonical_name(raw.name)
         if target is not None:
             candidates.setdefault(target, []).append((rank, i, raw))
+    if not any(t.startswith("val_") for t in candidates):
+        # No validation series: a test loss/accuracy logged each epoch stands in for it, and says so.
+        for i, raw in enumerate(raws):
+            target, rank = _test_as_val(raw.name)
+            if target is not None and len(raw.value) >= 2:
+                candidates.setdefault(target, []).append((rank, i, raw))
+                notes.append(f"no validation series: {raw.name} (a test set) is drawn as {target.replace('_', ' ')}")
     chosen: dict[str, _Raw] = {}
     for target, cands in candidates.items():
         cands.sort(key=lambda t: (t[0], -len(t[2].value), t[1]))
@@ -838,6 +1017,9 @@ def _is_loss_part(name: str, split: str) -> bool:
 
 def _scaled(raw: _Raw, target: str) -> tuple[np.ndarray, str]:
     value = raw.value
+    if target.endswith("_loss") and _norm(raw.name).endswith(tuple(_PPL_NAMES)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(value), "perplexity -> loss = ln(ppl)"
     if target.endswith("_acc"):
         finite = value[np.isfinite(value)]
         if raw.percent or (len(finite) and 1.0 < finite.max() <= 100.0):
@@ -864,7 +1046,19 @@ def _to_series(name: str, raw: _Raw, value: np.ndarray) -> Series:
 
 
 def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> ParsedLog:
-    """Read one training log (file or TensorBoard folder). `fmt` forces the format (see FORMATS)."""
+    """Read one training log (file or TensorBoard folder) as one run. `fmt` forces the format (see
+    FORMATS). A file holding several runs gives its last one, with a note saying so; `parse_runs`
+    gives them all."""
+    runs = parse_runs(path, fmt=fmt)
+    last = runs[-1]
+    if len(runs) > 1:
+        last.notes.append(f"only run {last.run} of {last.runs} is used here")
+    return last
+
+
+def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[ParsedLog]:
+    """Every run one log holds (a step or epoch counter returning to its start begins a new one), in
+    the order they were written. `fmt` forces the format (see FORMATS)."""
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}; pick one of those")
@@ -931,17 +1125,12 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
             elif fmt == "text":
                 reading = _read_text(text, notes)
     try:
-        parsed = _assemble(path, fmt, reading)
+        runs = _assemble_runs(path, fmt, reading)
     except LogParseError as exc:
         raise LogParseError(f"{path}: {exc.message}") from None
-    if not parsed.series and not parsed.others:
+    if not any(run.series or run.others for run in runs):
         raise LogParseError(
             f"{path}: expected metrics such as loss or accuracy, got {reading.seen or 'nothing recognizable'}; "
             "pass --format if the format was guessed wrong"
         )
-    return parsed
-
-
-def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[ParsedLog]:
-    """Every run one log holds, in the order they were written (one ParsedLog each)."""
-    return [parse_log(path, fmt=fmt)]
+    return runs

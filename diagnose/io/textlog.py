@@ -17,12 +17,41 @@ import numpy as np
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)"
 # `Epoch 3/10`, `Epoch [3/50]`, `step 120/1000`: the counter, whatever its total.
 _FRAC = re.compile(r"(?<![\w])(epoch|step|iter|iteration|batch)\s*[:=]?\s*\[?\s*(\d+)\s*/\s*\d+\s*\]?", re.I)
-# `key: value` / `key=value` (the key may have up to three words) or `key value` (one word).
-_PAIR = re.compile(
-    r"(?<![\w.\-/])"
-    r"(?:([A-Za-z][\w./\-\[\]()]*(?: [A-Za-z][\w./\-]*){0,2})\s*[:=]\s*|([A-Za-z][\w./\-]*)[ \t]+)"
-    r"(" + _NUM + r")(%?)(?![\w.]|,\d)"
+# `Epoch [3][50/500]` (mmcv): the epoch in brackets, its position inside the next ones.
+_EPOCH_BRACKET = re.compile(r"(?<![\w])(epoch)\s*[:=]?\s*\[\s*(\d+)\s*\](?=\s*\[)", re.I)
+# A position inside the epoch after the epoch counter: `[50/500]`, `[1280/60000 (2%)]`,
+# `200/2983 batches`: read as `batch_pos` and `batch_total` (the fractional epoch is built from them).
+_POS = re.compile(
+    r"\[\s*(\d+)\s*/\s*(\d+)\s*(?:\(\s*\d+(?:\.\d*)?%\s*\)\s*)?\]"
+    r"|(?<![\w/.])(\d+)\s*/\s*(\d+)\s+(?:batches|batch|iters|iterations|its|steps|samples|images)\b",
+    re.I,
 )
+_SPLIT = r"train|training|val|valid|validation|eval|evaluation|test|dev"
+# `key: value` / `key=value` (the key may have up to three words), `'key': value` (a Python or JSON dict
+# printed in a line: the Hugging Face Trainer's `{'loss': 0.51, ...}`), or `key value` (one word, or
+# a split and a word: `val loss 2.46`).
+_PAIR = re.compile(
+    r"(?<![\w.\-/@])"
+    r"(?:['\"](?P<quoted>[A-Za-z][\w./\-@ ]{0,80})['\"]\s*:\s*"
+    r"|(?P<named>[A-Za-z][\w./\-@\[\]()]*(?: [A-Za-z][\w./\-@]*){0,2})\s*[:=]\s*"
+    r"|(?P<word>(?:(?i:" + _SPLIT + r")[ \t]+)?[A-Za-z][\w./\-@]*)[ \t]+)"
+    r"(?P<num>" + _NUM + r")(?P<pct>%?)(?![\w.]|,\d)"
+)
+_SPLIT_WORD = re.compile(r"(?<![A-Za-z])(" + _SPLIT + r")(?![A-Za-z])", re.I)
+# Keys that take the split of the pair before them on the line (`Validation loss: 0.3, acc: 91%`).
+_METRIC_WORD = re.compile(r"loss|acc|ppl|perplexity|top\d|f1|precision|recall|map|iou|err", re.I)
+# A name that cannot be a metric: brackets that do not pair up (`Linear(in_features`, `GPU)`), a file
+# name (`launch.py`).
+_FILE_NAME = re.compile(r"\.(?:py|sh|c|cc|cpp|cu|h|txt|json|ya?ml|log|csv|pt|pth|bin|ckpt)$", re.I)
+
+
+def plausible_name(key: str) -> bool:
+    """Whether `key` looks like a metric's name rather than code or a path caught beside a number."""
+    if key.count("(") != key.count(")") or key.count("[") != key.count("]"):
+        return False
+    return not _FILE_NAME.search(key)
+
+
 _SAMPLE_LINES = 1000
 _MAX_LAYOUTS = 4
 _MIN_LAYOUT_SHARE = 0.02
@@ -81,15 +110,58 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
         piece = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*(?P<{g}>\d+)\s*/\s*\d+\s*\]?"
         items.append((m.start(), key, float(m.group(2)), False, piece))
         taken.append(m.span())
+    for m in _EPOCH_BRACKET.finditer(line):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        piece = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[\s*(?P<{g}>\d+)\s*\]"
+        items.append((m.start(), "epoch", float(m.group(2)), False, piece))
+        taken.append(m.span())
+    if items or _EPOCH_WORD.search(line):
+        for m in _POS.finditer(line):
+            if any(a <= m.start() < b for a, b in taken):
+                continue
+            pos, total = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+            if float(total) <= 0:
+                continue
+            items.append((m.start(), "batch_pos", float(pos), False, r"(?P<{g}>\d+)\s*/"))
+            items.append((m.start() + 1, "batch_total", float(total), False, r"/\s*(?P<{g}>\d+)"))
+            taken.append(m.span())
+    pairs = []
     for m in _PAIR.finditer(line):
         if any(a <= m.start() < b for a, b in taken):
             continue
-        key = m.group(1) or m.group(2)
-        sep = r"\s*[:=]\s*" if m.group(1) else r"[ \t]+"
-        piece = re.escape(key) + sep + r"(?P<{g}>" + _NUM + r")%?"
-        items.append((m.start(), key, _float(m.group(3)), bool(m.group(4)), piece))
+        key = m.group("quoted") or m.group("named") or m.group("word")
+        if not plausible_name(key):
+            continue
+        if m.group("quoted"):
+            q = line[m.start()]
+            sep = re.escape(q) + r"\s*:\s*"
+            head = re.escape(q + key)
+        else:
+            sep = r"\s*[:=]\s*" if m.group("named") else r"[ \t]+"
+            head = re.escape(key)
+        piece = head + sep + r"(?P<{g}>" + _NUM + r")%?"
+        pairs.append((m.start(), m.end(), key, _float(m.group("num")), bool(m.group("pct")), piece))
+    # A metric without a split of its own takes the split named just before it on the line:
+    # `Validation loss: 0.3, acc: 91%`, `Test set: Average loss: 5.0`, `Train Loss 0.5 Acc 0.8 | Val Loss ...`.
+    split = ""
+    prev_end = 0
+    for start, end, key, value, pct, piece in pairs:
+        own = _SPLIT_WORD.search(key)
+        gap = _SPLIT_WORD.findall(line[prev_end:start])
+        if own:
+            split = own.group(1)
+        elif gap:
+            split = gap[-1]
+        if not own and split and _METRIC_WORD.search(key) and not _EPOCH_WORD.fullmatch(key):
+            key = f"{split} {key}"
+        items.append((start, key, value, pct, piece))
+        prev_end = end
     items.sort(key=lambda t: t[0])
     return [(k, v, p, piece) for _, k, v, p, piece in items]
+
+
+_EPOCH_WORD = re.compile(r"epoch", re.I)
 
 
 def _layout_regex(pieces: list[str]) -> str:
