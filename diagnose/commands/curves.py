@@ -54,7 +54,7 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Write the result as JSON on stdout."),
     markdown: bool = typer.Option(False, "--markdown", help="Write the findings as Markdown tables."),
 ) -> None:
-    from diagnose.io.logs import parse_log
+    from diagnose.io.logs import parse_runs
     if as_json and markdown:
         raise UsageError("--json and --markdown: expected one output format, got both; pick one")
     if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
@@ -64,7 +64,10 @@ def command(
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
     logs = expand_runs(logs)
-    parsed = [parse_log(p, fmt=fmt.value if fmt is not None else None) for p in logs]
+    # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.
+    parsed = [run for p in logs for run in parse_runs(p, fmt=fmt.value if fmt is not None else None)]
+    by_path = dict(zip(logs, run_labels(logs), strict=True))
+    labels = [by_path[log.path] + (f" run {log.run}" if log.runs > 1 else "") for log in parsed]
     for m in metric:
         if not any(log.get(m) is not None for log in parsed):
             names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
@@ -83,15 +86,18 @@ def command(
     from diagnose.core.hints import find_hints
 
     results = [rc.RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
+    said: set[tuple[Path, str]] = set()
     for log in parsed:
         for note in log.notes:
-            sys.stderr.write(f"note: {log.path}: {note}\n")
+            if (log.path, note) not in said:  # the runs of one file share its notes
+                said.add((log.path, note))
+                sys.stderr.write(f"note: {log.path}: {note}\n")
 
     plot_path = None
     if not no_plot:
         from diagnose.plots.curves import save_figure
 
-        save_figure(curves_figure(run_labels(logs), results, smooth=smooth, metrics=metric), str(target))
+        save_figure(curves_figure(labels, results, smooth=smooth, metrics=metric), str(target))
         plot_path = str(target)
 
     if as_json:
