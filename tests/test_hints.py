@@ -99,7 +99,7 @@ def test_not_learning_at_chance() -> None:
     hints = find_hints({"train_loss": _series("train_loss", loss, "step")}, classes=10)
     h = hints[0]
     assert h.id == "not_learning" and h.severity == "warn"
-    assert "chance level ln(10) = 2.30" in h.evidence
+    assert "at the chance level ln 10 = 2.3" in h.evidence and "C from --classes" in h.evidence
 
 
 def test_still_improving_and_plateau_by_hand() -> None:

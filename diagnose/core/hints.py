@@ -21,13 +21,42 @@ import numpy as np
 DIVERGE_FACTOR = 3.0
 # Less than this relative decrease from the start over the whole run: not learning. SageMaker
 # Debugger's LossNotDecreasing rule compares the loss over a window against a percentage
-# (`diff_percent`); 10% over the whole run is our reading of "not decreasing".
+# (`diff_percent`); 10% over the whole run is our reading of "not decreasing". A decrease larger than
+# NOT_LEARNING_NOISE x the point-to-point noise is real progress even when small (a fine-tune, or a
+# segment late in a long run), so it does not count as "not learning".
 NOT_LEARNING_DROP = 0.10
-# With --classes C, a loss ending within this fraction of ln(C) is at chance (the seeds: a
-# classifier that has learned nothing predicts uniformly, cross-entropy ln C).
+NOT_LEARNING_NOISE = 3.0
+# At chance: a C-class classifier that predicts the uniform distribution scores cross-entropy ln C
+# and accuracy 1/C (CS231n notes, "Neural Networks Part 3": "look for correct loss at chance
+# performance", 2.302 for CIFAR-10; the "verify loss @ init" step of Karpathy's "A Recipe for
+# Training Neural Networks", 2019).
+# A loss within CHANCE_MARGIN of ln C, with the accuracy within CHANCE_ACC_MARGIN of 1/C, is chance.
 CHANCE_MARGIN = 0.05
-# Learning rate too high (seed 004: "a high learning rate makes the loss drop fast at the start, then
-# settle at a poor level"): the loss ends at least this fraction of its start ...
+CHANCE_ACC_MARGIN = 0.25  # relative to 1/C, or 0.05 absolute, whichever is larger
+# When C is inferred from the loss alone, its first value must lie this close to ln C (relative):
+# the values ln 2, ln 3, ln 4 ... are far apart for the small C where the inference means something.
+CHANCE_START_MARGIN = 0.01
+# A model that predicts one class: one exact accuracy value repeated in at least this share of the
+# evaluations (an accuracy that never moves off the majority share), with the training accuracy no
+# more than PINNED_TRAIN_ABOVE above it and the training loss down by less than PINNED_MAX_DROP.
+PINNED_SHARE = 0.4
+PINNED_TRAIN_ABOVE = 0.05
+PINNED_MAX_DROP = 0.3
+# A first loss this many times ln C is "orders of magnitude above chance": the initial updates blew
+# the weights up (the Deep Learning Tuning Playbook, "training instability": instability early in
+# training calls for a lower learning rate or a learning-rate warm-up).
+EXPLODED_START = 100.0
+# Instability at a constant learning rate: the loss jumps to JUMP_FACTOR x its best so far, by at
+# least JUMP_HEIGHT x its starting level, and then comes back below RECOVER_FACTOR x that best,
+# again and again (JUMPS_UNSTABLE or more jumps). The Tuning Playbook's "training instability"
+# section describes these loss spikes at a learning rate near the edge of stability.
+JUMP_FACTOR = 2.0
+JUMP_HEIGHT = 0.5
+RECOVER_FACTOR = 1.5
+JUMPS_UNSTABLE = 2
+# Learning rate too high (the Tuning Playbook and Smith, "Cyclical Learning Rates", 2017: a learning
+# rate above the stable range makes the loss fall quickly, then stall or oscillate at a poor level):
+# the loss ends at least this fraction of its start ...
 HIGH_PLATEAU_LEVEL = 0.1
 # ... and made no progress after its early drop: the smoothed loss (span ~1/20 of the run) averages at
 # least REBOUND_HALF x its first-half minimum over the second half and ends no lower than
@@ -35,23 +64,28 @@ HIGH_PLATEAU_LEVEL = 0.1
 # schedule); Adam at lr 0.1 measures 1.05 / 1.54.
 REBOUND_END = 1.0
 REBOUND_HALF = 1.2
-# Learning rate too low (seed 004: "too linear"): a straight line explains this much of the smoothed
-# loss (R^2) and the first half of the run made no more than this share of the total decrease (an
+# Learning rate too low (Karpathy's CS231n notes, "Babysitting the learning process": a low learning
+# rate gives a nearly linear loss curve): a straight line explains this much of the smoothed loss
+# (R^2) and the first half of the run made no more than this share of the total decrease (an
 # exponential-looking healthy curve makes most of its progress early).
 LINEAR_R2 = 0.95
 LINEAR_FIRST_HALF_SHARE = 0.65
-# Noisy batches (seed 004: the width of the per-batch curve is set by the batch size): the
-# per-step loss's standard deviation exceeds this multiple of its mean in the middle of training
-# (windows from 10% to 50% of the run). Batch-32 runs measure 0.3-0.6 on the fixtures and up to 1.0
-# on real Lightning logs; batch 1 measures 3.7.
+# Noisy batches (McCandlish et al., "An Empirical Model of Large-Batch Training", 2018: the gradient
+# noise scales as 1/batch size): the per-step loss's standard deviation exceeds this multiple of its
+# mean in the middle of training (windows from 10% to 50% of the run). Batch-32 runs measure 0.3-0.6
+# on the fixtures and up to 1.0 on real Lightning logs; batch 1 measures 3.7.
 NOISY_SPREAD = 1.5
 # Overfitting: validation loss this far above its minimum (relative) while training loss keeps
 # falling; Keras/Lightning EarlyStopping monitor the same minimum (patience counts evaluations).
 OVERFIT_RISE = 0.10
-# ... or a train-validation accuracy gap this large (seed 004, Fig. 3) that keeps growing.
+# ... or a train-validation accuracy gap this large at the end (the last third of the run). Ng's
+# "Machine Learning Yearning" (ch. 21) reads a 1% training vs 11% dev error as high variance: ten
+# points. A gap that grows is overfitting in progress; a stable one is a generalization gap.
 OVERFIT_ACC_GAP = 0.10
-# Underfitting (seed 004: "no gap at a low accuracy level"): training accuracy below this, the gap
-# below UNDERFIT_GAP, and training loss no longer improving.
+GAP_GROWING = 0.02
+# Underfitting ("high bias" in Machine Learning Yearning, ch. 21: training error high, dev error close
+# to it): training accuracy below this and the gap below UNDERFIT_GAP. Judged whether or not the
+# loss still improves: a run at 28% is never fine.
 UNDERFIT_ACC = 0.80
 UNDERFIT_GAP = 0.05
 # Plateau: no improvement larger than PLATEAU_MIN_DELTA (relative) over the last `patience`
@@ -62,11 +96,16 @@ PLATEAU_MIN_DELTA = 0.01
 # Still improving: the best value is in the last tenth of the run and the last quarter improved by
 # more than this (relative).
 STILL_IMPROVING_DELTA = 0.02
-# A learning-rate step: a fall by at least this factor between two logged values (the seed's
-# "divide by 2 or 5"; StepLR/MultiStepLR default gamma 0.1).
+# A learning-rate step: a fall by at least this factor between two logged values (StepLR/MultiStepLR
+# default gamma 0.1; ReduceLROnPlateau's default factor 0.1, Keras users often pass 0.5).
 LR_STEP_FACTOR = 2.0
 # Fewer training-loss points than this and the shape of the curve is not judged.
 MIN_POINTS = 10
+# A finding judged on evaluations (gaps, accuracy, jumps) needs this many points of its own series;
+# a shape finding on a per-step curve also needs MIN_EPOCHS epochs when the log counts them (three
+# epochs of a healthy run can look like anything).
+MIN_EVALS = 5
+MIN_EPOCHS = 5
 # Smoothing for the trend: TensorBoard's default scalar smoothing weight.
 TREND_SMOOTHING = 0.6
 
@@ -112,18 +151,27 @@ class Hint:
 ADVICE = {
     "diverged": "lower the learning rate (by 10x to start), add gradient clipping, check the inputs and "
     "the loss for NaN/inf; a learning-rate warmup helps large models",
-    "not_learning": "check the labels and the loss against a batch the model can overfit; if that works, "
-    "the learning rate is far off: try 10x lower and 10x higher",
+    "not_learning": "the learning rate is far off: try 10x lower and 10x higher; then run `diagnose sanity` "
+    "(can the model overfit one batch? are the labels and the loss right?)",
+    "not_learning_high": "the learning rate is far too high (the loss blew up before it settled): divide it "
+    "by 10-100 or add a warm-up; then run `diagnose sanity` (can the model overfit one batch? are the labels "
+    "and the loss right?)",
     "lr_too_high": "divide the learning rate by 3-10, or decay it (step, cosine); the loss should then "
     "keep falling past the level it sits at now",
+    "unstable": "divide the learning rate by 3-10 (or add a warm-up and gradient clipping); the loss "
+    "should then fall without jumping back up",
     "lr_too_low": "raise the learning rate by 3-10x (a learning-rate range test finds the largest "
     "stable value); the curve should bend down early instead of falling in a straight line",
     "noisy": "use a bigger batch (or accumulate gradients) or a lower learning rate; the spread shrinks "
     "roughly as 1/sqrt(batch size)",
     "overfitting": "stop at the best epoch (early stopping with restore-best), and add regularization: "
     "L2 / weight decay, dropout, data augmentation, or more data",
+    "gap": "a generalization (variance) gap: add regularization (weight decay, dropout, augmentation) or "
+    "more data; `diagnose gaps` measures it with intervals against train-dev and dev",
     "underfitting": "the model cannot fit the training data: use a bigger model (wider or deeper, no "
     "bottleneck), train longer, reduce regularization",
+    "underfitting_improving": "the model is still learning but fits the training data poorly: train longer, "
+    "and use a bigger model (wider or deeper, no bottleneck); reduce regularization",
     "plateau": "divide the learning rate by 2-5 when validation stops improving (ReduceLROnPlateau), "
     "or use a step or cosine schedule",
     "still_improving": "validation is still improving: train longer",
@@ -286,22 +334,47 @@ def _train_stats(train: Series) -> CurveStats:
     )
 
 
-def _first_bad(series: Series) -> int | None:
-    bad = np.flatnonzero(~np.isfinite(series.value))
-    return int(bad[0]) if len(bad) else None
+def _noise(v: np.ndarray) -> float:
+    """Point-to-point noise of a curve: the robust standard deviation (1.4826 x MAD) of its
+    residuals around a centred rolling median (window 1/20 of the points, at least 3)."""
+    if len(v) < 3:
+        return 0.0
+    resid = v - _rolling_median(v, max(3, len(v) // 20))
+    return float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+
+
+def _per_step(series: Series) -> bool:
+    """Logged per step (several points per epoch, or a long series), not once per evaluation."""
+    if len(series) > 200:
+        return True
+    ep = series.epoch[np.isfinite(series.epoch)]
+    return len(ep) > 0 and len(ep) > 1.5 * len(np.unique(ep))
+
+
+def _trend(v: np.ndarray, per_step: bool) -> np.ndarray:
+    """The curve to judge jumps and rises on: the values themselves for an evaluation-level series,
+    a rolling median (window 1/20 of the run, 5+ points) for a per-step one, whose single batches spike."""
+    return _rolling_median(v, max(5, len(v) // 20)) if per_step else v
 
 
 def _diverged(loss: Series) -> Hint | None:
-    bad = _first_bad(loss)
-    if bad is not None:
-        n_bad = int((~np.isfinite(loss.value)).sum())
-        at = _at(loss, bad)
-        kinds = sorted({"NaN" if np.isnan(x) else "inf" for x in loss.value[~np.isfinite(loss.value)]})
-        return Hint(
-            "diverged", "warn",
-            f"{loss.name} is {'/'.join(kinds)} from {_where(at)} on ({n_bad} of {len(loss)} points)",
-            ADVICE["diverged"], at,
-        )
+    """NaN/inf that stays, a loss far above its start, or a training loss that climbs back up."""
+    finite = np.isfinite(loss.value)
+    bad = np.flatnonzero(~finite)
+    if len(bad):
+        first = int(bad[0])
+        after = ~finite[first:]
+        # Divergence is a loss that becomes NaN/inf and stays so. A loss that is never finite is a
+        # broken metric (a validation set with no boxes), and one that recovers is a skipped step
+        # (mixed precision's loss scaling makes those on purpose).
+        if finite[:first].any() and not finite[-1] and after.mean() >= 0.5:
+            at = _at(loss, first)
+            kinds = sorted({"NaN" if np.isnan(x) else "inf" for x in loss.value[bad]})
+            return Hint(
+                "diverged", "warn",
+                f"{loss.name} is {'/'.join(kinds)} from {_where(at)} on ({len(bad)} of {len(loss)} points)",
+                ADVICE["diverged"], at,
+            )
     if loss.name != "train_loss":
         return None  # validation loss may rise far above its start by overfitting alone
     idx, v = _finite(loss)
@@ -321,7 +394,168 @@ def _diverged(loss: Series) -> Hint | None:
             f"{loss.name} climbs above {DIVERGE_FACTOR:g}x its start ({_g(start)}) at {_where(at)}, up to {_g(peak)}",
             ADVICE["diverged"], at,
         )
+    # Training loss never rises for long in a healthy run (overfitting shows on validation only): a
+    # trend that climbs back to JUMP_FACTOR x its best, giving back at least JUMP_HEIGHT of the
+    # progress made, and is still there at the end, has diverged after converging.
+    tr = _trend(v, _per_step(loss))
+    best_i = int(np.argmin(tr))
+    best = float(tr[best_i])
+    end = float(np.median(tr[-max(3, len(tr) // 20) :]))
+    if best > 0 and best_i < len(tr) - 3 and end >= JUMP_FACTOR * best and end - best >= JUMP_HEIGHT * (start - best) > 0:
+        at = _at(loss, int(idx[best_i]))
+        return Hint(
+            "diverged", "warn",
+            f"{loss.name} fell to {_g(best)} at {_where(at)}, then climbed back to {_g(end)} "
+            f"({end / best:.1f}x its best, {(end - best) / (start - best):.0%} of the progress lost)",
+            ADVICE["diverged"], at,
+        )
     return None
+
+
+@dataclass(frozen=True)
+class Chance:
+    """The run is at chance: its loss sits at ln C (or its accuracy at one repeated share)."""
+
+    classes: int | None  # C; None when the level is a majority share
+    source: str  # how C was known, for the evidence
+    evidence: str
+
+
+def _tail_level(v: np.ndarray) -> float:
+    """The level at the end: the median of the last third (3+ points)."""
+    return float(np.median(v[-max(3, len(v) // 3) :]))
+
+
+def _chance(s: Mapping[str, Series], classes: int | None) -> Chance | None:
+    """At chance: loss ~ ln C and accuracy ~ 1/C, C from --classes, the accuracy plateau or the
+    starting loss; or an accuracy pinned at one value (a model that predicts the majority class)."""
+    losses = [(n, _finite(s[n])[1]) for n in ("val_loss", "train_loss") if n in s]
+    losses = [(n, v) for n, v in losses if len(v) >= MIN_EVALS]
+    accs = [(n, _finite(s[n])[1]) for n in ("val_acc", "train_acc") if n in s]
+    accs = [(n, v) for n, v in accs if len(v) >= MIN_EVALS]
+    label = {"val_loss": "validation loss", "train_loss": "training loss", "val_acc": "validation accuracy",
+             "train_acc": "training accuracy"}
+    cands: list[tuple[int, str]] = []
+    if classes and classes > 1:
+        cands.append((classes, "--classes"))
+    else:
+        for n, v in accs:
+            a = _tail_level(v)
+            k = round(1 / a) if 0 < a < 0.5 else 0
+            if k >= 2 and abs(a - 1 / k) <= max(0.05, CHANCE_ACC_MARGIN / k):
+                cands.append((k, f"the {label[n]} plateau at {a:.1%} ~ 1/{k}"))
+        for n, v in losses:
+            first = float(v[0])
+            k = round(math.exp(first)) if 0.5 < first < 14 else 0
+            if k >= 2 and abs(first - math.log(k)) <= CHANCE_START_MARGIN * math.log(k):
+                cands.append((k, f"the starting {label[n]} {first:.3g} ~ ln {k}"))
+    train_end = None
+    if "train_loss" in s and np.isfinite(s["train_loss"].value).sum() >= MIN_EVALS:
+        train_end = _level(_finite(s["train_loss"])[1], False)
+    for k, source in cands:
+        lnk = math.log(k)
+        for n, v in losses:
+            end = _tail_level(v)
+            if abs(end - lnk) > CHANCE_MARGIN * lnk:
+                continue
+            if train_end is not None and train_end < (1 - 4 * CHANCE_MARGIN) * lnk:
+                continue  # the training data is fitted: a gap, not chance
+            acc_txt = ""
+            if accs:
+                an, av = accs[0]
+                a = _tail_level(av)
+                if a > 1 / k + max(0.05, CHANCE_ACC_MARGIN / k):
+                    continue
+                acc_txt = f" and {label[an]} {a:.1%} (1/{k} = {1 / k:.1%})"
+            return Chance(
+                k, source,
+                f"{label[n]} ends at {end:.3g}, at the chance level ln {k} = {lnk:.3g}{acc_txt}: "
+                f"the model predicts no better than a uniform guess over {k} classes "
+                f"({'C from ' + source if source != '--classes' else 'C from --classes'})",
+            )
+    # Pinned: one exact accuracy value over and over, the training accuracy never above it.
+    for n, v in accs:
+        if n != "val_acc":
+            continue
+        vals, counts = np.unique(np.round(v, 6), return_counts=True)
+        j = int(np.argmax(counts))
+        p, share = float(vals[j]), counts[j] / len(v)
+        if not (share >= PINNED_SHARE and counts[j] >= 3 and 0 < p < 0.95):
+            continue
+        ta = dict(accs).get("train_acc")
+        if ta is not None and float(np.max(ta)) > p + PINNED_TRAIN_ABOVE:
+            continue
+        if "train_loss" in s:
+            _, tv = _finite(s["train_loss"])
+            if len(tv) >= MIN_EVALS and 1 - _level(tv, False) / max(_level(tv, True), 1e-12) >= PINNED_MAX_DROP:
+                continue
+        return Chance(
+            None, "repeated accuracy",
+            f"{label[n]} is exactly {p:.2%} in {counts[j]} of {len(v)} evaluations and the training accuracy "
+            "never rises above it: the model predicts one class (the majority share), not the inputs",
+        )
+    return None
+
+
+def _exploded_start(s: Mapping[str, Series], k: int | None) -> Hint | None:
+    """A first loss orders of magnitude above ln C: the first updates blew the weights up."""
+    if not k or k < 2:
+        return None
+    lnk = math.log(k)
+    for n in ("train_loss", "val_loss"):
+        if n not in s:
+            continue
+        idx, v = _finite(s[n])
+        if len(v) >= MIN_EVALS and float(v[0]) >= EXPLODED_START * lnk:
+            at = _at(s[n], int(idx[0]))
+            return Hint(
+                "lr_too_high", "warn",
+                f"{n} starts at {_g(float(v[0]))} at {_where(at)}, {math.log10(float(v[0]) / lnk):.0f} orders of "
+                f"magnitude above the chance level ln {k} = {lnk:.3g}: the first updates blew the weights up",
+                ADVICE["unstable"], at,
+            )
+    return None
+
+
+def _unstable(s: Mapping[str, Series]) -> Hint | None:
+    """lr_too_high by jumps: the loss leaps to JUMP_FACTOR x its best so far and comes back, again
+    and again, even when the last value looks fine."""
+    for n in ("train_loss", "val_loss"):
+        if n not in s:
+            continue
+        idx, v = _finite(s[n])
+        if len(v) < MIN_EVALS:
+            continue
+        y = _trend(v, _per_step(s[n]))
+        start = max(float(y[0]), _level(y, True))
+        best = np.minimum.accumulate(y)
+        prev = np.concatenate([[np.inf], best[:-1]])
+        jumps: list[int] = []
+        recovered = 0
+        inside = False
+        for i in range(1, len(y)):
+            if not inside and prev[i] > 0 and y[i] >= JUMP_FACTOR * prev[i] and y[i] - prev[i] >= JUMP_HEIGHT * start:
+                jumps.append(i)
+                inside = True
+            elif inside and y[i] <= RECOVER_FACTOR * prev[i]:
+                inside = False
+                recovered += 1
+        if len(jumps) >= JUMPS_UNSTABLE and recovered >= 1:
+            at = _at(s[n], int(idx[jumps[0]]))
+            shown = ", ".join(f"{_g(float(prev[i]))} -> {_g(float(y[i]))} at {_where(_at(s[n], int(idx[i])))}" for i in jumps[:3])
+            return Hint(
+                "lr_too_high", "warn",
+                f"{n} jumps to {JUMP_FACTOR:g}x or more its best so far {len(jumps)} times and comes back ({shown}"
+                f"{', ...' if len(jumps) > 3 else ''}): the updates are too large for the learning rate to be stable",
+                ADVICE["unstable"], at,
+            )
+    return None
+
+
+def _enough_epochs(series: Series) -> bool:
+    """A shape finding needs MIN_EPOCHS epochs of the series when the log counts them."""
+    ep = series.epoch[np.isfinite(series.epoch)]
+    return len(ep) == 0 or float(np.max(ep) - np.min(ep)) + 1 >= MIN_EPOCHS
 
 
 def _best(series: Series, higher_is_better: bool) -> tuple[int, float]:
@@ -357,15 +591,17 @@ def _overfitting(s: Mapping[str, Series]) -> Hint | None:
     ta, va = s.get("train_acc"), s.get("val_acc")
     if ta is not None and va is not None:
         gap_end, gap_mid = _acc_gap(ta, va)
-        if gap_end is not None and gap_end >= OVERFIT_ACC_GAP and (gap_mid is None or gap_end > gap_mid):
+        if gap_end is not None and gap_end >= OVERFIT_ACC_GAP:
             b_i, best = _best(va, True)
             at = _at(va, b_i)
+            growing = gap_mid is not None and gap_end > gap_mid + GAP_GROWING
+            mid = f" (up from {gap_mid * 100:.1f} mid-run)" if growing and gap_mid is not None else (
+                f" ({gap_mid * 100:.1f} mid-run: a stable gap)" if gap_mid is not None else "")
             return Hint(
                 "overfitting", "warn",
-                f"training accuracy is {gap_end * 100:.1f} points above validation at the end"
-                + (f" (up from {gap_mid * 100:.1f} mid-run)" if gap_mid is not None else "")
-                + f"; validation accuracy peaked at {_where(at)} ({best:.1%})",
-                ADVICE["overfitting"], at,
+                f"training accuracy is {gap_end * 100:.1f} points above validation over the last third of the run{mid}; "
+                f"validation accuracy peaked at {_where(at)} ({best:.1%})",
+                ADVICE["overfitting"] if growing else ADVICE["gap"], at,
             )
     return None
 
@@ -385,11 +621,13 @@ def _value_near(series: Series, ref: Series, i: int) -> float | None:
 
 
 def _acc_gap(ta: Series, va: Series) -> tuple[float | None, float | None]:
+    """(gap over the last third, gap around the middle), training minus validation accuracy; None
+    with fewer than MIN_EVALS points of either."""
     _, tv = _finite(ta)
     _, vv = _finite(va)
-    if len(tv) < 3 or len(vv) < 3:
+    if len(tv) < MIN_EVALS or len(vv) < MIN_EVALS:
         return None, None
-    end = _level(tv, False) - float(np.mean(vv[-3:]))
+    end = _tail_level(tv) - _tail_level(vv)
     mid_t = float(np.median(tv[len(tv) // 2 - 1 : len(tv) // 2 + 2]))
     mid_v = float(np.median(vv[len(vv) // 2 - 1 : len(vv) // 2 + 2]))
     return end, mid_t - mid_v
@@ -414,7 +652,8 @@ def _lr_changes(lr: Series | None) -> tuple[list[int], bool, bool]:
 
 def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> list[Hint]:
     """Findings for one run. `series`: canonical name -> Series (train_loss, val_loss, train_acc,
-    val_acc, lr; any may be missing). `classes`: number of classes, for the chance level ln(C)."""
+    val_acc, lr; any may be missing). `classes`: number of classes, for the chance level ln(C);
+    without it C is inferred from an accuracy plateau at 1/C or a starting loss at ln C."""
     hints: list[Hint] = []
     train, val = series.get("train_loss"), series.get("val_loss")
     lr = series.get("lr")
@@ -435,24 +674,24 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
                 hints.append(diverged)
                 break
     stats = _train_stats(train) if train is not None else CurveStats()
+    shape = train is not None and _enough_epochs(train)
     stuck = False
-    if diverged is None and train is not None and stats.drop is not None:
-        idx, v = _finite(train)
-        end = _level(v, False)
-        chance = math.log(classes) if classes and classes > 1 else None
-        at_chance = chance is not None and abs(end - chance) <= CHANCE_MARGIN * chance
-        if stats.drop < NOT_LEARNING_DROP or at_chance:
+    if diverged is None:
+        chance = _chance(series, classes)
+        exploded = _exploded_start(series, chance.classes if chance is not None else classes)
+        not_learning = _not_learning(series, stats, chance, exploded is not None)
+        if not_learning is not None:
             stuck = True
-            direction = "below" if stats.drop >= 0 else "above"
-            what = f"ends at {_g(end)}, {abs(stats.drop):.0%} {direction} where it started ({_g(_level(v, True))})"
-            if chance is not None:
-                what += f"; chance level ln({classes}) = {chance:.2f}"
-            hints.append(Hint("not_learning", "warn", f"training loss {what} over {len(v)} points", ADVICE["not_learning"], _at(train, int(idx[-1]))))
-    if diverged is None and not stuck and train is not None:
+            hints.append(not_learning)
+        unstable = exploded or _unstable(series)
+        if unstable is not None:
+            hints.append(unstable)
+    if diverged is None and not stuck and train is not None and not any(h.id == "lr_too_high" for h in hints):
         idx, v = _finite(train)
         noisy = stats.spread is not None and stats.spread >= NOISY_SPREAD
         if (
-            stats.end_over_start is not None
+            shape
+            and stats.end_over_start is not None
             and stats.rebound_end is not None
             and stats.rebound_half is not None
             and stats.end_over_start >= HIGH_PLATEAU_LEVEL
@@ -473,7 +712,8 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
                 )
             )
         elif (
-            stats.linear_r2 is not None
+            shape
+            and stats.linear_r2 is not None
             and stats.first_half_share is not None
             and stats.linear_r2 >= LINEAR_R2
             and stats.first_half_share <= LINEAR_FIRST_HALF_SHARE
@@ -499,15 +739,14 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
                     ADVICE["noisy"], {},
                 )
             )
-    if diverged is None:
+    if diverged is None and not stuck:
         over = _overfitting(series)
         if over is not None:
             hints.append(over)
-        if not stuck:
-            under = _underfitting(series)
-            if under is not None and over is None and not any(h.id == "lr_too_low" for h in hints):
-                hints.append(under)
-            hints.extend(_progress(series, drops, decay, over is not None))
+        under = _underfitting(series)
+        if under is not None and over is None and not any(h.id == "lr_too_low" for h in hints):
+            hints.append(under)
+        hints.extend(_progress(series, drops, decay, over is not None))
     sched = _schedule(series, drops, warmup, decay)
     if sched is not None:
         hints.append(sched)
@@ -517,29 +756,69 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
     return hints
 
 
+def _not_learning(s: Mapping[str, Series], stats: CurveStats, chance: Chance | None, exploded: bool) -> Hint | None:
+    """At chance, or a training loss that does not go down (less than NOT_LEARNING_DROP, and not
+    beyond its own noise)."""
+    train = s.get("train_loss")
+    advice = ADVICE["not_learning_high" if exploded or _jumped_early(s) else "not_learning"]
+    if chance is not None:
+        at = {}
+        ref = s.get("val_loss") or train or s.get("val_acc")
+        if ref is not None:
+            idx, _ = _finite(ref)
+            at = _at(ref, int(idx[-1])) if len(idx) else {}
+        return Hint("not_learning", "warn", chance.evidence, advice, at)
+    if train is None or stats.drop is None or stats.drop >= NOT_LEARNING_DROP:
+        return None
+    idx, v = _finite(train)
+    start, end = _level(v, True), _level(v, False)
+    if start - end > NOT_LEARNING_NOISE * _noise(v):
+        return None  # small but real progress (a fine-tune, a late segment of a long run)
+    direction = "below" if stats.drop >= 0 else "above"
+    return Hint(
+        "not_learning", "warn",
+        f"training loss ends at {_g(end)}, {abs(stats.drop):.0%} {direction} where it started ({_g(start)}) over "
+        f"{len(v)} points, within its own noise ({_g(_noise(v))} point to point)",
+        advice, _at(train, int(idx[-1])),
+    )
+
+
+def _jumped_early(s: Mapping[str, Series]) -> bool:
+    """The loss rose above DIVERGE_FACTOR x its first value before settling (a blow-up, then stuck)."""
+    for n in ("train_loss", "val_loss"):
+        if n in s:
+            _, v = _finite(s[n])
+            if len(v) >= MIN_EVALS and float(np.max(v)) > DIVERGE_FACTOR * max(float(v[0]), 1e-12) :
+                return True
+    return False
+
+
 def _underfitting(s: Mapping[str, Series]) -> Hint | None:
     ta, va, train = s.get("train_acc"), s.get("val_acc"), s.get("train_loss")
     if ta is None:
         return None
     _, tv = _finite(ta)
-    if len(tv) < 3:
+    if len(tv) < MIN_EVALS:
         return None
-    acc = _level(tv, False)
+    acc = _tail_level(tv)
     gap = None
-    if va is not None and np.isfinite(va.value).sum() >= 3:
-        gap = acc - float(np.mean(_finite(va)[1][-3:]))
-    if acc >= UNDERFIT_ACC or (gap is not None and abs(gap) >= UNDERFIT_GAP):
+    if va is not None and np.isfinite(va.value).sum() >= MIN_EVALS:
+        gap = acc - _tail_level(_finite(va)[1])
+    if acc >= UNDERFIT_ACC or (gap is not None and gap >= UNDERFIT_GAP):
         return None
-    if train is not None:
+    # Still improving? The last quarter of the training accuracy (else loss) moved the right way.
+    q = max(2, len(tv) // 4)
+    improving = float(np.median(tv[-q:])) > float(np.median(tv[-2 * q : -q])) + 0.01 if len(tv) >= 2 * q else False
+    if train is not None and not improving:
         _, v = _finite(train)
         q = max(2, len(v) // 4)
-        if len(v) >= 8 and np.median(v[-q // 2 :]) < (1 - 0.05) * np.median(v[-q : -q // 2]):
-            return None  # still improving: too early to call
+        improving = len(v) >= 2 * q and np.median(v[-q:]) < (1 - 0.02) * np.median(v[-2 * q : -q])
     gap_txt = f", {abs(gap) * 100:.1f} points from validation" if gap is not None else ""
+    state = ("and still improving slowly" if improving else "and no longer improving")
     return Hint(
         "underfitting", "warn",
-        f"training accuracy ends at {acc:.1%}{gap_txt}: the model does not fit even the training data",
-        ADVICE["underfitting"], {},
+        f"training accuracy ends at {acc:.1%}{gap_txt}, {state}: the model does not fit even the training data",
+        ADVICE["underfitting_improving" if improving else "underfitting"], {},
     )
 
 
