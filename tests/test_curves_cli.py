@@ -66,7 +66,8 @@ def test_findings_table(runs: Path) -> None:
     # the level at the end: the median training accuracy of the last third of the epochs
     import csv
 
-    acc = [float(r["accuracy"]) for r in csv.DictReader((runs / "underfitting.keras.csv").open())]
+    with (runs / "underfitting.keras.csv").open() as fh:
+        acc = [float(r["accuracy"]) for r in csv.DictReader(fh)]
     assert f"ends at {float(np.median(acc[-10:])):.1%}" in res.stdout
     assert "plot:" not in res.stdout
     assert not (runs / "underfitting.keras.csv.curves.png").exists()
