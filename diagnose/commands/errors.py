@@ -370,6 +370,14 @@ def _run(
     if manifest and isinstance(manifest.get("data"), dict):
         fmt = ((manifest["data"].get("splits") or {}).get(split) or {}).get("format")
     classes = _classes(manifest, data_root, predictions)
+    from diagnose.io.digest import check_recorded_digest
+    from diagnose.io.outputs import refuse_inputs
+
+    check_recorded_digest(path, manifest, split)
+    if out.suffix.lower() == ".png":
+        raise UsageError(f"--out {out}: expected the sheet's .csv path (the contact sheet PNG goes beside it), got a .png; pass e.g. --out {out.with_suffix('.csv')}")
+    refuse_inputs(out, [path, predictions, model, data])
+    refuse_inputs(out.with_suffix(".png"), [path, predictions, model, data])
 
     sampler = ErrorSampler(sample, seed)
     _stream(path, sampler)
@@ -391,11 +399,22 @@ def _run(
         backup = _guard(out, force)
         columns, rows, suspect, known = _sheet(result, split, cats, classes)
         suspect_count = int(suspect.sum()) if known else None
-        write_sheet(out, columns, rows)
-        if images:
-            png, note = _contact_sheet(result, rows, suspect, out, data_root, fmt, split, predictions)
-            if note:
-                notes.append(note)
+        from diagnose.io.outputs import OutputGroup
+
+        # The sheet and its PNG are written to temporaries and renamed together at the end: an
+        # interruption or a full disk leaves the previous pair as it was.
+        with OutputGroup() as group:
+            staged = group.path(out)
+            write_sheet(staged, columns, rows)
+            if backup is None and out.is_file() and out.read_bytes() != staged.read_bytes():
+                # An unmarked sheet may still hold a person's edits (a corrected label): keep it.
+                from diagnose.io.outputs import backup as keep_copy
+
+                backup = str(keep_copy(out))
+            if images:
+                png, note = _contact_sheet(result, rows, suspect, out, data_root, fmt, split, predictions, group)
+                if note:
+                    notes.append(note)
     summary = ErrorsSummary(
         split=split,
         items=result.items,
@@ -430,8 +449,10 @@ def _contact_sheet(
     fmt: str | None,
     split: str,
     predictions: Path | None,
+    group: Any,
 ) -> tuple[str | None, str | None]:
-    """Write `<out>.png` when the items are images. (png path or None, a note for the summary)."""
+    """Write `<out>.png` when the items are images, through `group` (io.outputs.OutputGroup).
+    (png path or None, a note for the summary)."""
     from diagnose.plots.contact import caption, contact_sheet, save_contact_sheet
 
     tiles, note = None, None
@@ -452,7 +473,12 @@ def _contact_sheet(
     )
     fig = contact_sheet(tiles, captions, [int(r[0]) for r in rows], suspect=suspect.tolist(), title=title)
     png = out.with_suffix(".png")
-    save_contact_sheet(fig, png, tiles=len(tiles))
+    from diagnose.io.outputs import keep_or_backup
+
+    kept = keep_or_backup(png)  # a PNG diagnose did not write (a person's sheet.png) is kept as .bak
+    if kept is not None:
+        note = ((note + " ") if note else "") + f"Kept the previous {png.name} as {kept}."
+    save_contact_sheet(fig, group.path(png), tiles=len(tiles))
     return str(png), note
 
 
