@@ -19,6 +19,11 @@ Session-scoped (built once per test session, per xdist worker):
 - `make_fixtures` -> the fixtures/make_fixtures.py module (builders: write_model_formats,
   write_data_formats, make_splits, load_example_model, load_example_splits).
 
+- `shapes_project` -> Path: a person's image project built by fixtures/make_project.py (mynet.py,
+  data/ image folders with a shifted dev/test and flipped labels, weights.pt trained on normalized
+  inputs, weights_v2.pt, full.pt, pyproject.toml with [tool.diagnose], run.csv, planted.json).
+  Built once for all xdist workers (under a file lock). Read-only: copy it before changing.
+
 Under pytest-xdist, OMP_NUM_THREADS defaults to 1 per worker (see below).
 
 Function-scoped:
@@ -129,3 +134,20 @@ def cli():
         return runner.invoke(app, [str(a) for a in args])
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def shapes_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import fcntl
+
+    from fixtures.make_project import build_project
+
+    # One build shared by the xdist workers: their base temp folders share a parent.
+    shared = tmp_path_factory.getbasetemp().parent
+    root = shared / "shapes_project"
+    with open(shared / "shapes_project.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".built").is_file():
+            build_project(root)
+            (root / ".built").write_text("ok\n", encoding="utf-8")
+    return root

@@ -145,8 +145,41 @@ def _static_batch(program: object) -> int | None:
     return None
 
 
-def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
-    """Instantiate an architecture: "package.module:factory" or "path/to/file.py:ClassName"."""
+def use_app_dir(app_dir: Path | str | None) -> Path | None:
+    """Put `app_dir` first on sys.path (once), so `--arch mynet:MyNet` and pickled modules find the
+    user's own code as `python -m` would, like uvicorn's and celery's --app-dir. Returns it resolved.
+
+    The console script's sys.path holds its bin folder, not the current folder: without this a
+    person's `mynet.py` beside the model was not importable.
+    """
+    if app_dir is None:
+        return None
+    folder = Path(app_dir).expanduser().resolve()
+    if not folder.is_dir():
+        raise UsageError(f"--app-dir {app_dir}: expected a folder holding your modules, got "
+                         f"{'a file' if folder.exists() else 'nothing at that path'}; pass the project folder")
+    entry = str(folder)
+    if entry in sys.path:
+        sys.path.remove(entry)
+    sys.path.insert(0, entry)
+    importlib.invalidate_caches()
+    return folder
+
+
+def _missing_module_hint(exc: ModuleNotFoundError, app_dir: Path | None, needs: str) -> str:
+    """'expected the module X (needs), got none in FOLDER or the installed packages; fix'."""
+    name = exc.name or str(exc)
+    top = name.split(".")[0]
+    where = f"{app_dir} or the installed packages" if app_dir else "the installed packages"
+    return (f"expected the module {name} ({needs}), got none in {where}; run from the folder that holds "
+            f"{top}.py (or the {top}/ package), pass --app-dir FOLDER, or pip install it")
+
+
+def build_arch(spec: str, kwargs: dict | None = None, *, app_dir: Path | None = None) -> torch.nn.Module:
+    """Instantiate an architecture: "package.module:factory" or "path/to/file.py:ClassName".
+
+    app_dir: the folder put on sys.path (see `use_app_dir`), named in the error when a module is missing.
+    """
     if ":" not in spec:
         raise UsageError(
             f"--arch {spec}: expected package.module:factory or path/to/file.py:ClassName, got no ':'; "
@@ -172,6 +205,8 @@ def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
     else:
         try:
             module = importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            raise UsageError(f"--arch {spec}: {_missing_module_hint(exc, app_dir, 'the architecture')}") from None
         except ImportError as exc:
             raise UsageError(
                 f"--arch {spec}: expected an importable module {where}, got {type(exc).__name__}: {exc}; "
@@ -245,9 +280,11 @@ def _load_into(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], path: Pat
     model.load_state_dict({k: sd[k] for k in wanted}, strict=True)
 
 
-def _torch_load(path: Path, *, trust_pickle: bool) -> object:
+def _torch_load(path: Path, *, trust_pickle: bool, app_dir: Path | None = None) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except ModuleNotFoundError as exc:  # a pickled module whose class lives in the user's code
+        raise ModelLoadError(f"{path}: {_missing_module_hint(exc, app_dir, 'code the pickled model is made of')}") from None
     except pickle.UnpicklingError as exc:
         if trust_pickle:
             raise ModelLoadError(f"{path}: expected a loadable pickle, got {exc}; save the model again") from None
@@ -291,15 +328,19 @@ def load_model(
     arch_kwargs: dict | None = None,
     trust_pickle: bool = False,
     device: str = "cpu",
+    app_dir: Path | str | None = None,
 ) -> LoadedModel:
     """Load `path` (any recognized format) and put it in eval mode on `device`.
 
     path None and arch given -> a freshly initialised model. Weights-only files need `arch`.
+    app_dir: a folder put first on sys.path for `arch` module specs and pickled modules (the
+    commands pass the current folder, or --app-dir).
     """
+    folder = use_app_dir(app_dir)
     if path is None:
         if arch is None:
             raise UsageError("MODEL: expected a model file or --arch, got neither; pass one")
-        model = build_arch(arch, arch_kwargs)
+        model = build_arch(arch, arch_kwargs, app_dir=folder)
         return _ready(LoadedModel(model, "arch", None, True), device)
     path = Path(path)
     if not path.exists():
@@ -334,7 +375,7 @@ def load_model(
         sd: Mapping[str, torch.Tensor] = _load_safetensors(path)
         fmt = "safetensors"
     else:
-        obj = _torch_load(path, trust_pickle=trust_pickle)
+        obj = _torch_load(path, trust_pickle=trust_pickle, app_dir=folder)
         if isinstance(obj, torch.nn.Module):
             return _ready(LoadedModel(obj, "pickle", path, True), device)
         unwrapped = _unwrap_checkpoint(obj)
@@ -352,7 +393,7 @@ def load_model(
             f"{path}: expected --arch with weights-only files, got a {fmt.replace('_', ' ')} of "
             f"{len(sd)} tensors; pass --arch package.module:factory or --arch path/to/file.py:ClassName"
         )
-    model = build_arch(arch, arch_kwargs)
+    model = build_arch(arch, arch_kwargs, app_dir=folder)
     _load_into(model, sd, path, arch)
     return _ready(LoadedModel(model, fmt, path, True), device)
 

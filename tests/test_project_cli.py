@@ -1,0 +1,68 @@
+"""The workflow run from a person's project folder, through the real console script (not CliRunner,
+not PYTHONPATH): the project's own mynet.py must be found as `python -m` would find it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("diagnose")
+
+
+def run(*args: object, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DIAGNOSE_DEBUG")}
+    proc = subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def project(shapes_project: Path, tmp_path: Path) -> Path:
+    """A private copy (tests write .diagnose/ into it)."""
+    dest = tmp_path / "shapes"
+    shutil.copytree(shapes_project, dest)
+    return dest
+
+
+def test_console_script_exists() -> None:
+    assert SCRIPT.is_file(), f"expected the installed console script at {SCRIPT}"
+
+
+def test_arch_module_spec_found_from_the_project_folder(project: Path) -> None:
+    out = run("gaps", "weights.pt", "data", "--arch", "mynet:MyNet", "--json", "--max-items", "40", cwd=project)
+    doc = json.loads(out.stdout)
+    assert set(doc["splits"]) == {"train", "train_dev", "dev", "test"}
+
+
+def test_trusted_pickle_found_from_the_project_folder(project: Path) -> None:
+    out = run("gaps", "full.pt", "data", "--trust-pickle", "--json", "--max-items", "40", cwd=project)
+    assert json.loads(out.stdout)["splits"]["train"]["n"] == 40
+
+
+def test_missing_module_is_one_line_naming_it_and_where(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for args in (["--arch", "mynet:MyNet", project / "weights.pt"], ["--trust-pickle", project / "full.pt"]):
+        proc = run("gaps", *args, project / "data", cwd=elsewhere, check=False)
+        assert proc.returncode != 0
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith("Error: ") and "module mynet" in lines[0]
+        assert str(elsewhere) in lines[0] and "--app-dir" in lines[0]
+        assert "Traceback" not in proc.stderr
+
+
+def test_app_dir_points_at_the_project_from_elsewhere(project: Path, tmp_path: Path) -> None:
+    out = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--app-dir", project,
+              "--workdir", tmp_path / "w", "--json", "--max-items", "20", cwd=tmp_path)
+    assert json.loads(out.stdout)["splits"]["dev"]["n"] == 20
+    proc = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--app-dir", tmp_path / "nope",
+               cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("Error: --app-dir")
