@@ -67,7 +67,7 @@ def command(
     # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.
     parsed = [run for p in logs for run in parse_runs(p, fmt=fmt.value if fmt is not None else None)]
     by_path = dict(zip(logs, run_labels(logs), strict=True))
-    labels = [by_path[log.path] + (f" run {log.run}" if log.runs > 1 else "") for log in parsed]
+    labels = [by_path[log.path] + (f" {log.run_name}" if log.run_name else f" run {log.run}" if log.runs > 1 else "") for log in parsed]
     for m in metric:
         if not any(log.get(m) is not None for log in parsed):
             names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
@@ -97,7 +97,9 @@ def command(
     if not no_plot:
         from diagnose.plots.curves import save_figure
 
-        save_figure(curves_figure(labels, results, smooth=smooth, metrics=metric), str(target))
+        kept = save_figure(curves_figure(labels, results, smooth=smooth, metrics=metric), str(target))
+        if kept is not None:
+            sys.stderr.write(f"note: {target} was not written by diagnose; kept it as {kept}\n")
         plot_path = str(target)
 
     if as_json:

@@ -78,6 +78,7 @@ class ParsedLog:
     notes: list[str] = field(default_factory=list)
     run: int = 1  # which run of the file this is, from 1
     runs: int = 1  # how many runs the file holds
+    run_name: str = ""  # the run's own name when the file gives one (W&B exports)
 
     def get(self, name: str) -> Series | None:
         return self.series.get(name) or self.others.get(name)
@@ -85,6 +86,8 @@ class ParsedLog:
     @property
     def label(self) -> str:
         """The file name, with `run k` when the file holds several runs."""
+        if self.run_name:
+            return f"{self.path.name} {self.run_name}"
         return self.path.name + (f" run {self.run}" if self.runs > 1 else "")
 
 
@@ -98,6 +101,7 @@ class _Raw:
     step: np.ndarray | None = None
     epoch: np.ndarray | None = None
     percent: bool = False
+    run: str = ""  # the run it belongs to when the file names its runs (W&B exports: `<run> - <metric>`)
 
 
 @dataclass
@@ -136,6 +140,8 @@ def canonical_name(name: str) -> tuple[str | None, int]:
     """The canonical series a logged name stands for, and a rank (lower wins when several do)."""
     n = _norm(name)
     rank = 0
+    if n.startswith("x/"):  # YOLOv5 results.csv: x/lr0, x/lr1, x/lr2
+        n = n[2:]
     if n.startswith("metrics/"):  # Ultralytics: metrics/* are validation metrics
         n = "val_" + n[len("metrics/") :]
     if n.endswith("_step"):
@@ -287,6 +293,8 @@ def _frame_reading(df: pd.DataFrame | dict[str, _Col], notes: list[str], n_rows:
     mode_col = next((c for c in names if _norm(c) in _MODE_COLUMNS and cols[c].text is not None), None)
     step_col = next((c for c in names if _x_kind(c) == "step" and cols[c].values is not None), None)
     epoch_col = next((c for c in names if _x_kind(c) == "epoch" and cols[c].values is not None), None)
+    if step_col is None and epoch_col is None and mode_col is None:
+        epoch_col = _index_epochs(cols, n_rows, notes)
     step = cols[step_col].values if step_col is not None else None
     epoch = cols[epoch_col].values if epoch_col is not None else None
     if step is not None and epoch is not None:
@@ -326,6 +334,25 @@ def _frame_reading(df: pd.DataFrame | dict[str, _Col], notes: list[str], n_rows:
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     reading.seen = f"{n_rows} rows with columns {shown}" if names else "no columns"
     return reading
+
+
+def _index_epochs(cols: dict[str, _Col], n_rows: int, notes: list[str]) -> str | None:
+    """A history written by pandas without an epoch column (Keras' History as a DataFrame): the row
+    index is the epoch. Uses the index column when `to_csv` wrote one, else numbers the rows from 1
+    (as Keras prints epochs). Only for a dense table of at most 2,000 rows (one row per epoch)."""
+    for name, col in cols.items():
+        if _norm(name) in ("", "unnamed:_0", "index") and col.values is not None:
+            values = col.values
+            if n_rows and bool(np.array_equal(values, np.arange(n_rows))):
+                cols[name] = _Col(values + 1.0, col.present)
+                notes.append("no epoch column: the row index is read as the epoch (from 1)")
+                return name
+    numeric = [c for c in cols.values() if c.values is not None and c.present is not None]
+    if not numeric or n_rows < 2 or n_rows > 2_000 or not all(bool(c.present.all()) for c in numeric):
+        return None
+    cols["epoch"] = _Col(np.arange(1, n_rows + 1, dtype=np.float64), np.ones(n_rows, dtype=bool))
+    notes.append("no epoch column: row k is read as epoch k")
+    return "epoch"
 
 
 def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
@@ -382,6 +409,7 @@ def _read_csv(data: bytes, sep: str, notes: list[str]) -> _Reading:
         notes.append("the last line is incomplete (a run still writing?); it was left out")
         data = data[: last_nl + 1]
     wandb = _wandb_prefix(header, sep)
+    named_runs = _wandb_runs(header, sep) if wandb is None else []
     skipped = [0]
 
     def skip(row: Any) -> str:
@@ -413,6 +441,17 @@ def _read_csv(data: bytes, sep: str, notes: list[str]) -> _Reading:
             for k, v in cols.items()
             if not k.endswith(("__MIN", "__MAX", "_step"))
         }
+    if named_runs:
+        reading = _frame_reading(
+            {k: v for k, v in cols.items() if not k.endswith(("__MIN", "__MAX", "_step"))}, notes, n_rows=table.num_rows
+        )
+        for raw in reading.raws:
+            for run in named_runs:
+                if raw.name.startswith(run + " - "):
+                    raw.name, raw.run = raw.name[len(run) + 3 :], run
+                    break
+        notes.append(f"the columns name {len(named_runs)} runs (`<run> - <metric>`); each is read as its own run")
+        return reading
     normed = {_norm(k) for k in cols}
     if {"key", "value"} <= normed or {"metric", "value"} <= normed:  # MLflow-style long table
         import pandas as pd
@@ -430,6 +469,16 @@ def _wandb_prefix(header: str, sep: str) -> str | None:
         return None
     prefix = named[0].split(" - ", 1)[0] + " - "
     return prefix if all(c.startswith(prefix) for c in named) else None
+
+
+def _wandb_runs(header: str, sep: str) -> list[str]:
+    """W&B exports of a panel with several runs: `<run> - <metric>` columns for more than one run."""
+    cols = [c.strip().strip('"') for c in header.split(sep)]
+    named = [c for c in cols if " - " in c]
+    if len(named) < 2 or len(named) < len(cols) - 2:
+        return []
+    runs = list(dict.fromkeys(c.split(" - ", 1)[0] for c in named))
+    return runs if len(runs) > 1 else []
 
 
 def _pivot_long(df: pd.DataFrame) -> pd.DataFrame:
@@ -673,6 +722,45 @@ def _fractional_epochs(
     return order[sort], x[sort]
 
 
+# Ultralytics YOLOv3/v5 `results.txt`: no header, one space-aligned row per epoch starting with
+# `epoch/last` and the GPU memory (`4.54G`). The columns are known from the number of fields
+# (YOLOv5: 15; YOLOv3, with an F1 column: 16).
+_YOLO_ROW = re.compile(r"^\s*\d+/\d+\s+[\d.]+[GMK]?(?:\s+[-+0-9.eE]+|\s+nan)+\s*$", re.I)
+# (YOLOv5: epoch, memory, box/obj/cls/total loss, labels, image size, P, R, mAP@.5, mAP@.5:.95, val
+# box/obj/cls loss; YOLOv3 has GIoU for box and F1 in place of mAP@.5:.95.)
+_YOLO_COLUMNS = {
+    15: ("epoch", "gpu_mem", "train/box_loss", "train/obj_loss", "train/cls_loss", "train/total_loss", "labels",
+         "img_size", "metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95",
+         "val/box_loss", "val/obj_loss", "val/cls_loss"),
+}
+
+
+def _yolo_results_columns(text: str) -> tuple[str, ...] | None:
+    """The column names of a headerless YOLO results.txt, recognized by the shape of its rows."""
+    lines = [ln for ln in text[:_HEAD_BYTES].splitlines() if ln.strip()][:20]
+    if len(lines) < 2 or not all(_YOLO_ROW.match(ln) for ln in lines[:-1]):
+        return None
+    widths = {len(ln.split()) for ln in lines[:-1]}
+    if len(widths) != 1:
+        return None
+    return _YOLO_COLUMNS.get(widths.pop())
+
+
+def _read_yolo_results(text: str, names: tuple[str, ...], notes: list[str]) -> _Reading:
+    rows = [ln.split() for ln in text.splitlines() if _YOLO_ROW.match(ln)]
+    rows = [r for r in rows if len(r) == len(names)]
+    n = len(rows)
+    cols: dict[str, _Col] = {}
+    for j, name in enumerate(names):
+        if name in ("gpu_mem", "labels", "targets", "img_size"):
+            continue
+        cells = [r[j].split("/")[0] if j == 0 else r[j] for r in rows]
+        values = np.array([float(c) if c.lower() != "nan" else np.nan for c in cells], dtype=np.float64)
+        cols[name] = _Col(values, np.ones(n, dtype=bool))
+    notes.append(f"a YOLO results.txt without a header: its {len(names)} columns were recognized by their shape")
+    return _frame_reading(cols, notes, n_rows=n)
+
+
 def _read_text(text: str, notes: list[str]) -> _Reading:
     from diagnose.io.textlog import clean_text, parse_text
 
@@ -741,13 +829,13 @@ def detect_format(path: Path, head: bytes) -> str:
                 continue
             body = [ln.split(sep) for ln in lines[1:-1] or lines[1:]]
             if all(len(row) == len(header) for row in body) and any(
-                _is_number(x.strip()) for row in body for x in row
+                _is_number(x.strip().strip('"')) for row in body for x in row
             ):
                 return "tsv" if sep == "\t" else ("csv" if sep == "," else "csv;")
     return "text"
 
 
-_HEADER_NAME = re.compile(r"^[A-Za-z_][\w/ .()\[\]@%\-]*$")
+_HEADER_NAME = re.compile(r"^[A-Za-z_][\w/ .:()\[\]@%\-]*$")
 
 
 def _is_number(s: str) -> bool:
@@ -843,7 +931,7 @@ def _take(raw: _Raw, keep: np.ndarray) -> _Raw:
     return _Raw(
         raw.name, raw.order[keep], raw.value[keep],
         None if raw.step is None else raw.step[keep],
-        None if raw.epoch is None else raw.epoch[keep], raw.percent,
+        None if raw.epoch is None else raw.epoch[keep], raw.percent, raw.run,
     )
 
 
@@ -905,6 +993,14 @@ def _assemble_runs(path: Path, fmt: str, reading: _Reading) -> list[ParsedLog]:
                 raw.epoch = _epoch_at_steps(reading, raw.step)
         _drop_epoch_local_steps(raw)
         raws.append(raw)
+    names = list(dict.fromkeys(raw.run for raw in raws if raw.run))
+    if names:
+        out = []
+        for k, name in enumerate(names, start=1):
+            log = _assemble(path, fmt, [r for r in raws if r.run == name], list(notes))
+            log.run, log.runs, log.run_name = k, len(names), name
+            out.append(log)
+        return out
     bounds = _run_bounds(raws)
     if not bounds:
         return [_assemble(path, fmt, raws, notes)]
@@ -1123,7 +1219,8 @@ def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[
                     ) from None
                 reading = _read_json_document(doc, notes)
             elif fmt == "text":
-                reading = _read_text(text, notes)
+                yolo = _yolo_results_columns(text)
+                reading = _read_yolo_results(text, yolo, notes) if yolo else _read_text(text, notes)
     try:
         runs = _assemble_runs(path, fmt, reading)
     except LogParseError as exc:

@@ -26,6 +26,15 @@ _POS = re.compile(
     r"|(?<![\w/.])(\d+)\s*/\s*(\d+)\s+(?:batches|batch|iters|iterations|its|steps|samples|images)\b",
     re.I,
 )
+# darknet / YOLOv3 training lines: `123: 2.51, 2.74 avg loss, 0.001000 rate, 3.1 seconds, 64 images`
+# (older builds print `avg` for `avg loss`).
+_DARKNET = re.compile(
+    r"^\s*(\d+):\s*(" + _NUM + r"),\s*(" + _NUM + r")\s+avg(?: loss)?,\s*(" + _NUM + r")\s+rate\b"
+)
+_DARKNET_PIECES = (
+    r"^\s*(?P<{g}>\d+):", r":\s*(?P<{g}>" + _NUM + r"),", r",\s*(?P<{g}>" + _NUM + r")\s+avg",
+    r"avg(?: loss)?,\s*(?P<{g}>" + _NUM + r")\s+rate",
+)
 _SPLIT = r"train|training|val|valid|validation|eval|evaluation|test|dev"
 # `key: value` / `key=value` (the key may have up to three words), `'key': value` (a Python or JSON dict
 # printed in a line: the Hugging Face Trainer's `{'loss': 0.51, ...}`), or `key value` (one word, or
@@ -82,9 +91,16 @@ class TextRecords:
         return out
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
+
+
 def clean_text(text: str) -> str:
-    """CRLF -> LF; a line rewritten with `\\r` (tqdm, Keras bars) keeps its last state; `\\b` erases."""
+    """ANSI colour and cursor codes out; CRLF (and `\\r\\r\\n`) -> LF; a line rewritten with `\\r` (tqdm,
+    Keras bars) keeps its last state; `\\b` erases."""
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
     if "\r" in text:
+        text = re.sub(r"\r+\n", "\n", text)
         text = text.replace("\r\n", "\n")
         if "\r" in text:
             text = re.sub(r"[^\n]*\r(?=[^\r\n])", "", text)
@@ -105,6 +121,10 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     """(key, value, had_percent, regex piece that matches this pair) for each number on a line."""
     items: list[tuple[int, str, float, bool, str]] = []
     taken: list[tuple[int, int]] = []
+    d = _DARKNET.match(line)
+    if d is not None:  # darknet: `123: 2.51, 2.74 avg loss, 0.001000 rate, ...`
+        keys = ("iteration", "loss", "avg_loss", "lr")
+        return [(k, float(d.group(i + 1)), False, _DARKNET_PIECES[i]) for i, k in enumerate(keys)]
     for m in _FRAC.finditer(line):
         key = m.group(1).lower()
         piece = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*(?P<{g}>\d+)\s*/\s*\d+\s*\]?"
