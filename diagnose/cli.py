@@ -53,7 +53,9 @@ def boundary(fn: F) -> F:
         except DiagnoseError as exc:
             if debug_enabled():
                 raise
-            _error_line(exc.message)
+            from diagnose.options import cli_message
+
+            _error_line(cli_message(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _error_line("interrupted")

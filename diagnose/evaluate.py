@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -42,9 +42,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ArgumentError("device", "expected a CUDA GPU, got none visible to torch; use the cpu device", "cuda")
+        raise ArgumentError("device", "expected a CUDA GPU, got none visible to torch; use device cpu", "cuda")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ArgumentError("device", "expected Apple's Metal backend, got none available; use the cpu device", "mps")
+        raise ArgumentError("device", "expected Apple's Metal backend, got none available; use device cpu", "mps")
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
         raise ArgumentError("device", f"expected auto, cpu, cuda or mps, got {name!r}; pick one of those", name)
     return torch.device(name)
@@ -185,6 +185,10 @@ def _class_labels(split: Split, indices: np.ndarray | None) -> np.ndarray:
     y = split.labels()
     if indices is not None:
         y = y[indices]
+    return _class_labels_of(split, y)
+
+
+def _class_labels_of(split: Split, y: np.ndarray) -> np.ndarray:
     if y.dtype.kind == "f" and (not np.all(np.isfinite(y)) or not np.all(y == np.round(y))):
         raise DataError(
             f"{split.path}: expected class indices as labels, got fractional values like {y[y != np.round(y)][:1][0]:g}; "
@@ -264,12 +268,17 @@ def evaluate_split(
     if metric == "error":
         if num_classes is None:
             num_classes = max(2, probe_outputs(module, split, device, precision))
-        check_labels(split, _class_labels(split, indices), num_classes)
+        # A DataLoader's labels are known only as it is read: its batches are checked one by one.
+        if getattr(split, "labels_known", True):
+            check_labels(split, _class_labels(split, indices), num_classes)
+    per_batch_check = metric == "error" and not getattr(split, "labels_known", True)
     ids = split.ids()
     total = split.n if indices is None else len(indices)
     with torch.inference_mode(), progress_bar(f"{split.name:<9}", total, enabled=show_progress) as advance:
         batches: Iterator = split.batches(batch_size, indices)
         for batch in batches:
+            if per_batch_check:
+                check_labels(split, _class_labels_of(split, batch.y), num_classes)  # type: ignore[arg-type]
             y = batch.y.astype(np.int64 if metric == "error" else np.float64)
             try:
                 out = predict_batch(module, batch.x, y, metric=metric, device=device, precision=precision, index=batch.index)
@@ -355,11 +364,8 @@ def evaluate_model(
     not evaluated loses its old file when all splits are evaluated. Under torchrun each rank
     evaluates its block of every split; rank 0 gets the Evaluation, the other ranks get None.
     """
-    import shutil
-
-    from diagnose.distributed import evaluate_split_sharded, finish, init_world
-    from diagnose.io.predictions import PredictionWriter, check_writable_folder, predictions_path
-    from diagnose.io.splits import SPLITS
+    from diagnose.distributed import init_world
+    from diagnose.io.predictions import check_writable_folder
 
     if workdir is not None:
         check_writable_folder(Path(workdir), f"workdir {workdir}")
@@ -371,10 +377,33 @@ def evaluate_model(
     if precision not in ("fp32", "bf16", "fp16"):
         raise ArgumentError("precision", f"expected fp32, bf16 or fp16, got {precision!r}; pick one of those")
     if precision == "fp16" and dev.type == "cpu":
-        raise ArgumentError("precision", "expected a GPU device, got the CPU; use bf16 on a CPU", "fp16")
-    module = model(str(dev)) if not isinstance(model, torch.nn.Module) and callable(model) else model
-    if isinstance(module, torch.nn.Module) and not isinstance(module, torch.jit.ScriptModule):
-        module = module.to(dev).eval()
+        raise ArgumentError("precision", "expected a GPU device, got the CPU; use precision bf16 on a CPU", "fp16")
+    if isinstance(model, torch.nn.Module):
+        # A module of the caller's: moved to the device, evaluated in eval mode, its mode restored after.
+        was_training = model.training
+        module = model.to(dev).eval()
+        try:
+            return _evaluate_module(module, dataset, metric=metric, dev=dev, world=world, precision=precision,
+                                    batch_size=batch_size, max_items=max_items, seed=seed, splits=splits,
+                                    workdir=workdir, show_progress=show_progress)
+        finally:
+            model.train(was_training)
+    return _evaluate_module(model(str(dev)), dataset, metric=metric, dev=dev, world=world, precision=precision,
+                            batch_size=batch_size, max_items=max_items, seed=seed, splits=splits, workdir=workdir,
+                            show_progress=show_progress)
+
+
+def _evaluate_module(
+    module: torch.nn.Module, dataset: Dataset, *, metric: Metric, dev: torch.device, world: Any, precision: Precision,
+    batch_size: int, max_items: int | None, seed: int, splits: Sequence[str] | None, workdir: Path | None,
+    show_progress: bool,
+) -> Evaluation | None:
+    import shutil
+
+    from diagnose.distributed import evaluate_split_sharded, finish
+    from diagnose.io.predictions import PredictionWriter, predictions_path
+    from diagnose.io.splits import SPLITS
+
     dataset = match_image_channels(dataset, module)
     names = [n for n in dataset.splits if splits is None or n in splits]
     if not names:

@@ -58,3 +58,23 @@ class GateFailed(DiagnoseError):
     """A `--fail-on` threshold was reached (exit code 3, so CI can tell it from a crash)."""
 
     exit_code = 3
+
+
+class ArgumentError(UsageError):
+    """A library argument with a value that cannot work. The message names the argument as Python
+    spells it (`max_items: expected ...`); the command line shows the flag instead (`--max-items`).
+
+    argument: the parameter name; value: the value shown after it, or None.
+    """
+
+    def __init__(self, argument: str, detail: str, value: object = None) -> None:
+        self.argument = argument
+        self.value = value
+        self.detail = detail
+        head = argument if value is None else f"{argument} {value}"
+        super().__init__(f"{head}: {detail}")
+
+    def as_flag(self, flag: str) -> str:
+        """The message with the argument replaced by its command-line spelling."""
+        head = flag if self.value is None else f"{flag} {self.value}"
+        return f"{head}: {self.detail}"

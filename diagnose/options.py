@@ -145,6 +145,27 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
     return dims[0], dims[1]
 
 
+# Library arguments whose command-line spelling is not `--` + the name with dashes.
+_FLAGS = {"model": "MODEL", "data": "DATA", "splits": "DATA"}
+
+
+def flag(argument: str) -> str:
+    """The command-line spelling of a library argument: max_items -> --max-items, model -> MODEL."""
+    return _FLAGS.get(argument, "--" + argument.replace("_", "-"))
+
+
+def cli_message(exc: Exception) -> str:
+    """A library error as the command line words it: arguments become flags, in the head and in the fix."""
+    from diagnose.exceptions import ArgumentError, DiagnoseError
+
+    if isinstance(exc, ArgumentError):
+        name = flag(exc.argument)
+        detail = exc.detail.replace(f"use {exc.argument} ", f"use {name} ")
+        head = name if exc.value is None else f"{name} {exc.value}"
+        return f"{head}: {detail}"
+    return exc.message if isinstance(exc, DiagnoseError) else str(exc)
+
+
 def one_format(json_out: bool, markdown: bool) -> None:
     """--json and --markdown exclude each other."""
     if json_out and markdown:

@@ -157,7 +157,7 @@ def test_max_items_sample(cli, example_model, example_data, tmp_path) -> None:
     # The interval reflects n = 200, not 3,000.
     t = a["splits"]["train"]
     assert t["ci"] == pytest.approx(list(wilson_interval(t["errors"], 200)))
-    assert "train: evaluated a seeded sample of 200 of 3,000 items (--max-items)" in a["notes"]
+    assert "train: evaluated a seeded sample of 200 of 3,000 items (max_items)" in a["notes"]
 
 
 def test_missing_split_and_no_human_error(cli, example_data, example_model, tmp_path) -> None:

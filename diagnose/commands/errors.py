@@ -30,6 +30,8 @@ HELP = (
     "sheet of the images; then count it with `diagnose tally`."
 )
 COLUMNS = ("index", "id", "label", "pred", "confidence", "p_label", "loss")
+# The saved top-k classes and probabilities: confident learning judges the sampled rows on them.
+TOP_COLUMNS = tuple(f"top{k}" for k in range(1, 6)) + tuple(f"top{k}_p" for k in range(1, 6))
 BATCH_ROWS = 65536
 
 
@@ -76,9 +78,10 @@ def _classes(manifest: dict[str, Any] | None, *folders: Path | None) -> list[str
     return None
 
 
-def _stream(path: Path, sampler: Any) -> None:
+def _stream(path: Path, sampler: Any, thresholds: Any = None) -> None:
     """Feed every batch of a predictions file or shard folder to the sampler; only the few rows that
-    can enter the reservoir become pandas rows."""
+    can enter the reservoir become pandas rows. `thresholds` (a ThresholdAccumulator) gets every
+    row's label and p_label: the per-class thresholds of confident learning."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -88,7 +91,7 @@ def _stream(path: Path, sampler: Any) -> None:
 
     position = 0
     with progress_bar("sampling misclassified items", None) as advance:
-        for rb in iter_prediction_batches(path, list(COLUMNS), batch_size=BATCH_ROWS):
+        for rb in iter_prediction_batches(path, [*COLUMNS, *TOP_COLUMNS], batch_size=BATCH_ROWS):
             n = rb.num_rows
             label, pred = rb.column("label"), rb.column("pred")
             for col, name in ((label, "label"), (pred, "pred")):
@@ -105,6 +108,10 @@ def _stream(path: Path, sampler: Any) -> None:
                     f"{path}: expected label and pred of one kind, got {label.type} and {pred.type}; "
                     "write both as class indices or both as class names"
                 )
+            if thresholds is not None and "p_label" in rb.schema.names:
+                lab_all = label.to_numpy(zero_copy_only=False)
+                thresholds.add(lab_all.astype(np.int64) if lab_all.dtype.kind == "f" else lab_all,
+                               rb.column("p_label").to_numpy(zero_copy_only=False))
             mask = pc.fill_null(pc.not_equal(label, pred), False)
             sampler.count_items(n)
             wrong = rb.filter(mask)
@@ -141,17 +148,62 @@ def _float_column(rows: pd.DataFrame, name: str) -> np.ndarray:
     return rows[name].astype("float64").to_numpy()
 
 
+def _suspects(rows: pd.DataFrame, thresholds: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Confident learning on the sampled rows: (suspect mask, label_issue_score, known)."""
+    import numpy as np
+
+    from diagnose.core.labelissues import flag_sample
+
+    conf, p_label = _float_column(rows, "confidence"), _float_column(rows, "p_label")
+    limits = thresholds.thresholds() if thresholds is not None else {}
+    known = "p_label" in rows.columns and ("confidence" in rows.columns or "top1" in rows.columns) and bool(limits)
+    if not known or not len(rows):
+        return np.zeros(len(rows), dtype=bool), np.full(len(rows), np.nan), False
+    top_c = top_p = None
+    tops = [c for c in TOP_COLUMNS if c in rows.columns]
+    if len(tops) == len(TOP_COLUMNS):
+        top_c = rows[list(TOP_COLUMNS[:5])].fillna(-1).to_numpy(dtype=np.int64)
+        top_p = rows[list(TOP_COLUMNS[5:])].astype("float64").to_numpy()
+    flags, scores = flag_sample(rows["label"].to_numpy(), rows["pred"].to_numpy(), p_label, conf, limits, top_c, top_p)
+    return flags, scores, True
+
+
+def openable_id(value: object, data_root: Path | None, cwd: Path | None = None) -> str | None:
+    """An item id as a path the person can open from where they ran the command: relative to the
+    current folder when the file is inside it, absolute otherwise. Ids that are not files under DATA
+    (a database key, a foreign id) are kept as they are."""
+    import os
+
+    if not isinstance(value, str):
+        return None
+    if data_root is None or not value or os.path.isabs(value):
+        return value
+    target = Path(data_root) / value
+    if not target.is_file():
+        return value
+    here = (cwd or Path.cwd()).resolve()
+    full = target.resolve()
+    return os.path.relpath(full, here) if full.is_relative_to(here) else str(full)
+
+
 def _sheet(
-    sample: ErrorSample, split: str, categories: tuple[str, ...], classes: list[str] | None
-) -> tuple[list[str], list[list[object]], np.ndarray, bool]:
-    """Columns and rows of the sheet; the suspect mask; whether the suspect hint is known."""
-    from diagnose.core.sampling import suspect_mislabel
+    sample: ErrorSample, split: str, categories: tuple[str, ...], classes: list[str] | None, thresholds: Any = None,
+    data_root: Path | None = None,
+) -> tuple[ErrorSample, list[str], list[list[object]], np.ndarray, bool]:
+    """The sample in sheet order (suspect mislabels first, most likely first; then by index),
+    columns and rows of the sheet, the suspect mask, whether the suspect hint is known."""
+    import dataclasses
+
+    import numpy as np
+
     from diagnose.io.sheet import FIXED_COLUMNS, NOTE_COLUMN
 
-    rows = sample.rows
+    suspect, score, known = _suspects(sample.rows, thresholds)
+    order = np.lexsort((sample.rows["index"].to_numpy(), np.where(suspect, -score, np.inf)))
+    rows = sample.rows.iloc[order].reset_index(drop=True)
+    suspect, score = suspect[order], score[order]
+    sample = dataclasses.replace(sample, rows=rows)
     conf, p_label, loss = (_float_column(rows, c) for c in ("confidence", "p_label", "loss"))
-    known = "confidence" in rows.columns and "p_label" in rows.columns
-    suspect = suspect_mislabel(conf, p_label)
     ids = rows["id"].tolist() if "id" in rows.columns else [None] * len(rows)
     out: list[list[object]] = []
     for k, (index, label, pred) in enumerate(
@@ -162,18 +214,19 @@ def _sheet(
                 k + 1,
                 split,
                 int(index),
-                ids[k] if isinstance(ids[k], str) else None,
+                openable_id(ids[k], data_root),
                 _name(label, classes),
                 _name(pred, classes),
                 float(conf[k]),
                 float(p_label[k]),
                 float(loss[k]),
                 ("yes" if suspect[k] else "no") if known else None,
+                float(score[k]) if known else None,
                 *[None] * len(categories),
                 None,
             ]
         )
-    return [*FIXED_COLUMNS, *categories, NOTE_COLUMN], out, suspect, known
+    return sample, [*FIXED_COLUMNS, *categories, NOTE_COLUMN], out, suspect, known
 
 
 def _guard(out: Path, force: bool) -> str | None:
@@ -379,8 +432,11 @@ def _run(
     refuse_inputs(out, [path, predictions, model, data])
     refuse_inputs(out.with_suffix(".png"), [path, predictions, model, data])
 
+    from diagnose.core.labelissues import ThresholdAccumulator
+
     sampler = ErrorSampler(sample, seed)
-    _stream(path, sampler)
+    thresholds = ThresholdAccumulator()
+    _stream(path, sampler, thresholds)
     result = sampler.result(list(COLUMNS), top_pairs=10)
     if result.items == 0:
         raise DataError(f"{path}: expected at least one prediction, got 0 rows; check the file")
@@ -397,7 +453,7 @@ def _run(
     suspect_count: int | None = None
     if result.errors:
         backup = _guard(out, force)
-        columns, rows, suspect, known = _sheet(result, split, cats, classes)
+        result, columns, rows, suspect, known = _sheet(result, split, cats, classes, thresholds, data_root)
         suspect_count = int(suspect.sum()) if known else None
         from diagnose.io.outputs import OutputGroup
 
@@ -485,7 +541,7 @@ def _contact_sheet(
 def _evaluate(
     model: Path, data: Path, split: str, tmp: Path, *, batch_size: int, arch: str | None, arch_kwargs: str | None,
     trust_pickle: bool, label_column: str, image_size: tuple[int, int] | None, mean: list[float] | None,
-    std: list[float] | None,
+    std: list[float] | None, app_dir: Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate MODEL on DATA's split into a temporary predictions file (the saved ones of
     `diagnose gaps` are left alone). Returns that file and a manifest-like dict for class names."""

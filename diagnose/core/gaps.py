@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -131,6 +132,48 @@ class GapReport:
     gaps: dict[str, Gap | None]
     verdict: Verdict
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # What a notebook asks of a report after the fact (per-class gaps, a sample of errors); not in to_json.
+    classes: list[str] | None = field(default=None, compare=False, repr=False)
+    confusions: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
+    predictions: str | None = field(default=None, compare=False, repr=False)  # folder of <split>.parquet rows
+
+    def per_class(self) -> list[ClassRow]:
+        """Which classes drive each gap (see `class_breakdown`); needs a classification report that
+        was evaluated here (the confusion matrices are not kept in the JSON)."""
+        if self.metric != "error":
+            raise ValueError(f"per_class: expected a classification report (metric 'error'), got metric {self.metric!r}")
+        if not self.confusions:
+            raise ValueError("per_class: expected a report with confusion matrices, got one read from JSON; "
+                             "call diagnose.gaps on the model and data")
+        return class_breakdown(self.confusions, self.classes)
+
+    def _repr_html_(self) -> str:
+        """The split and gap tables as HTML, for Jupyter; every text cell escaped."""
+        from html import escape
+
+        def num(v: float | None) -> str:
+            if v is None or not math.isfinite(v):
+                return "-"
+            return f"{v * 100:.2f}%" if self.metric == "error" else f"{v:.4g}"
+
+        rows = "".join(
+            f"<tr><td>{escape(n)}</td><td>{s.n:,}</td><td>{num(s.error)}</td><td>[{num(s.ci[0])}, {num(s.ci[1])}]</td></tr>"
+            for n, s in self.splits.items()
+        )
+        gaps = "".join(
+            f"<tr><td>{escape(n)}</td><td>{num(g.value)}</td><td>[{num(g.ci[0])}, {num(g.ci[1])}]</td>"
+            f"<td>{'yes' if g.significant else 'no'}</td></tr>"
+            for n, g in self.gaps.items() if g is not None
+        )
+        advice = "".join(f"<li>{escape(a)}</li>" for a in self.verdict.advice)
+        notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
+        problem = escape(self.verdict.problem or "no significant gap")
+        return (
+            f"<div><p><b>verdict:</b> {problem}</p>"
+            f"<table><tr><th>split</th><th>n</th><th>{escape(self.metric)}</th><th>95% interval</th></tr>{rows}</table>"
+            f"<table><tr><th>gap</th><th>value</th><th>95% interval</th><th>significant</th></tr>{gaps}</table>"
+            f"<ul>{advice}</ul>" + (f"<p>notes</p><ul>{notes}</ul>" if notes else "") + "</div>"
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -163,6 +206,30 @@ class GapReport:
         verdict = Verdict(problem=doc["verdict"]["problem"], advice=tuple(doc["verdict"]["advice"]))
         return cls(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps,
                    verdict=verdict, notes=tuple(doc.get("notes") or ()))
+
+
+def check_human_error(value: object, metric: Metric | str, where: Path | str) -> float | None:
+    """Human-level error for `metric`: a fraction in [0, 1) for error, a mean loss >= 0 for mse / mae.
+
+    where: what to name in the message (an argument, a flag or a file). None passes through.
+    """
+    from diagnose.exceptions import UsageError
+
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if metric == "error":
+        if not 0.0 <= number < 1.0:
+            raise UsageError(f"{where}: expected human-level error as a fraction in [0, 1), got {value}; write 0.01 for 1%")
+    elif not (math.isfinite(number) and number >= 0.0):
+        raise UsageError(
+            f"{where}: expected human-level {metric} as a mean per-item loss >= 0, got {value}; "
+            f"pass the {metric} a person (or the best known model) reaches"
+        )
+    return number
 
 
 def _num(v: Any) -> float:

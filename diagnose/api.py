@@ -1,0 +1,316 @@
+"""The Python API: what a notebook or a script calls. The commands are one caller of these functions.
+
+Every function takes in-memory objects as well as paths, imports torch, pandas or matplotlib only
+when it runs, and returns a typed result from `diagnose.core` (with `to_json`). Errors name the
+arguments (`max_items: expected ...`); the command line shows its flags instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from diagnose.exceptions import ArgumentError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from diagnose.core.checks import Check
+    from diagnose.core.gaps import GapReport, Metric
+    from diagnose.core.tally import SheetTally
+    from diagnose.errorsheet import ErrorSheet
+    from diagnose.evaluate import Precision
+    from diagnose.io.splits import Dataset
+
+PathLike = str | os.PathLike[str]
+
+
+# --------------------------------------------------------------------------- gaps
+
+
+def gaps(
+    model: torch.nn.Module | PathLike,
+    splits: Mapping[str, Any] | PathLike,
+    *,
+    human_error: float | None = None,
+    metric: Metric = "error",
+    device: str = "auto",
+    precision: Precision = "fp32",
+    batch_size: int = 256,
+    max_items: int | None = None,
+    seed: int = 0,
+    classes: list[str] | None = None,
+    workdir: PathLike | None = None,
+    arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
+    trust_pickle: bool = False,
+    app_dir: PathLike | None = None,
+    label_column: str = "label",
+    image_size: tuple[int, int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    workers: int = 0,
+    show_progress: bool = False,
+) -> GapReport:
+    """Evaluate `model` on train / train_dev / dev / test and measure the gaps between them.
+
+    model: an nn.Module, or a model file (TorchScript, torch.export, state dict with `arch`,
+    safetensors, a pickled module with trust_pickle=True). splits: a DATA folder, or a dict of split
+    name -> DataLoader, Dataset, (x, y) tensors or arrays, or a split file. human_error: a fraction
+    in [0, 1) (default: human_error in DATA/diagnose.toml). max_items: evaluate a seeded sample of at
+    most that many items per split. workdir: where the per-item predictions and manifest.json go
+    (default: a temporary folder that lives as long as the report, for `sample_errors`).
+
+    Returns a GapReport: `.verdict`, `.splits["dev"].error`, `.gaps["variance"].ci`, `.to_json()`,
+    `.per_class()`. Under torchrun, ranks other than 0 get None.
+    """
+    from diagnose.core.gaps import check_human_error, compute_gaps
+    from diagnose.evaluate import evaluate_model
+    from diagnose.io.manifest import DataRecord, Manifest, ModelRecord, SplitFile, SplitRun, write_manifest
+    from diagnose.io.digest import sha256_file
+    from diagnose.io.memory import as_dataset
+    from diagnose.io.predictions import PREDICTIONS
+
+    human_error = check_human_error(human_error, metric, "human_error")
+    dataset = as_dataset(splits, classes=classes, batch_size=batch_size, label_column=label_column, image_size=image_size,
+                         mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None,
+                         workers=workers)
+    if classes is not None:
+        dataset.classes = list(classes)
+    owned = workdir is None
+    folder = Path(tempfile.mkdtemp(prefix="diagnose-")) if owned else Path(workdir)  # type: ignore[arg-type]
+    hashes = _hash_files(dataset) if not owned else {}
+    loaded: dict[str, Any] = {}
+
+    def load(dev: str) -> torch.nn.Module:
+        from diagnose.io.models import load_model
+
+        if isinstance(model, (str, os.PathLike)):
+            loaded["model"] = load_model(Path(model), arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle,
+                                         device=dev, app_dir=app_dir)
+            return loaded["model"].module
+        if hasattr(model, "forward") and callable(model):
+            return model  # type: ignore[return-value]
+        raise ArgumentError("model", f"expected an nn.Module or a model file path, got {type(model).__name__}; pass one of those")
+
+    evaluation = evaluate_model(load, dataset, metric=metric, device=device, precision=precision, batch_size=batch_size,
+                                max_items=max_items, seed=seed, workdir=folder, show_progress=show_progress)
+    if evaluation is None:
+        return None  # type: ignore[return-value]
+    human = human_error if human_error is not None else check_human_error(
+        dataset.human_error, metric, dataset.root / "diagnose.toml")
+    summaries = {name: ev.tally.summary(name) for name, ev in evaluation.splits.items()}
+    notes = list(evaluation.notes)
+    classes_ = dataset.classes
+    if classes_ is not None and evaluation.num_classes is not None and len(classes_) != evaluation.num_classes:
+        notes.append(f"classes.txt names {len(classes_)} classes but the model has {evaluation.num_classes} outputs; "
+                     "class names are shown by index where they do not fit")
+    report = compute_gaps(summaries, human_error=human, metric=metric)
+    confusions = {n: ev.tally.confusion for n, ev in evaluation.splits.items() if ev.tally.confusion is not None}
+    report = replace(report, notes=tuple(notes) + report.notes, classes=classes_, confusions=confusions or None,
+                     predictions=str(folder / PREDICTIONS))
+    if owned:
+        weakref.finalize(report, _remove_tree, folder)
+        return report
+
+    record = loaded.get("model")
+    model_record = ModelRecord(
+        path=str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,  # type: ignore[arg-type]
+        sha256=record.sha256 if record is not None else None, format=record.format if record is not None else "module",
+    )
+    root = dataset.root
+    on_disk = root.is_dir()
+    write_manifest(folder, Manifest(
+        metric=metric, model=model_record,
+        data=DataRecord(
+            path=str(root.resolve()) if on_disk else None,
+            splits={n: SplitFile(path=_relative(s.path, root) if on_disk else None, format=s.format, n=s.n,
+                                 sha256=hashes[n].result() if n in hashes else None)
+                    for n, s in dataset.splits.items()},
+        ),
+        classes=classes_, num_classes=evaluation.num_classes, human_error=human, device=evaluation.device,
+        precision=precision, max_items=max_items, seed=seed, world_size=evaluation.world_size,
+        splits={n: SplitRun(file=f"{PREDICTIONS}/{n}.parquet", n=ev.tally.n, n_total=ev.n_total,
+                            errors=ev.tally.errors if metric == "error" else None, error=summaries[n].error,
+                            seconds=round(ev.seconds, 3), sha256=sha256_file(folder / PREDICTIONS / f"{n}.parquet"))
+                for n, ev in evaluation.splits.items()},
+        report=report.to_json(),
+    ))
+    return report
+
+
+def _remove_tree(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _hash_files(dataset: Dataset) -> dict[str, Future[str | None]]:
+    """The manifest's digest of each split file, read in a thread while the model loads and evaluates
+    (hashlib releases the GIL). Image folders (thousands of files) are listed by path instead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from diagnose.distributed import launched_by_torchrun
+    from diagnose.io.digest import sha256_file
+
+    if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
+        return {}  # rank 0 alone writes the manifest
+    files = {n: s.path for n, s in dataset.splits.items() if s.path.is_file()}
+    if not files:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diagnose-digest")
+    futures = {n: pool.submit(sha256_file, p) for n, p in files.items()}
+    pool.shutdown(wait=False)
+    return futures  # type: ignore[return-value]
+
+
+def gaps_from_predictions(
+    predictions: PathLike, *, metric: Metric = "error", human_error: float | None = None,
+    classes: list[str] | None = None,
+) -> GapReport:
+    """The gaps of saved predictions: a folder of `<split>.parquet` files (or `<split>/` shards) with
+    `label` and `pred` columns, from `diagnose gaps` or any framework."""
+    from diagnose.core.gaps import check_human_error, compute_gaps
+    from diagnose.io.manifest import read_manifest
+    from diagnose.io.predictions import prediction_files, tally_predictions
+    from diagnose.io.splits import read_classes, read_config
+
+    directory = Path(predictions)
+    files = prediction_files(directory)
+    manifest = read_manifest(directory)
+    classes = classes or (manifest.classes if manifest else None) or read_classes(directory) or read_classes(directory.parent)
+    human_error = check_human_error(human_error, metric, "human_error")
+    if human_error is None and manifest is not None and manifest.human_error is not None:
+        human_error = check_human_error(manifest.human_error, metric, directory / "manifest.json")
+    if human_error is None:
+        human_error = check_human_error(read_config(directory).get("human_error"), metric, directory / "diagnose.toml")
+    tallies = {name: tally_predictions(path, metric=metric, classes=classes) for name, path in files.items()}
+    report = compute_gaps({n: t.summary(n) for n, t in tallies.items()}, human_error=human_error, metric=metric)
+    confusions = {n: t.confusion for n, t in tallies.items() if t.confusion is not None}
+    folder = directory if not (directory / "predictions").is_dir() else directory / "predictions"
+    return replace(report, classes=classes, confusions=confusions or None, predictions=str(folder))
+
+
+# --------------------------------------------------------------------------- errors and tally
+
+
+def sample_errors(
+    source: GapReport | PathLike, *, split: str = "dev", n: int = 100, seed: int = 0,
+    classes: list[str] | None = None,
+) -> ErrorSheet:
+    """A seeded uniform sample of `n` misclassified items of `split`, as a DataFrame with one row per
+    item (the columns of the error-analysis sheet). source: a GapReport from `gaps`, a `diagnose gaps`
+    workdir, or a folder of predictions. `.to_sheet("errors.csv")` writes the sheet to mark by hand."""
+    from diagnose.errorsheet import sample_from_predictions
+
+    if n < 1:
+        raise ArgumentError("n", f"expected at least 1 item, got {n}; pass e.g. n=100")
+    if isinstance(source, (str, os.PathLike)):
+        folder = Path(source)
+    elif getattr(source, "predictions", None):
+        folder = Path(source.predictions)  # type: ignore[union-attr, arg-type]
+        classes = classes or source.classes  # type: ignore[union-attr]
+    else:
+        raise ArgumentError("source", "expected a report from diagnose.gaps or a predictions folder, got a report "
+                            "read from JSON (it has no per-item predictions); pass the workdir of the run")
+    return sample_from_predictions(folder, split=split, n=n, seed=seed, classes=classes)
+
+
+def tally(
+    sheet: pd.DataFrame | PathLike, *, error: float | None = None, split: str | None = None,
+    categories: Sequence[str] | None = None, skip_unmarked: bool = False,
+) -> SheetTally:
+    """Count a marked error-analysis sheet (a CSV path or a DataFrame of its rows): per category the
+    count, share and the ceiling on the error it explains. error: the split's error rate (fraction)."""
+    from diagnose.core.tally import tally_marks
+    from diagnose.io.sheet import read_sheet
+
+    if isinstance(sheet, (str, os.PathLike)):
+        data = read_sheet(Path(sheet), categories=tuple(categories) if categories else None, skip_unmarked=skip_unmarked)
+    else:
+        data = _sheet_from_frame(sheet, categories, skip_unmarked)
+    if error is not None and not 0.0 <= float(error) <= 1.0:
+        raise ArgumentError("error", f"expected the split's error rate as a fraction in [0, 1], got {error}; write 0.12 for 12%")
+    return tally_marks(data, error=error, split=split)
+
+
+def _sheet_from_frame(frame: pd.DataFrame, categories: Sequence[str] | None, skip_unmarked: bool) -> Any:
+    """A DataFrame of sheet rows, read through the same reader as the CSV (one set of rules)."""
+    import io
+
+    from diagnose.io.sheet import read_sheet_text
+
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    return read_sheet_text(buf.getvalue(), "<DataFrame>", categories=tuple(categories) if categories else None,
+                           skip_unmarked=skip_unmarked)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_data(
+    splits: Mapping[str, Any] | PathLike, *, error_rate: float = 0.1, batch_size: int = 1024,
+    classes: list[str] | None = None, label_column: str = "label", image_size: tuple[int, int] | None = None,
+    mean: Sequence[float] | None = None, std: Sequence[float] | None = None, workers: int = 0,
+) -> list[Check]:
+    """Checks of the splits before trusting any number measured on them: sizes, class balance,
+    label and input shift, leakage between splits. splits: as for `gaps`."""
+    from diagnose.datacheck import run_data_checks
+    from diagnose.io.memory import as_dataset
+
+    dataset = as_dataset(splits, classes=classes, batch_size=batch_size, label_column=label_column, image_size=image_size,
+                         mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None,
+                         workers=workers)
+    checks, _ = run_data_checks(dataset, error_rate=error_rate, batch_size=batch_size)
+    return checks
+
+
+def sanity(
+    model: torch.nn.Module | Callable[[], torch.nn.Module] | PathLike,
+    train: Any,
+    *,
+    batch: int = 16, steps: int = 500, lr: float = 3e-3, items: int = 2048, gradcheck_coords: int = 48,
+    seed: int = 0, device: str = "auto", arch: str | None = None, arch_kwargs: dict[str, Any] | None = None,
+    trust_pickle: bool = False, app_dir: PathLike | None = None,
+) -> list[Check]:
+    """The pre-training checklist on `model` with items of `train`: initial loss near chance, one
+    batch overfit, gradients against finite differences, activations and gradient flow.
+
+    model: an nn.Module, a factory that builds a fresh one (needed for the checks on fresh weights),
+    or a model file. train: a DataLoader, a Dataset, (x, y) arrays, a split file, or a DATA folder
+    (its train split)."""
+    from diagnose.sanity import check_model
+
+    return check_model(model, train, batch=batch, steps=steps, lr=lr, items=items, coords=gradcheck_coords,
+                       seed=seed, device=device, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle,
+                       app_dir=app_dir)
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def curves(
+    logs: Any, *, smooth: float = 0.6, classes: int | None = None, fmt: str | None = None,
+    metrics: Sequence[str] = (),
+) -> Any:
+    """Read training logs and say what the curves mean.
+
+    logs: a log file or TensorBoard folder, several of them (a list), a pandas DataFrame of one row
+    per step or epoch, or a dict of column -> list of numbers. Returns a Curves result:
+    `.findings`, `.to_json()`, `.figure()` (a matplotlib Figure, saved only when asked)."""
+    from diagnose.curvesrun import read_curves
+
+    return read_curves(logs, smooth=smooth, classes=classes, fmt=fmt, metrics=metrics)
+
