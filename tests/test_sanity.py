@@ -107,6 +107,11 @@ def test_overfit_batch_fresh_and_healthy_pass(healthy, one) -> None:
 
 
 def test_overfit_batch_fails_on_zero_init_and_dead_relus(dead, one) -> None:
+    # The premise, checked rather than assumed: a whole hidden layer of the dead model never fires
+    # on the batch, so no gradient reaches the layers before it and the output cannot depend on the item.
+    with torch.no_grad():
+        h2 = dead.net[3](torch.relu(dead.net[1](one[0])))
+    assert bool((h2 <= 0).all())
     for m in (zero_init_mlp(), dead):
         c = S.check_overfit_batch(m, *one)
         assert c.status == "fail", c.evidence
