@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from diagnose.cli import app
 
-HEADER = ("n,split,index,id,label,pred,confidence,p_label,loss,suspect_mislabel,blurry,confusable,mislabeled,"
+HEADER = ("n,split,index,id,label,pred,confidence,p_label,loss,suspect_mislabel,label_issue_score,blurry,confusable,mislabeled,"
           "other,note")
 
 
@@ -60,12 +60,30 @@ def test_sheet_and_contact_sheet_on_the_example(
     assert len(sheet) == wrong == len(misclassified)
     assert sheet["n"].tolist() == list(range(1, wrong + 1))
     assert sorted(sheet["index"]) == sorted(misclassified["index"])
+    # Suspects first, most likely first, then the rest by index.
+    flagged = sheet["suspect_mislabel"] == "yes"
+    k = int(flagged.sum())
+    assert flagged[:k].all() and not flagged[k:].any()
+    assert sheet["label_issue_score"][:k].is_monotonic_decreasing
+    assert sheet["index"][k:].is_monotonic_increasing
     assert (sheet["label"] != sheet["pred"]).all()
     merged = sheet.merge(dev, on="index", suffixes=("", "_saved"))
     assert (merged["label"].astype(int) == merged["label_saved"]).all()
     assert np.allclose(merged["confidence"], merged["confidence_saved"], atol=5e-5)
-    suspect = ((misclassified.confidence >= 0.9) & (misclassified.p_label <= 0.05)).sum()
-    assert (sheet["suspect_mislabel"] == "yes").sum() == suspect
+    # Confident learning, one item at a time: a class's threshold is the mean p_label of the dev
+    # items labelled with it; an error is suspect when one of its other top classes reaches its threshold.
+    threshold = dev.groupby("label")["p_label"].mean().to_dict()
+    expected = set()
+    for row in misclassified.itertuples():
+        for j in range(1, 6):
+            c, p = getattr(row, f"top{j}"), getattr(row, f"top{j}_p")
+            if c != row.label and p >= threshold.get(c, 2.0) - 1e-6:
+                expected.add(row.index)
+    suspect = len(expected)
+    assert 0 < suspect < wrong
+    assert set(sheet["index"][flagged]) == expected
+    scores = misclassified.set_index("index")["confidence"] - misclassified.set_index("index")["p_label"]
+    assert np.allclose(sheet.set_index("index")["label_issue_score"], ((scores + 1) / 2)[sheet["index"]], atol=1e-4)
     assert f"Suspect mislabels: {suspect} of {wrong} rows" in result.stdout
 
     png = out.with_suffix(".png")
@@ -94,7 +112,8 @@ def test_pairs_and_json_match_pandas(workdir: Path, dev: pd.DataFrame, tmp_path:
     assert [p["count"] for p in doc["pairs"]] == counts.tolist()[:10]
     for p in doc["pairs"]:
         assert counts[(int(p["label"]), int(p["pred"]))] == p["count"]
-    assert doc["suspect_rule"] == "confidence >= 0.9 and p_label <= 0.05"
+    assert doc["suspect_rule"] == "confident_learning"
+    assert set(doc["suspect_thresholds"]) == {str(c) for c in sorted(dev.label.unique())}
     assert doc["contact_sheet"] == str(tmp_path / "s.png")
 
 
@@ -196,7 +215,9 @@ def test_foreign_shards_with_class_names_and_no_index(workdir: Path, dev: pd.Dat
     result = _run("errors", "--predictions", tmp_path / "preds", "--out", theirs, "--sample", 10, "--seed", 3, "--json")
     assert result.exit_code == 0, result.output
     a, b = _sheet(ours), _sheet(theirs)
-    assert a["index"].tolist() == b["index"].tolist()
+    # The same items; ours puts the suspect mislabels first, theirs has no p_label and keeps index order.
+    a = a.sort_values("index", kind="stable").reset_index(drop=True)
+    assert a["index"].tolist() == sorted(b["index"].tolist())
     assert b["label"].tolist() == [f"digit {v}" for v in a["label"]]
     doc = json.loads(result.stdout)
     assert doc["suspect_mislabel"] is None and doc["contact_sheet"] is None
@@ -307,7 +328,7 @@ Most-confused pairs
  dog    cat             2             40.0% 
  bird   cat             1             20.0% 
                                             
-Suspect mislabels: 1 of 3 rows (the model is sure of another class: confidence >= 0.9 and p_label <= 0.05); check their labels first.
+Suspect mislabels: 2 of 3 rows (confident learning: another class passes its own threshold, the mean probability the model gives items labelled with that class); they are the first rows of the sheet, most likely first (label_issue_score): check their labels first.
 Next: mark each row's categories (x) in a spreadsheet, then `diagnose tally s.csv`.
 """  # noqa: W291, W293 (rich pads table lines with spaces)
 
@@ -319,17 +340,19 @@ def test_summary_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             "index": range(8),
             "label": ["cat", "cat", "dog", "dog", "bird", "cat", "dog", "bird"],
             "pred": ["dog", "cat", "cat", "dog", "cat", "dog", "cat", "bird"],
-            "confidence": [0.95, 0.8, 0.6, 0.9, 0.99, 0.7, 0.55, 0.9],
-            "p_label": [0.01, 0.8, 0.3, 0.9, 0.004, 0.2, 0.4, 0.9],
+            "confidence": [0.95, 0.95, 0.6, 0.9, 0.99, 0.7, 0.45, 0.9],
+            "p_label": [0.01, 0.95, 0.3, 0.9, 0.004, 0.6, 0.4, 0.9],
         }
     ).to_parquet("dev.parquet")
     result = _run("errors", "--predictions", ".", "--sample", 3, "--out", "s.csv")
     assert result.exit_code == 0, result.output
     assert result.stdout == SUMMARY
     assert Path("s.csv").read_bytes().decode("utf-8-sig").split("\r\n")[1:4] == [
-        "1,dev,2,,dog,cat,0.6000,0.3000,,no,,,,,",
-        "2,dev,4,,bird,cat,0.9900,0.0040,,yes,,,,,",
-        "3,dev,6,,dog,cat,0.5500,0.4000,,no,,,,,",
+        # Thresholds: cat (0.01 + 0.95 + 0.6) / 3 = 0.52, dog 0.533, bird 0.452. Items 4 and 2 give
+        # cat at least 0.52 (suspect, most likely first); item 6 gives it 0.45 (not).
+        "1,dev,4,,bird,cat,0.9900,0.0040,,yes,0.9930,,,,,",
+        "2,dev,2,,dog,cat,0.6000,0.3000,,yes,0.6500,,,,,",
+        "3,dev,6,,dog,cat,0.4500,0.4000,,no,0.5250,,,,,",
     ]
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chisquare
 
-from diagnose.core.sampling import ErrorSampler, sample_errors, sample_keys, suspect_mislabel
+from diagnose.core.sampling import ErrorSampler, sample_errors, sample_keys
 
 
 def _predictions(n: int = 300, classes: int = 5, error: float = 0.3, seed: int = 1) -> pd.DataFrame:
@@ -113,14 +113,6 @@ def test_top_pairs_count_a_pair_seen_in_dense_and_sparse_batches_in_full() -> No
     everything = sampler.result().pairs
     assert everything[0] == (1, 2, 6)
     assert sampler.result(top_pairs=3).pairs == everything[:3]
-
-
-@pytest.mark.parametrize(
-    ("confidence", "p_label", "expected"),
-    [(0.9, 0.05, True), (0.99, 0.001, True), (0.89, 0.01, False), (0.95, 0.06, False), (np.nan, 0.0, False)],
-)
-def test_suspect_mislabel_rule(confidence: float, p_label: float, expected: bool) -> None:
-    assert bool(suspect_mislabel(np.array([confidence]), np.array([p_label]))[0]) is expected
 
 
 def test_sample_size_must_be_positive() -> None:

@@ -177,17 +177,3 @@ def sample_errors(predictions: pd.DataFrame, size: int, seed: int = 0) -> ErrorS
     sampler.add(predictions)
     return sampler.result(list(predictions.columns))
 
-
-def suspect_mislabel(confidence: np.ndarray, p_label: np.ndarray, *, min_confidence: float = 0.9,
-                     max_p_label: float = 0.05) -> np.ndarray:
-    """Rows where the model is sure of another class: confidence >= 0.9 and p_label <= 0.05.
-
-    Confident learning (Northcutt et al. 2021, cleanlab) flags an item whose given label gets a low
-    predicted probability while another class gets a high one; these fixed thresholds are its simplest
-    form. At 0.9 the model gives at most 0.1 to all other classes together, and 0.05 on the label
-    leaves it at most half of that: the model is not hesitating between the two. NaN (unknown) -> False.
-    """
-    conf = np.asarray(confidence, dtype=np.float64)
-    pl = np.asarray(p_label, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return (conf >= min_confidence) & (pl <= max_p_label)

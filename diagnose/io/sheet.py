@@ -35,6 +35,7 @@ FIXED_COLUMNS: tuple[str, ...] = (
     "p_label",
     "loss",
     "suspect_mislabel",
+    "label_issue_score",
 )
 NOTE_COLUMN = "note"
 # The seeds' sheet: Blurry, a confusable class, Mislabel (+ other, for what fits none of them).

@@ -11,7 +11,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 PAIR_HEADERS = ("true", "predicted", "count", "share of errors")
-SUSPECT_RULE = "confidence >= 0.9 and p_label <= 0.05"
+SUSPECT_RULE = "confident_learning"
+# What a flagged row means, for people: see diagnose.core.labelissues.
+SUSPECT_WHY = (
+    "confident learning: another class passes its own threshold, the mean probability the model gives "
+    "items labelled with that class"
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class ErrorsSummary:
     source: str  # where the predictions came from
     backup: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    thresholds: dict[str, float] | None = None  # class name -> its confident-learning threshold
 
     @property
     def error(self) -> float:
@@ -64,8 +70,8 @@ def suspect_line(s: ErrorsSummary) -> str | None:
     if s.suspect is None:
         return "Suspect mislabels: unknown (the predictions carry no confidence / p_label columns)."
     return (
-        f"Suspect mislabels: {s.suspect} of {s.sample} rows (the model is sure of another class: "
-        f"{SUSPECT_RULE}); check their labels first."
+        f"Suspect mislabels: {s.suspect} of {s.sample} rows ({SUSPECT_WHY}); they are the first rows "
+        "of the sheet, most likely first (label_issue_score): check their labels first."
     )
 
 
@@ -115,6 +121,7 @@ def to_json(s: ErrorsSummary) -> dict[str, object]:
         "pairs": [{"label": a, "pred": b, "count": c} for a, b, c in s.pairs],
         "suspect_mislabel": s.suspect,
         "suspect_rule": SUSPECT_RULE,
+        "suspect_thresholds": s.thresholds,
         "source": s.source,
         "notes": list(s.notes),
     }
