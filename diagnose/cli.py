@@ -7,6 +7,7 @@ command module in `diagnose/commands/` imports torch, pandas or matplotlib insid
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -43,6 +44,21 @@ def _error_line(message: str) -> None:
     sys.stderr.flush()
 
 
+# Disk full, quota exceeded, read-only file system: the output could not be written.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _quiet_closed_stdout() -> None:
+    """The reader of stdout went away (`diagnose ... | head -1`): stop quietly, as `head` expects.
+    stdout is pointed at /dev/null so the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def boundary(fn: F) -> F:
     """Run a command; expected failures become one `Error:` line and their exit code."""
 
@@ -64,6 +80,14 @@ def boundary(fn: F) -> F:
             # typer's own exits and usage errors pass through untouched.
             if type(exc).__module__.startswith(("typer", "click")) or debug_enabled():
                 raise
+            if isinstance(exc, BrokenPipeError):
+                _quiet_closed_stdout()
+                raise typer.Exit(0) from None
+            if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+                from diagnose.io.outputs import write_error
+
+                _error_line(write_error(exc, exc.filename or "the output").message)
+                raise typer.Exit(1) from None
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             _error_line(
                 f"unexpected {type(exc).__name__}: {detail}; rerun with --debug for the traceback "
@@ -121,6 +145,13 @@ def main() -> None:
     except KeyboardInterrupt:
         _error_line("interrupted")
         sys.exit(130)
+    except BrokenPipeError:
+        _quiet_closed_stdout()
+        sys.exit(0)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_closed_stdout()
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -72,7 +72,12 @@ def command(
     from diagnose.render.report import render_html, summary, to_json
 
     page = render_html(content)
-    atomic_write_text(out, page)
+    from diagnose.io.outputs import write_error
+
+    try:
+        atomic_write_text(out, page)
+    except OSError as exc:  # disk full, a read-only disk
+        raise write_error(exc, out) from None
     if json_out:
         from diagnose.render import print_json
 
@@ -100,6 +105,9 @@ def _guard(out: Path, force: bool) -> str | None:
 
     if out.is_dir():
         raise UsageError(f"--out {out}: expected a file path, got a folder; pass e.g. {out / 'diagnose-report.html'}")
+    from diagnose.io.outputs import check_target
+
+    check_target(out)  # below a regular file, or in a folder you may not write: refused before any work
     if not out.exists():
         return None
     with open(out, "rb") as fh:

@@ -110,6 +110,12 @@ def keep_or_backup(out: Path) -> Path | None:
 
 def write_error(exc: OSError, target: Path | str) -> DiagnoseError:
     """One line for an OS failure while writing `target`."""
+    import re
+
+    # A temporary of ours (".sheet.csv.k2j4l1xq.tmp.csv"): name the file it stood for.
+    temp = re.match(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp", Path(target).name)
+    if temp:
+        target = Path(target).with_name(temp.group(1))
     code = exc.errno
     if code == errno.ENOSPC or code == errno.EDQUOT:
         return DiagnoseError(f"{target}: expected room to write, got a full disk ({exc.strerror}); free space or pass another path")

@@ -263,12 +263,21 @@ def _shade_gap(ax: Axes, run: RunCurves, key: str, color: str) -> None:
     ax.fill_between(v_x, v_y, train_at_val, color="crimson", alpha=0.12, linewidth=0, zorder=0, label="train-validation gap")
 
 
-def save_figure(fig: Figure, target: str) -> None:
-    """Write the figure atomically; PNG, SVG or PDF by the target's extension."""
+def save_figure(fig: Figure, target: str) -> str | None:
+    """Write the figure atomically; PNG, SVG or PDF by the target's extension. The figure carries
+    diagnose's mark, so a later run replaces it; a file diagnose did not write is first kept as .bak
+    (returned). Disk full, a read-only disk or a file in the path end in one line (DiagnoseError)."""
     from pathlib import Path
 
     from diagnose.io.atomic import atomic_path
+    from diagnose.io.outputs import check_target, figure_metadata, keep_or_backup, write_error
 
     fmt = Path(target).suffix.lower().lstrip(".") or "png"
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=110 if fmt == "png" else None)
+    check_target(Path(target))
+    try:
+        kept = keep_or_backup(Path(target))
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=110 if fmt == "png" else None, metadata=figure_metadata(fmt))
+    except OSError as exc:
+        raise write_error(exc, target) from None
+    return str(kept) if kept is not None else None
