@@ -809,14 +809,23 @@ def detect_format(path: Path, head: bytes) -> str:
         return "tensorboard"
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     stripped = text.lstrip()
+    first = stripped.split("\n", 1)[0].strip()
     if stripped.startswith("["):
+        # A JSON array, unless the line is a bracketed log prefix (`[INFO|trainer.py:2128] ...`,
+        # `[2026-05-01 10:00:00] ...`).
+        if re.match(r"\[\s*(?:$|[{\[\"])", first):
+            return "json"
+        try:
+            json.loads(first)
+        except ValueError:
+            return "text"
         return "json"
     if stripped.startswith("{"):
-        first = stripped.split("\n", 1)[0].strip()
         try:
             doc = json.loads(first)
         except ValueError:
-            return "json"
+            # A document spread over lines, unless the line is a Python dict (`{'loss': 0.5, ...}`)
+            return "text" if first.startswith("{'") else "json"
         # One line holding a whole document (a Keras History dict, trainer_state written compactly)
         if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or any(isinstance(v, list) for v in doc.values())):
             return "json"

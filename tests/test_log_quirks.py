@@ -1,0 +1,104 @@
+"""Reader quirks seen in real training logs, on the files fixtures/make_logs.py writes from a real run.
+
+Each file's expected numbers come from the run that wrote it (fixtures/logs/truth.json), not from the
+reader.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from diagnose.core.hints import find_hints
+from diagnose.io.logs import parse_log, parse_runs
+
+LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
+TRUTH: dict[str, Any] = json.loads((LOGS / "truth.json").read_text(encoding="utf-8"))
+
+
+def _check_series(log: Any, want: dict[str, Any], name: str) -> None:
+    for series, expect in want.items():
+        got = log.series.get(series)
+        assert got is not None, f"{name}: {series} not read; read {sorted(log.series)}, others {sorted(log.others)[:10]}"
+        np.testing.assert_allclose(got.value, expect["value"], rtol=2e-3, err_msg=f"{name}: {series} values")
+        for axis in ("epoch", "step"):
+            if axis in expect:
+                np.testing.assert_allclose(getattr(got, axis), expect[axis], rtol=1e-6, atol=1e-6,
+                                           err_msg=f"{name}: {series} {axis}")
+
+
+@pytest.mark.parametrize("name", sorted(TRUTH))
+def test_quirk_file_reads_as_the_run_wrote_it(name: str) -> None:
+    truth = TRUTH[name]
+    runs = parse_runs(LOGS / name)
+    if "runs" in truth:
+        assert len(runs) == len(truth["runs"]), [r.label for r in runs]
+        for run, want in zip(runs, truth["runs"], strict=True):
+            _check_series(run, want, f"{name} {run.label}")
+        if "run_names" in truth:
+            assert [r.run_name for r in runs] == truth["run_names"]
+        return
+    assert len(runs) == truth.get("runs_count", 1), [r.label for r in runs]
+    log = runs[0]
+    _check_series(log, truth["series"], name)
+    if "only" in truth:
+        assert sorted(log.series) == truth["only"]
+    for other in truth.get("others_nan", []):
+        assert other in log.others, sorted(log.others)
+        assert np.isnan(log.others[other].value).all()
+    for bad in truth.get("no_others_like", []):
+        assert not [n for n in log.others if bad in n], sorted(log.others)
+    hints = {h.id for h in find_hints(log.series)}
+    for finding in truth.get("not", []):
+        assert finding not in hints, hints
+
+
+def test_two_runs_are_said_and_parse_log_names_the_one_it_gives() -> None:
+    runs = parse_runs(LOGS / "appended_runs.csv")
+    assert [r.label for r in runs] == ["appended_runs.csv run 1", "appended_runs.csv run 2"]
+    assert any("holds 2 runs" in n for n in runs[0].notes)
+    last = parse_log(LOGS / "appended_runs.csv")
+    assert last.run == 2 and any("only run 2 of 2" in n for n in last.notes)
+
+
+def test_a_resume_keeps_the_later_values_and_says_so() -> None:
+    log = parse_log(LOGS / "resumed.log")
+    assert any("logged twice" in n for n in log.notes), log.notes
+
+
+def test_tensorboard_tags_keep_their_own_step_axes() -> None:
+    (log,) = parse_runs(LOGS / "tb_own_axes")
+    assert len(log.series["train_loss"]) == 192 and len(log.series["val_loss"]) == 8
+
+
+def test_perplexity_is_read_only_when_no_loss_is_logged(tmp_path: Path) -> None:
+    path = tmp_path / "ppl.log"
+    path.write_text("".join(f"| epoch {e} | valid ppl {np.exp(3 - 0.1 * e):.3f}\n" for e in range(1, 6)))
+    log = parse_log(path)
+    np.testing.assert_allclose(log.series["val_loss"].value, [3 - 0.1 * e for e in range(1, 6)], atol=1e-3)
+    assert any("ln(ppl)" in m.note for m in log.mapping)
+
+
+def test_test_loss_stands_in_only_without_validation(tmp_path: Path) -> None:
+    only_test = tmp_path / "t.log"
+    only_test.write_text("".join(f"epoch {e} loss {1 / e:.3f} test_loss {1.2 / e:.3f}\n" for e in range(1, 6)))
+    log = parse_log(only_test)
+    assert log.series["val_loss"].source == "test_loss"
+    assert any("test set" in n for n in log.notes)
+    both = tmp_path / "b.log"
+    both.write_text("".join(f"epoch {e} loss {1 / e:.3f} val_loss {1.1 / e:.3f} test_loss {1.2 / e:.3f}\n" for e in range(1, 6)))
+    assert parse_log(both).series["val_loss"].source == "val_loss"
+
+
+def test_fixtures_are_what_the_script_writes(tmp_path: Path) -> None:
+    from fixtures import make_logs
+
+    make_logs.main(tmp_path)
+    for path in sorted(LOGS.rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(LOGS)
+            assert (tmp_path / rel).read_bytes() == path.read_bytes(), f"{rel} differs: run python fixtures/make_logs.py"
