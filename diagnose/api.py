@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from diagnose.exceptions import ArgumentError
+from diagnose.exceptions import ArgumentError, SheetError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -236,25 +236,22 @@ def tally(
     from diagnose.core.tally import tally_marks
     from diagnose.io.sheet import read_sheet
 
-    if isinstance(sheet, (str, os.PathLike)):
-        data = read_sheet(Path(sheet), categories=tuple(categories) if categories else None, skip_unmarked=skip_unmarked)
-    else:
-        data = _sheet_from_frame(sheet, categories, skip_unmarked)
     if error is not None and not 0.0 <= float(error) <= 1.0:
         raise ArgumentError("error", f"expected the split's error rate as a fraction in [0, 1], got {error}; write 0.12 for 12%")
-    return tally_marks(data, error=error, split=split)
-
-
-def _sheet_from_frame(frame: pd.DataFrame, categories: Sequence[str] | None, skip_unmarked: bool) -> Any:
-    """A DataFrame of sheet rows, read through the same reader as the CSV (one set of rules)."""
-    import io
-
-    from diagnose.io.sheet import read_sheet_text
-
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False)
-    return read_sheet_text(buf.getvalue(), "<DataFrame>", categories=tuple(categories) if categories else None,
-                           skip_unmarked=skip_unmarked)
+    wanted = list(categories) if categories else None
+    if isinstance(sheet, (str, os.PathLike)):
+        data = read_sheet(Path(sheet), categories=wanted)
+    else:  # a DataFrame: read through the same reader as the CSV, so one set of rules applies
+        with tempfile.TemporaryDirectory(prefix="diagnose-tally-") as tmp:
+            path = Path(tmp) / "sheet.csv"
+            sheet.to_csv(path, index=False)
+            try:
+                data = read_sheet(path, categories=wanted)
+            except SheetError as exc:
+                raise SheetError(exc.message.replace(str(path), "sheet (a DataFrame)")) from None
+    del split  # the split only names where the sheet came from; the counts do not depend on it
+    return tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error,
+                       skip_unmarked=skip_unmarked)
 
 
 # --------------------------------------------------------------------------- checks
@@ -267,14 +264,45 @@ def check_data(
 ) -> list[Check]:
     """Checks of the splits before trusting any number measured on them: sizes, class balance,
     label and input shift, leakage between splits. splits: as for `gaps`."""
-    from diagnose.datacheck import run_data_checks
     from diagnose.io.memory import as_dataset
 
     dataset = as_dataset(splits, classes=classes, batch_size=batch_size, label_column=label_column, image_size=image_size,
                          mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None,
                          workers=workers)
-    checks, _ = run_data_checks(dataset, error_rate=error_rate, batch_size=batch_size)
+    checks, _ = data_checks(dataset, error_rate=error_rate, batch_size=batch_size)
     return checks
+
+
+def data_checks(
+    dataset: Dataset, *, error_rate: float = 0.1, batch_size: int = 1024, show_progress: bool = False,
+) -> tuple[list[Check], list[dict[str, str]]]:
+    """The checks of `check_data` on a loaded Dataset, and the verdict of each pair of splits."""
+    from diagnose.core import datachecks as dc
+    from diagnose.progress import progress_bar
+
+    splits = dataset.splits
+    summaries: dict[str, dc.InputSummary] = {}
+    hashes: dict[str, dc.ItemHashes] = {}
+    total = sum(s.n for s in splits.values())
+    with progress_bar("reading splits", total=total, enabled=show_progress) as advance:
+        for name, split in splits.items():
+            summary, h = dc.InputSummary(), dc.ItemHashes()
+            for batch in split.batches(batch_size):
+                x = batch.x.numpy()
+                summary.update(x)
+                h.update(x)
+                advance(len(x))
+            summaries[name], hashes[name] = summary, h
+    labels = {name: split.labels() for name, split in splits.items()}
+    ids = {name: split.ids() for name, split in splits.items()}
+    checks = [
+        dc.check_split_sizes({name: s.n for name, s in splits.items()}, error_rate=error_rate),
+        dc.check_class_balance(labels, dataset.classes),
+        dc.check_label_shift(labels, dataset.classes),
+        dc.check_input_shift(summaries),
+        dc.check_leakage(hashes, ids, labels),
+    ]
+    return checks, dc.pair_verdicts(list(splits), checks)
 
 
 def sanity(
@@ -291,11 +319,40 @@ def sanity(
     model: an nn.Module, a factory that builds a fresh one (needed for the checks on fresh weights),
     or a model file. train: a DataLoader, a Dataset, (x, y) arrays, a split file, or a DATA folder
     (its train split)."""
-    from diagnose.sanity import check_model
+    import torch
 
-    return check_model(model, train, batch=batch, steps=steps, lr=lr, items=items, coords=gradcheck_coords,
-                       seed=seed, device=device, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle,
-                       app_dir=app_dir)
+    from diagnose import checklist as sn
+    from diagnose.evaluate import resolve_device
+    from diagnose.io.memory import as_dataset
+
+    dev = str(resolve_device(device))
+    dataset = as_dataset(train if isinstance(train, (str, os.PathLike, Mapping)) else {"train": train})
+    if "train" not in dataset.splits:
+        raise ArgumentError("train", f"expected a train split, got {', '.join(dataset.splits)}; pass the training data")
+    split = dataset.splits["train"]
+    torch.manual_seed(seed)
+    fresh: torch.nn.Module | None = None
+    if isinstance(model, (str, os.PathLike)):
+        from diagnose.io.models import load_model
+
+        loaded = load_model(Path(model), arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, device=dev,
+                            app_dir=app_dir)
+        module, fmt = loaded.module, loaded.format
+        fresh, source = sn.fresh_weights(module, arch=arch, arch_kwargs=arch_kwargs, fmt=fmt)
+    elif isinstance(model, torch.nn.Module):
+        module, fmt, source = model.to(dev), "module", ""
+        fresh = sn.reinitialise(model)
+        source = "the module re-initialised" if fresh is not None else ""
+    elif callable(model):  # a factory: the fresh model is the design itself
+        module, fmt = model().to(dev), "module"
+        fresh, source = model().to(dev), "a freshly built model"
+    else:
+        raise ArgumentError("model", f"expected an nn.Module, a factory or a model file, got {type(model).__name__}; "
+                            "pass one of those")
+    if fresh is not None:
+        fresh = fresh.to(dev)
+    return sn.run_checks(module, split, fresh=fresh, fresh_source=source, fmt=fmt, batch=batch, steps=steps, lr=lr,
+                         items=items, gradcheck_coords=gradcheck_coords, seed=seed, device=dev)
 
 
 # --------------------------------------------------------------------------- curves

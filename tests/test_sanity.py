@@ -1,4 +1,4 @@
-"""diagnose.sanity on real models with each defect really induced (fixtures/make_defects.py)."""
+"""diagnose.checklist (the checks of `diagnose sanity`) on real models with each defect really induced (fixtures/make_defects.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from diagnose import sanity as S
+from diagnose import checklist as S
 from fixtures.make_defects import (
     MLP,
     BrokenLinear,

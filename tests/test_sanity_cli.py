@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from diagnose.cli import app
-from diagnose.sanity import CHECK_IDS
+from diagnose.checklist import CHECK_IDS
 from fixtures.make_defects import dead_relu_mlp, digits, split_arrays, write_data
 
 DEFECTS = Path(__file__).resolve().parents[1] / "fixtures" / "make_defects.py"

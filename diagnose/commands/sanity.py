@@ -97,7 +97,7 @@ def _run(
 ) -> tuple[list[Any], str]:
     import torch
 
-    from diagnose import sanity
+    from diagnose import checklist as sanity
     from diagnose.evaluate import match_image_channels, resolve_device
     from diagnose.io.models import arch_kwargs_from_json, load_model
     from diagnose.io.splits import canonical_split, load_dataset
