@@ -44,6 +44,10 @@ def _error_line(message: str) -> None:
     sys.stderr.flush()
 
 
+# Optional packages a command may need, by import name: what to call them in the one-line error.
+_EXTRAS = {"torch": "PyTorch", "safetensors": "safetensors"}
+
+
 # Disk full, quota exceeded, read-only file system: the output could not be written.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
@@ -87,6 +91,12 @@ def boundary(fn: F) -> F:
                 from diagnose.io.outputs import write_error
 
                 _error_line(write_error(exc, exc.filename or "the output").message)
+                raise typer.Exit(1) from None
+            missing = (getattr(exc, "name", None) or "").partition(".")[0]
+            if isinstance(exc, ModuleNotFoundError) and missing in _EXTRAS:
+                # torch is an extra (`diagnose[torch]`): the commands that run a model say so in one line.
+                name = getattr(sys.modules.get(fn.__module__), "NAME", fn.__name__)
+                _error_line(f"diagnose {name} needs {_EXTRAS[missing]}; pip install 'diagnose[torch]'")
                 raise typer.Exit(1) from None
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             _error_line(

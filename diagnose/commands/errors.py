@@ -407,9 +407,11 @@ def _run(
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnose-errors-")))
         path, manifest = _evaluate(model, data, split, tmp, **evaluation)
         source = f"evaluating {model} on {data}"
+        folder = tmp
     elif predictions is not None:
         path, manifest = _split_file(predictions, split), read_manifest(predictions)
         source = str(path)
+        folder = predictions
     else:
         if not workdir.is_dir():
             raise DataError(
@@ -418,6 +420,7 @@ def _run(
             )
         path, manifest = _split_file(workdir, split), read_manifest(workdir)
         source = str(path)
+        folder = workdir
     if manifest and data_root is None and isinstance(manifest.get("data"), dict) and manifest["data"].get("path"):
         data_root = Path(manifest["data"]["path"])
     if manifest and isinstance(manifest.get("data"), dict):
@@ -450,6 +453,7 @@ def _run(
         )
     backup = None
     png: str | None = None
+    confusion: tuple[str | None, tuple[tuple[str, str, float, float, int], ...], tuple[str, ...]] = (None, (), ())
     suspect_count: int | None = None
     if result.errors:
         backup = _guard(out, force)
@@ -468,6 +472,7 @@ def _run(
 
                 backup = str(keep_copy(out))
             if images:
+                confusion = _confusion_png(folder, split, classes, out, group)
                 png, note = _contact_sheet(result, rows, suspect, out, data_root, fmt, split, predictions, group)
                 if note:
                     notes.append(note)
@@ -481,9 +486,13 @@ def _run(
         seed=seed,
         sheet=str(out),
         contact_sheet=png,
+        confusion_png=confusion[0],
+        grown=confusion[1],
+        confusion_splits=confusion[2],
         categories=cats,
         pairs=pairs,
         suspect=suspect_count,
+        thresholds={_name(k, classes): round(v, 4) for k, v in thresholds.thresholds().items()} if suspect_count is not None else None,
         source=source,
         backup=backup,
         notes=tuple(notes),
@@ -536,6 +545,33 @@ def _contact_sheet(
         note = ((note + " ") if note else "") + f"Kept the previous {png.name} as {kept}."
     save_contact_sheet(fig, group.path(png), tiles=len(tiles))
     return str(png), note
+
+
+def _confusion_png(
+    folder: Path, split: str, classes: list[str] | None, out: Path, group: Any
+) -> tuple[str | None, tuple[tuple[str, str, float, float, int], ...], tuple[str, ...]]:
+    """Write `<out stem>_confusion.png`: train_dev and `split` side by side, the grown cells marked.
+    (png path or None, grown cells as (true, pred, before, after, count), the splits drawn)."""
+    from diagnose.io.outputs import keep_or_backup
+    from diagnose.io.predictions import prediction_files, tally_predictions
+    from diagnose.plots.confusion import confusion_figure, grown_cells, panels_for, save_png
+
+    try:
+        files = prediction_files(folder)
+        names = panels_for(list(files), split)
+        counts = [(name, tally_predictions(files[name], metric="error", classes=classes).confusion) for name in names]
+    except DiagnoseError:
+        return None, (), ()  # predictions that are not class indices or names: no matrix to draw
+    if any(c is None for _, c in counts):
+        return None, (), ()
+    panels = [(name, c) for name, c in counts if c is not None]
+    grown = grown_cells(panels[0][1], panels[-1][1]) if len(panels) == 2 else []
+    fig = confusion_figure(panels, classes, grown)
+    png = out.with_name(out.stem + "_confusion.png")
+    keep_or_backup(png)
+    save_png(fig, group.path(png))
+    named = tuple((_name(g.true, classes), _name(g.pred, classes), g.before, g.after, g.count) for g in grown)
+    return str(png), named, tuple(names)
 
 
 def _evaluate(

@@ -37,6 +37,9 @@ class ErrorsSummary:
     backup: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     thresholds: dict[str, float] | None = None  # class name -> its confident-learning threshold
+    confusion_png: str | None = None
+    grown: tuple[tuple[str, str, float, float, int], ...] = ()  # (true, pred, before, after, count), largest first
+    confusion_splits: tuple[str, ...] = ()  # the splits the confusion image shows
 
     @property
     def error(self) -> float:
@@ -61,7 +64,22 @@ def lines(s: ErrorsSummary) -> list[str]:
     if s.contact_sheet:
         written += f" and {s.contact_sheet} (tile numbers = column n)"
     out.append(written + ".")
+    if s.confusion_png:
+        out.append(f"Wrote {s.confusion_png} (confusion matrices of {' and '.join(s.confusion_splits)}, row-normalized).")
+    line = grown_line(s)
+    if line:
+        out.append(line)
     return out
+
+
+def grown_line(s: ErrorsSummary) -> str | None:
+    """The confusions that grew most from the first split drawn to the second."""
+    if not s.grown or len(s.confusion_splits) < 2:
+        return None
+    a, b = s.confusion_splits[0], s.confusion_splits[-1]
+    cells = "; ".join(f"{t} \u2192 {p} {pct(x)} \u2192 {pct(y)}" for t, p, x, y, _ in s.grown[:3])
+    return f"Grew most from {a} to {b}: {cells}."
+
 
 
 def suspect_line(s: ErrorsSummary) -> str | None:
@@ -116,6 +134,11 @@ def to_json(s: ErrorsSummary) -> dict[str, object]:
         "seed": s.seed,
         "sheet": s.sheet if s.errors else None,
         "contact_sheet": s.contact_sheet,
+        "confusion_png": s.confusion_png,
+        "confusion_splits": list(s.confusion_splits),
+        "grown_confusions": [
+            {"label": t, "pred": p, "before": x, "after": y, "growth": y - x, "count": n} for t, p, x, y, n in s.grown
+        ],
         "backup": s.backup,
         "categories": list(s.categories),
         "pairs": [{"label": a, "pred": b, "count": c} for a, b, c in s.pairs],
