@@ -102,3 +102,44 @@ def test_fixtures_are_what_the_script_writes(tmp_path: Path) -> None:
         if path.is_file():
             rel = path.relative_to(LOGS)
             assert (tmp_path / rel).read_bytes() == path.read_bytes(), f"{rel} differs: run python fixtures/make_logs.py"
+
+
+def test_train_and_val_pairs_reusing_one_key(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.log"
+    path.write_text("".join(
+        f"Epoch {e}/5 | Train Loss {2 / e:.3f} Acc {0.5 + e / 20:.3f} | Val Loss {2.2 / e:.3f} Acc {0.45 + e / 20:.3f}\n"
+        for e in range(1, 6)
+    ))
+    log = parse_log(path)
+    np.testing.assert_allclose(log.series["train_acc"].value, [0.5 + e / 20 for e in range(1, 6)], atol=1e-3)
+    np.testing.assert_allclose(log.series["val_acc"].value, [0.45 + e / 20 for e in range(1, 6)], atol=1e-3)
+    np.testing.assert_allclose(log.series["val_loss"].value, [2.2 / e for e in range(1, 6)], atol=1e-3)
+
+
+_FRAGMENTS = [
+    "Epoch", "epoch", "[3][8/24]", "3/50", "loss", "Loss:", "val_loss=", "'loss':", "{", "}", "(", ")", "[", "]",
+    "nan", "NaN", "-inf", "1e9", "0.5", "12", "%", "|", ",", "\r", "\x1b[A", "\x1b[32m", "Train", "Val", "Test",
+    "acc", "ppl", "batches", "avg loss,", "rate,", ":", "launch.py:", "\t", "4.2G", "=", "ValAcc",
+]
+
+
+def test_reader_never_fails_other_than_cleanly(tmp_path: Path) -> None:
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    from diagnose.exceptions import LogParseError
+
+    line = st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map(" ".join)
+    counter = iter(range(10**6))
+
+    @hypothesis.settings(max_examples=80, deadline=None, derandomize=True)
+    @hypothesis.given(st.lists(line, min_size=1, max_size=30), st.sampled_from(["\n", "\r\n", "\r\r\n"]))
+    def check(lines: list[str], end: str) -> None:
+        path = tmp_path / f"fuzz{next(counter)}.log"
+        path.write_text(end.join(lines) + end, encoding="utf-8", newline="")
+        try:
+            runs = parse_runs(path)
+        except LogParseError:
+            return
+        assert runs and all(r.runs == len(runs) for r in runs)
+
+    check()
