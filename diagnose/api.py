@@ -367,7 +367,61 @@ def curves(
     logs: a log file or TensorBoard folder, several of them (a list), a pandas DataFrame of one row
     per step or epoch, or a dict of column -> list of numbers. Returns a Curves result:
     `.findings`, `.to_json()`, `.figure()` (a matplotlib Figure, saved only when asked)."""
-    from diagnose.curvesrun import read_curves
+    import tempfile
 
-    return read_curves(logs, smooth=smooth, classes=classes, fmt=fmt, metrics=metrics)
+    from diagnose.core.hints import find_hints
+    from diagnose.io.logs import parse_runs
+    from diagnose.render.curves import RunResult
 
+    if isinstance(logs, (str, os.PathLike)):
+        paths = [Path(logs)]
+    elif isinstance(logs, (list, tuple)) and all(isinstance(p, (str, os.PathLike)) for p in logs):
+        paths = [Path(p) for p in logs]
+    else:
+        paths = []
+    with tempfile.TemporaryDirectory(prefix="diagnose-curves-") as tmp:
+        if not paths:  # a DataFrame or a dict of columns: read as the CSV it would be saved as
+            import pandas as pd
+
+            try:
+                frame = logs if isinstance(logs, pd.DataFrame) else pd.DataFrame(dict(logs))
+            except (TypeError, ValueError) as exc:
+                raise ArgumentError("logs", f"expected a log path, a list of paths, a DataFrame or a dict of "
+                                    f"equal-length lists, got {type(logs).__name__} ({exc}); pass one of those") from None
+            paths = [Path(tmp) / "metrics.csv"]
+            frame.to_csv(paths[0], index=False)
+        parsed = [run for p in paths for run in parse_runs(p, fmt=fmt)]
+    results = [RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
+    labels = [f"{r.log.path.name if hasattr(r.log.path, 'name') else r.log.path}"
+              + (f" run {r.log.run}" if getattr(r.log, "runs", 1) > 1 else "") for r in results]
+    return Curves(results, labels, smooth, tuple(metrics))
+
+
+class Curves:
+    """Training curves read from logs: `runs` (one per run), `findings` (every run's hints, in order),
+    `to_json()` (the document of `diagnose curves --json`), `figure()` (a matplotlib Figure)."""
+
+    def __init__(self, runs: list[Any], labels: list[str], smooth: float, metrics: tuple[str, ...]) -> None:
+        self.runs = runs
+        self.labels = labels
+        self.smooth = smooth
+        self.metrics = metrics
+
+    @property
+    def findings(self) -> list[Any]:
+        return [h for r in self.runs for h in r.hints]
+
+    def to_json(self) -> dict[str, Any]:
+        from diagnose.render import curves as rc
+
+        return rc.to_json(self.runs, None, list(self.metrics))  # type: ignore[no-any-return]
+
+    def figure(self) -> Any:
+        """The figure of `diagnose curves`; saved only when you call its savefig."""
+        # The figure builder still lives beside the command; it moves to plots.curves with the curves work.
+        from diagnose.commands.curves import curves_figure
+
+        return curves_figure(self.labels, self.runs, smooth=self.smooth, metrics=self.metrics)
+
+    def __repr__(self) -> str:
+        return f"Curves({len(self.runs)} runs, {len(self.findings)} findings)"

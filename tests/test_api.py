@@ -122,3 +122,20 @@ def test_per_class_contributions_add_up_to_the_gap() -> None:
     assert total == pytest.approx(rep.gaps["variance"].value)
     assert "<table>" in rep._repr_html_()
     assert np.isfinite(rep.splits["dev"].error)
+
+
+def test_curves_from_a_dict_of_lists_and_a_path_read_the_same_run(tmp_path: Path) -> None:
+    epochs = list(range(1, 21))
+    train = [2.0 * 0.85**e for e in epochs]
+    val = [2.0 * 0.85**e if e <= 8 else 2.0 * 0.85**8 + 0.05 * (e - 8) for e in epochs]
+    cols = {"epoch": epochs, "train_loss": train, "val_loss": val}
+    cur = diagnose.curves(cols)
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("epoch,train_loss,val_loss\n" + "".join(f"{e},{t},{v}\n" for e, t, v in zip(epochs, train, val)))
+    on_disk = diagnose.curves(csv)
+    assert [h.id for h in cur.findings] == [h.id for h in on_disk.findings]
+    assert "overfitting" in [h.id for h in cur.findings]
+    fig = cur.figure()
+    assert type(fig).__name__ == "Figure" and not list(tmp_path.glob("*.png"))
+    with pytest.raises(ArgumentError, match=r"^logs: expected a log path"):
+        diagnose.curves({"epoch": [1, 2], "loss": [1.0]})
