@@ -23,7 +23,7 @@ def _ids(name: str, **kw: object) -> dict[str, str]:
 
 HEALTHY = [
     "healthy.keras.csv", "healthy.keras.txt", "healthy.log", "healthy.metrics.csv", "healthy.mmdet.json",
-    "healthy.trainer_state.json", "healthy_tb", "healthy_tf2", "healthy_adam.mmdet.json",
+    "healthy.trainer_state.json", "healthy_tb", "healthy_tf2", "healthy_adam.mmdet.json", "resumed.mnist.log",
 ]
 
 
@@ -43,6 +43,10 @@ def test_no_warning_on_healthy_runs(name: str) -> None:
         ("noisy_tb", "noisy"),
         ("overfitting.trainer_state.json", "overfitting"),
         ("underfitting.keras.csv", "underfitting"),
+        ("chance.history.csv", "not_learning"),
+        ("warmup_diverged.hf.out", "diverged"),
+        ("bottleneck.keras2.txt", "underfitting"),
+        ("gap.history.tsv", "overfitting"),
     ],
 )
 def test_induced_problem_is_found(name: str, finding: str) -> None:
@@ -150,3 +154,116 @@ def test_make_runs_really_trains(tmp_path: Path) -> None:
     assert runs["underfitting"].epochs[-1]["train_acc"] < 0.5
     ids = {h.id: h.severity for h in find_hints(parse_log(tmp_path / "underfitting.keras.csv").series)}
     assert ids.get("underfitting") == "warn"
+
+
+def _hint(hints: list, hid: str):
+    return next(h for h in hints if h.id == hid)
+
+
+def test_chance_is_inferred_without_classes_and_gets_learning_rate_advice() -> None:
+    # the pandas history has no --classes: C = 10 comes from the accuracy plateau, and the loss agrees
+    hints = find_hints(parse_log(RUNS / "chance.history.csv").series)
+    h = _hint(hints, "not_learning")
+    assert "ln 10" in h.evidence and "C from the validation accuracy plateau" in h.evidence
+    # the loss blew up in the first epoch before it settled at chance: the rate is far too high
+    assert "far too high" in h.advice and "diagnose sanity" in h.advice and "bigger model" not in h.advice
+    assert "underfitting" not in {x.id for x in hints}  # chance takes precedence
+
+
+def test_chance_from_the_starting_loss() -> None:
+    rng = np.random.default_rng(3)
+    loss = math.log(5) * (1 + 0.002 * rng.standard_normal(40))
+    loss[0] = math.log(5)
+    acc = 0.2 + 0.01 * rng.standard_normal(40)
+    hints = find_hints({"train_loss": _series("train_loss", loss), "train_acc": _series("train_acc", acc)})
+    assert [h.id for h in hints if h.severity == "warn"] == ["not_learning"]
+    assert "ln 5" in hints[0].evidence
+
+
+def test_learning_from_chance_is_not_stuck() -> None:
+    # starts at ln 7 (a fresh 7-class classifier), stalls, then learns: not "not learning"
+    loss = np.concatenate([np.full(4, math.log(7)), np.linspace(math.log(7), 1.2, 8)])
+    acc = np.concatenate([np.full(4, 0.2), np.linspace(0.2, 0.53, 8)])
+    ids = {h.id for h in find_hints({"val_loss": _series("val_loss", loss), "val_acc": _series("val_acc", acc)})}
+    assert "not_learning" not in ids
+
+
+def test_pinned_majority_accuracy_is_not_learning() -> None:
+    val_acc = np.array([0.8095, 0.27, 0.8095, 0.81, 0.8095, 0.87, 0.8095, 0.5, 0.8095])
+    train_acc = np.array([0.69, 0.72, 0.74, 0.73, 0.75, 0.77, 0.74, 0.76, 0.75])
+    train_loss = np.linspace(0.60, 0.53, 9)
+    hints = find_hints({"train_loss": _series("train_loss", train_loss), "train_acc": _series("train_acc", train_acc),
+                        "val_acc": _series("val_acc", val_acc)})
+    h = _hint(hints, "not_learning")
+    assert "80.95% in 5 of 9" in h.evidence
+    assert "overfitting" not in {x.id for x in hints}
+
+
+def test_repeated_jumps_at_a_constant_rate_are_lr_too_high() -> None:
+    loss = np.array([5.7, 10.9, 1.6, 11.0, 1.5, 9.0, 1.4])  # the last value looks fine
+    hints = find_hints({"train_loss": _series("train_loss", loss), "lr": _series("lr", np.full(7, 100.0))})
+    h = _hint(hints, "lr_too_high")
+    assert h.severity == "warn" and "2 times" in h.evidence and h.at == {"epoch": 3}
+    # one spike that recovers is not "again and again"
+    once = np.array([5.7, 3.0, 2.0, 9.0, 1.8, 1.6, 1.5, 1.4])
+    assert "lr_too_high" not in {x.id for x in find_hints({"train_loss": _series("train_loss", once)})}
+
+
+def test_a_loss_orders_of_magnitude_above_chance_from_the_start() -> None:
+    loss = np.concatenate([[1e8, 3e4], np.linspace(1.7, 0.6, 18)])
+    hints = find_hints({"train_loss": _series("train_loss", loss)}, classes=5)
+    h = _hint(hints, "lr_too_high")
+    assert "8 orders of magnitude above the chance level ln 5" in h.evidence
+
+
+def test_a_stable_accuracy_gap_warns_and_points_to_gaps() -> None:
+    doc = (RUNS / "gap.history.tsv").read_text().splitlines()[1:]
+    rows = [list(map(float, r.split("\t"))) for r in doc]
+    tr, va = np.array([r[2] for r in rows]) / 100, np.array([r[4] for r in rows]) / 100
+    k = len(rows) // 3
+    h = _hint(find_hints(parse_log(RUNS / "gap.history.tsv").series), "overfitting")
+    assert f"{(np.median(tr[-k:]) - np.median(va[-k:])) * 100:.1f} points above validation" in h.evidence
+    assert "stable gap" in h.evidence and "diagnose gaps" in h.advice
+
+
+def test_underfitting_does_not_wait_for_a_plateau() -> None:
+    t = np.arange(20.0)
+    acc = 0.30 - 0.20 * np.exp(-t / 10)  # still climbing at 28%
+    loss = 1.9 + 0.4 * np.exp(-t / 8)
+    hints = find_hints({"train_loss": _series("train_loss", loss), "train_acc": _series("train_acc", acc),
+                        "val_acc": _series("val_acc", acc - 0.01)})
+    h = _hint(hints, "underfitting")
+    assert "still improving" in h.evidence and "train longer" in h.advice and "bigger model" in h.advice
+    assert "healthy" not in {x.id for x in hints}
+
+
+def test_no_alarm_on_a_short_healthy_segment() -> None:
+    # the last three epochs of a healthy Adam run, as a log cut short holds them
+    full = parse_log(RUNS / "healthy_adam.mmdet.json").series
+    cut = {}
+    for name, s in full.items():
+        keep = s.epoch >= np.nanmax(s.epoch) - 2
+        cut[name] = Series(s.name, s.source, s.step[keep], s.epoch[keep], s.value[keep])
+    assert [h.id for h in find_hints(cut) if h.severity == "warn"] == []
+
+
+def test_nan_that_recovers_or_never_was_a_number_is_not_divergence() -> None:
+    val = np.linspace(1.0, 0.3, 20)
+    val[1] = np.nan  # one evaluation of an empty category
+    train = np.linspace(2.0, 0.2, 20)
+    ids = {h.id for h in find_hints({"train_loss": _series("train_loss", train), "val_loss": _series("val_loss", val)})}
+    assert "diverged" not in ids
+    never = np.full(20, np.inf)  # a validation loss with nothing to score, inf in every row
+    ids = {h.id for h in find_hints({"train_loss": _series("train_loss", train), "val_loss": _series("val_loss", never)})}
+    assert "diverged" not in ids
+    stays = train.copy()
+    stays[12:] = np.nan
+    assert _hint(find_hints({"train_loss": _series("train_loss", stays)}), "diverged").at == {"epoch": 12}
+
+
+def test_a_training_loss_that_climbs_back_has_diverged() -> None:
+    rng = np.random.default_rng(5)
+    loss = np.concatenate([np.linspace(10.9, 3.7, 40), np.linspace(3.7, 7.5, 40), np.full(40, 7.4)])
+    loss = loss + 0.05 * rng.standard_normal(len(loss))
+    h = _hint(find_hints({"train_loss": _series("train_loss", loss, "step")}), "diverged")
+    assert "climbed back" in h.evidence

@@ -485,6 +485,8 @@ def _chance(s: Mapping[str, Series], classes: int | None) -> Chance | None:
         ta = dict(accs).get("train_acc")
         if ta is not None and float(np.max(ta)) > p + PINNED_TRAIN_ABOVE:
             continue
+        if _tail_level(v) > p + PINNED_TRAIN_ABOVE:
+            continue  # it left the value and kept improving: it was a stall, not a pinned model
         if "train_loss" in s:
             _, tv = _finite(s["train_loss"])
             if len(tv) >= MIN_EVALS and 1 - _level(tv, False) / max(_level(tv, True), 1e-12) >= PINNED_MAX_DROP:
@@ -760,7 +762,8 @@ def _not_learning(s: Mapping[str, Series], stats: CurveStats, chance: Chance | N
     """At chance, or a training loss that does not go down (less than NOT_LEARNING_DROP, and not
     beyond its own noise)."""
     train = s.get("train_loss")
-    advice = ADVICE["not_learning_high" if exploded or _jumped_early(s) else "not_learning"]
+    blew_up = exploded or _jumped_early(s, chance.classes if chance is not None else None)
+    advice = ADVICE["not_learning_high" if blew_up else "not_learning"]
     if chance is not None:
         at = {}
         ref = s.get("val_loss") or train or s.get("val_acc")
@@ -783,12 +786,16 @@ def _not_learning(s: Mapping[str, Series], stats: CurveStats, chance: Chance | N
     )
 
 
-def _jumped_early(s: Mapping[str, Series]) -> bool:
-    """The loss rose above DIVERGE_FACTOR x its first value before settling (a blow-up, then stuck)."""
+def _jumped_early(s: Mapping[str, Series], k: int | None) -> bool:
+    """The loss blew up before it settled: it rose above DIVERGE_FACTOR x its first value, or (with
+    C known) above DIVERGE_FACTOR x the chance level ln C, which no fresh classifier starts at."""
     for n in ("train_loss", "val_loss"):
         if n in s:
             _, v = _finite(s[n])
-            if len(v) >= MIN_EVALS and float(np.max(v)) > DIVERGE_FACTOR * max(float(v[0]), 1e-12) :
+            if len(v) < MIN_EVALS:
+                continue
+            top = float(np.max(v))
+            if top > DIVERGE_FACTOR * max(float(v[0]), 1e-12) or (k and top > DIVERGE_FACTOR * math.log(k)):
                 return True
     return False
 
