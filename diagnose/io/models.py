@@ -200,6 +200,12 @@ def build_arch(spec: str, kwargs: dict | None = None, *, app_dir: Path | None = 
         sys.path.insert(0, str(file.resolve().parent))
         try:
             module_spec.loader.exec_module(module)
+        except ModuleNotFoundError as exc:
+            sys.modules.pop(mod_name, None)
+            raise UsageError(f"--arch {spec}: {_missing_module_hint(exc, app_dir, 'the architecture')}") from None
+        except Exception as exc:  # the user's file failed while importing: show its own error and line
+            sys.modules.pop(mod_name, None)
+            raise UsageError(f"--arch {spec}: expected {file} to import, got {_user_error(exc, file)}; fix the file") from None
         finally:
             sys.path.remove(str(file.resolve().parent))
     else:
@@ -218,10 +224,31 @@ def build_arch(spec: str, kwargs: dict | None = None, *, app_dir: Path | None = 
     try:
         model = factory(**(kwargs or {}))
     except TypeError as exc:
-        raise UsageError(f"--arch {spec}: expected arguments that {name} accepts, got {exc}; fix --arch-kwargs") from None
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:  # the call itself: bad arguments
+            raise UsageError(f"--arch {spec}: expected arguments that {name} accepts, got {exc}; fix --arch-kwargs") from None
+        raise UsageError(f"--arch {spec}: expected {name}(...) to build a model, got {_user_error(exc, None)}; fix {name}") from None
+    except Exception as exc:  # raised inside the user's __init__ or factory
+        raise UsageError(f"--arch {spec}: expected {name}(...) to build a model, got {_user_error(exc, None)}; fix {name}") from None
     if not isinstance(model, torch.nn.Module):
         raise UsageError(f"--arch {spec}: expected {name}(...) to return a torch.nn.Module, got {type(model).__name__}")
     return model
+
+
+def _user_error(exc: BaseException, file: Path | None) -> str:
+    """'ValueError: bad width (net.py:12)': the user's own message and the line it came from (the
+    deepest frame in `file`, else the deepest frame outside diagnose and torch)."""
+    import traceback
+
+    if isinstance(exc, SyntaxError):
+        where = f" ({Path(exc.filename or str(file)).name}:{exc.lineno})" if exc.lineno else ""
+        return f"SyntaxError: {exc.msg}{where}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if file is not None and Path(f.filename).resolve() == Path(file).resolve()]
+    if not mine:
+        mine = [f for f in frames if "/diagnose/" not in f.filename and "/torch/" not in f.filename]
+    where = f" ({Path(mine[-1].filename).name}:{mine[-1].lineno})" if mine else ""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
 def _is_state_dict(obj: object) -> bool:
@@ -343,10 +370,10 @@ def load_model(
         model = build_arch(arch, arch_kwargs, app_dir=folder)
         return _ready(LoadedModel(model, "arch", None, True), device)
     path = Path(path)
-    if not path.exists():
-        raise ModelLoadError(f"{path}: expected a model file, got nothing at that path; check the path")
-    if path.is_dir():
-        raise ModelLoadError(f"{path}: expected a model file, got a folder; pass the file inside it")
+    from diagnose.io.paths import require_file
+
+    what = "pass the file inside it" if path.is_dir() else "check the path"
+    require_file(path, "a model file", what, ModelLoadError)  # a FIFO or a device would block, a loop would fail late
     kind = detect_format(path)
 
     if kind == "torchscript":
