@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 
 from diagnose import __version__
-from diagnose.commands import curves, data, errors, gaps, report, sanity, tally
+from diagnose.commands import compare, curves, data, errors, gaps, report, sanity, tally
 from diagnose.exceptions import DiagnoseError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,7 +126,7 @@ def _root(
         _state["debug"] = True
 
 
-for _module in (gaps, errors, tally, curves, sanity, data, report):
+for _module in (gaps, errors, tally, curves, sanity, data, report, compare):
     app.command(_module.NAME, help=_module.HELP)(boundary(_module.command))
 
 

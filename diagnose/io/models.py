@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import pickle
 import re
 import struct
@@ -145,7 +146,7 @@ def _static_batch(program: object) -> int | None:
     return None
 
 
-def use_app_dir(app_dir: Path | str | None) -> Path | None:
+def use_app_dir(app_dir: str | os.PathLike[str] | None) -> Path | None:
     """Put `app_dir` first on sys.path (once), so `--arch mynet:MyNet` and pickled modules find the
     user's own code as `python -m` would, like uvicorn's and celery's --app-dir. Returns it resolved.
 
@@ -355,7 +356,7 @@ def load_model(
     arch_kwargs: dict | None = None,
     trust_pickle: bool = False,
     device: str = "cpu",
-    app_dir: Path | str | None = None,
+    app_dir: str | os.PathLike[str] | None = None,
 ) -> LoadedModel:
     """Load `path` (any recognized format) and put it in eval mode on `device`.
 

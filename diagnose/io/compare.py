@@ -1,0 +1,85 @@
+"""Read two runs for `diagnose compare`: a `diagnose gaps` workdir or a folder of prediction files each.
+
+Only the columns that pair and score items are read (index, id, label, pred), so a run of millions
+of items costs a few int64 arrays, never its probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from diagnose.core.compare import Comparison, SplitItems, compare_runs
+from diagnose.exceptions import DataError, UsageError
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    splits: dict[str, SplitItems]
+    classes: list[str] | None
+    human_error: float | None
+    metric: str
+
+
+def _column_or_none(table: object, name: str) -> np.ndarray | None:
+    import pyarrow as pa
+
+    assert isinstance(table, pa.Table)
+    if name not in table.column_names:
+        return None
+    col = table.column(name)
+    if col.null_count:  # an id or index missing on some rows cannot pair them
+        return None
+    values = col.to_numpy(zero_copy_only=False)
+    return values.astype(str) if name == "id" else values.astype(np.int64)
+
+
+def load_run(path: Path) -> Run:
+    """A workdir (holding predictions/ and manifest.json) or a folder of <split>.parquet files."""
+    import pyarrow as pa
+
+    from diagnose.io.manifest import read_manifest
+    from diagnose.io.predictions import _class_codes, iter_prediction_batches, prediction_files
+    from diagnose.io.splits import read_classes, read_config
+
+    path = Path(path)
+    files = prediction_files(path)
+    manifest = read_manifest(path)
+    metric = (manifest.metric if manifest is not None else None) or "error"
+    if metric != "error":
+        raise UsageError(f"{path}: expected classification predictions (metric error), got metric {metric}; "
+                         "compare regression runs with diagnose gaps --predictions on each")
+    classes = (manifest.classes if manifest is not None else None) or read_classes(path) or read_classes(path.parent)
+    human = manifest.human_error if manifest is not None else None
+    if human is None:
+        raw = read_config(path).get("human_error")
+        human = float(raw) if isinstance(raw, (int, float)) else None
+    lookup = {c: i for i, c in enumerate(classes)} if classes else None
+    splits: dict[str, SplitItems] = {}
+    for split, file in files.items():
+        batches = list(iter_prediction_batches(file, ["index", "id", "label", "pred"]))
+        if not batches:
+            raise DataError(f"{file}: expected at least one prediction, got 0 rows; remove the file or fill it")
+        table = pa.Table.from_batches(batches)
+        labels = _class_codes(table.column("label").combine_chunks(), lookup, file, "label")
+        preds = _class_codes(table.column("pred").combine_chunks(), lookup, file, "pred")
+        splits[split] = SplitItems(labels=labels, preds=preds, ids=_column_or_none(table, "id"),
+                                   index=_column_or_none(table, "index"))
+    return Run(path=path, splits=splits, classes=classes, human_error=human, metric=metric)
+
+
+def compare_paths(old: Path, new: Path, *, human_error: float | None = None) -> Comparison:
+    """Load both runs and compare them (human_error: given, else the new run's, else the old run's)."""
+    a, b = load_run(old), load_run(new)
+    if a.classes and b.classes and a.classes != b.classes:
+        raise DataError(f"{new}: expected the same classes as {old}, got {len(b.classes)} classes "
+                        f"({', '.join(b.classes[:4])}...) against {len(a.classes)}; compare runs of the same task")
+    common = [s for s in a.splits if s in b.splits]
+    if not common:
+        raise DataError(f"{new}: expected a split that {old} also has ({', '.join(a.splits)}), got "
+                        f"{', '.join(b.splits)}; compare runs on the same splits")
+    human = human_error if human_error is not None else (b.human_error if b.human_error is not None else a.human_error)
+    return compare_runs(a.splits, b.splits, human_error=human, classes=b.classes or a.classes)
