@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -15,6 +16,7 @@ from diagnose.exceptions import UsageError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from diagnose.io.logs import ParsedLog
     from diagnose.render.curves import RunResult
 
 NAME = "curves"
@@ -46,7 +48,7 @@ def command(
     logs: list[Path] = typer.Argument(..., help="Training log files, or TensorBoard log folders.", show_default=False),
     out: Path | None = typer.Option(None, "--out", "-o", help="Figure to write: .png (default <log>.curves.png), .svg or .pdf."),
     fmt: LogFormat | None = typer.Option(None, "--format", "-f", help="Force the log format (default: detected from the content)."),
-    smooth: float = typer.Option(0.6, "--smooth", min=0.0, max=0.999, help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999."),
+    smooth: float | None = typer.Option(None, "--smooth", min=0.0, max=0.999, help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999 (default: an EMA window of 2% of the points).", show_default=False),
     metric: list[str] = typer.Option([], "--metric", "-m", help="Also draw this logged metric in its own panel (repeatable)."),
     classes: int | None = typer.Option(None, "--classes", min=2, help="Number of classes: checks the loss against chance, ln(C)."),
     list_names: bool = typer.Option(False, "--list", help="Show the names found in each log and what each was read as; no plot."),
@@ -59,6 +61,11 @@ def command(
         raise UsageError("--json and --markdown: expected one output format, got both; pick one")
     if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
         raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file, got {out.suffix or 'no extension'}; name the figure file.png")
+    from diagnose.exceptions import InputError
+    from diagnose.io.paths import require_file
+
+    for p in (p for p in logs if os.path.lexists(p)):  # a symlink loop, a FIFO, /dev/zero: one line first
+        require_file(p, "a training log file or TensorBoard folder", "pass the log the run wrote", InputError, folder_ok=True)
     target = out if out is not None else _default_out(logs[0])
     if any(target.resolve() == p.resolve() for p in logs):
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
@@ -67,7 +74,7 @@ def command(
     # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.
     parsed = [run for p in logs for run in parse_runs(p, fmt=fmt.value if fmt is not None else None)]
     by_path = dict(zip(logs, run_labels(logs), strict=True))
-    labels = [by_path[log.path] + (f" {log.run_name}" if log.run_name else f" run {log.run}" if log.runs > 1 else "") for log in parsed]
+    labels = [_run_label(by_path[log.path], log, single=len(logs) == 1) for log in parsed]
     for m in metric:
         if not any(log.get(m) is not None for log in parsed):
             names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
@@ -110,7 +117,7 @@ def command(
         rc.render_findings(render.stdout_console(), results, plot_path)
 
 
-def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth: float, metrics: Sequence[str] = ()) -> Figure:
+def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth: float | None, metrics: Sequence[str] = ()) -> Figure:
     """The figure of `diagnose curves` (and of the report's curves section): each run's canonical
     series plus the --metric ones, its findings marked, titled by the run or the number of runs."""
     from diagnose.plots.curves import RunCurves, draw_curves
@@ -137,6 +144,15 @@ def expand_runs(paths: list[Path]) -> list[Path]:
         runs = run_folders(p) if p.is_dir() else []
         out.extend(runs if len(runs) > 1 else [p])
     return out
+
+
+def _run_label(file_label: str, log: ParsedLog, *, single: bool) -> str:
+    """A run's name in the legend: the file's label, plus the run's name or number when the file holds
+    several; the run alone when only one file was given (the title names the file)."""
+    if log.runs == 1:
+        return file_label
+    run = log.run_name or f"run {log.run}"
+    return run if single else f"{file_label} {run}"
 
 
 def run_labels(paths: list[Path]) -> list[str]:
