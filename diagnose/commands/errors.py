@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from diagnose.commands.gaps import parse_floats, parse_image_size
+from diagnose import options as opt
+from diagnose.options import parse_floats, parse_image_size
 from diagnose.exceptions import DataError, DiagnoseError, OverwriteRefused, UsageError
 
 if TYPE_CHECKING:
@@ -335,7 +336,10 @@ def command(
     ),
     force: bool = typer.Option(False, "--force", help="Replace a sheet that holds marks or notes (keeps a .bak copy)."),
     images: bool = typer.Option(True, "--images/--no-images", help="Draw the contact sheet PNG for image data."),
-    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Evaluation batch size (with MODEL DATA)."),
+    batch_size: opt.BatchSize = opt.BATCH_SIZE,
+    device: opt.DeviceOpt = opt.Device.auto,
+    precision: opt.PrecisionOpt = opt.Precision.fp32,
+    max_items: opt.MaxItems = None,
     arch: str | None = typer.Option(
         None, "--arch", help="With MODEL: 'pkg.module:factory' or 'file.py:Class' for a weights-only file."
     ),
@@ -362,6 +366,7 @@ def command(
     # How MODEL is loaded and DATA read: the same options as `diagnose gaps`, so the sheet's
     # predictions are the ones gaps counted.
     evaluation = {
+        "device": device.value, "precision": precision.value, "max_items": max_items, "seed": seed,
         "batch_size": batch_size, "arch": arch, "arch_kwargs": arch_kwargs, "trust_pickle": trust_pickle,
         "label_column": label_column, "image_size": parse_image_size(image_size),
         "mean": parse_floats(mean, "--mean"), "std": parse_floats(std, "--std"),
@@ -577,27 +582,32 @@ def _confusion_png(
 def _evaluate(
     model: Path, data: Path, split: str, tmp: Path, *, batch_size: int, arch: str | None, arch_kwargs: str | None,
     trust_pickle: bool, label_column: str, image_size: tuple[int, int] | None, mean: list[float] | None,
-    std: list[float] | None, app_dir: Path | None = None,
+    std: list[float] | None, app_dir: Path | None = None, device: str = "auto", precision: str = "fp32",
+    max_items: int | None = None, seed: int = 0,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate MODEL on DATA's split into a temporary predictions file (the saved ones of
-    `diagnose gaps` are left alone). Returns that file and a manifest-like dict for class names."""
-    from diagnose.evaluate import evaluate_split, match_image_channels
+    `diagnose gaps` are left alone), through the evaluation of `diagnose gaps` (same device, precision,
+    --max-items sample). Returns that file and a manifest-like dict for class names."""
+    from diagnose.evaluate import evaluate_model
     from diagnose.io.models import arch_kwargs_from_json, load_model
-    from diagnose.io.predictions import TOPK, PredictionWriter, predictions_path
+    from diagnose.io.predictions import predictions_path
     from diagnose.io.splits import load_dataset
 
-    loaded = load_model(model, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs), trust_pickle=trust_pickle)
     dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std)
-    dataset = match_image_channels(dataset, loaded.module)
     if split not in dataset.splits:
         found = ", ".join(dataset.splits) or "none"
         raise DataError(f"{data}: expected a {split} split, got {found}; pass --split with one of them")
-    target = dataset.splits[split]
-    path = predictions_path(tmp, split)
-    with PredictionWriter(path, regression=False, topk=TOPK) as writer:
-        evaluate_split(loaded.module, target, batch_size=batch_size, writer=writer)
+
+    def load(dev: str) -> Any:
+        return load_model(model, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs), trust_pickle=trust_pickle,
+                          device=dev, app_dir=app_dir).module
+
+    evaluate_model(load, dataset, device=device, precision=precision, batch_size=batch_size,  # type: ignore[arg-type]
+                   max_items=max_items, seed=seed, splits=[split], workdir=tmp)
+    n_total = dataset.splits[split].n
     manifest = {
         "classes": dataset.classes,
-        "data": {"path": str(Path(data).resolve()), "splits": {split: {"format": target.format}}},
+        "data": {"path": str(Path(data).resolve()), "splits": {split: {"format": dataset.splits[split].format}}},
+        "splits": {split: {"n_total": n_total}},
     }
-    return path, manifest
+    return predictions_path(tmp, split), manifest

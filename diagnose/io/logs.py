@@ -1169,6 +1169,11 @@ def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}; pick one of those")
     if not path.exists():
         raise LogParseError(f"{path}: expected a training log, got no such file or folder; check the path")
+    if not path.is_dir():
+        from diagnose.io.paths import require_file
+
+        # A FIFO or /dev/zero would block or fill the memory: only regular files are read.
+        require_file(path, "a training log file", "pass the log file the run wrote", LogParseError)
     notes: list[str] = []
     if path.is_dir():
         if fmt not in (None, "tensorboard"):

@@ -197,6 +197,10 @@ def read_sheet(path: Path, *, categories: Sequence[str] | None = None) -> Sheet:
     every column that is not one of FIXED_COLUMNS or the note.
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        from diagnose.io.paths import require_file
+
+        require_file(path, "an error-analysis sheet (a CSV file)", "pass the sheet diagnose errors wrote", SheetError)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
