@@ -39,11 +39,14 @@ def describe(path: Path) -> str | None:
     return "not a regular file"
 
 
-def require_file(path: Path, expected: str, fix: str, error: type[InputError] = InputError) -> Path:
-    """Raise `error` unless `path` is a regular file: '<path>: expected <expected>, got <what>; <fix>'."""
+def require_file(
+    path: Path, expected: str, fix: str, error: type[InputError] = InputError, *, folder_ok: bool = False
+) -> Path:
+    """Raise `error` unless `path` is a regular file (or, with folder_ok, a folder):
+    '<path>: expected <expected>, got <what>; <fix>'."""
     path = Path(path)
     what = describe(path)
-    if what is None and path.is_dir():
+    if what is None and path.is_dir() and not folder_ok:
         what = "a folder"
     if what is not None:
         raise error(f"{path}: expected {expected}, got {what}; {fix}")
