@@ -8,6 +8,7 @@ library are imported: every command module imports this at start-up.
 from __future__ import annotations
 
 import enum
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -80,7 +81,7 @@ MaxItems = Annotated[
     int | None,
     typer.Option("--max-items", min=1, help="Evaluate a seeded uniform sample of at most N items per split (intervals widen to match)."),
 ]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of every random draw: the same seed gives the same result.")]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Seed of every random draw: the same seed gives the same result.")]
 Workdir = Annotated[
     Path, typer.Option("--workdir", readable=False, help="Where `diagnose gaps` saves per-item predictions and manifest.json.")
 ]
@@ -126,6 +127,11 @@ def parse_floats(text: str | None, option: str) -> list[float] | None:
         raise UsageError(f"{option}: expected comma-separated numbers like 0.485,0.456,0.406, got {text!r}; fix the list") from None
     if not values:
         raise UsageError(f"{option}: expected at least one number, got {text!r}; pass e.g. {option} 0.5")
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"{option}: expected finite numbers, got {text!r}; fix the list")
+    if option == "--std" and min(values) <= 0:
+        raise UsageError(f"{option}: expected standard deviations > 0 (pixels are divided by them), got {text!r}; "
+                         "pass e.g. --std 0.229,0.224,0.225")
     return values
 
 

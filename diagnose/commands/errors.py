@@ -325,7 +325,7 @@ def command(
     data: Path | None = typer.Argument(None, readable=False, metavar="DATA", help="The DATA folder of splits, with MODEL."),
     split: str = typer.Option("dev", "--split", help="Which split's errors to sample: train, train_dev, dev, test."),
     sample: int = typer.Option(100, "--sample", min=1, help="Rows in the sheet: misclassified items drawn uniformly."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the draw: the same seed gives the same sheet."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the draw: the same seed gives the same sheet."),
     workdir: Path = typer.Option(Path(".diagnose"), "--workdir", readable=False, help="Where `diagnose gaps` saved its predictions."),
     predictions: Path | None = typer.Option(
         None, "--predictions", readable=False, help="A folder of <split>.parquet files or <split>/ shard folders written by any framework."

@@ -37,7 +37,7 @@ def command(
     lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Adam learning rate for overfit_batch."),
     items: int = typer.Option(2048, "--items", min=1, help="Training items sampled for init_loss, activations and input_stats."),
     gradcheck_coords: int = typer.Option(48, "--gradcheck-coords", min=1, help="Parameter coordinates compared with finite differences."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the samples and of the fresh weights."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the samples and of the fresh weights."),
     device: Device = typer.Option(Device.auto, "--device", help="Where the checks run: auto picks cuda, then mps, then cpu (gradcheck always runs in float64 on the CPU)."),
     label_column: str = typer.Option("label", "--label-column", help="Label column in CSV / Parquet splits."),
     image_size: str | None = typer.Option(None, "--image-size", help="Resize images to H,W (or one number for square)."),
