@@ -70,6 +70,17 @@ def run_data_checks(
                 advance(len(x))
             summaries[name], hashes[name] = summary, h
     labels = {name: split.labels() for name, split in splits.items()}
+    import numpy as np
+
+    from diagnose.exceptions import DataError
+
+    for name, lab in labels.items():  # class counts need indices >= 0 (`diagnose gaps` refuses them too)
+        arr = np.asarray(lab)
+        if arr.dtype.kind in "iu" and len(arr) and int(arr.min()) < 0:
+            raise DataError(
+                f"{splits[name].path}: expected class indices >= 0, got {int(arr.min())} ({int((arr < 0).sum())} of "
+                f"{len(arr)} items); -1 often marks unlabeled items: drop them or give them a class"
+            )
     ids = {name: split.ids() for name, split in splits.items()}
     checks = [
         dc.check_split_sizes({name: s.n for name, s in splits.items()}, error_rate=error_rate),
