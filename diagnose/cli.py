@@ -80,6 +80,16 @@ def boundary(fn: F) -> F:
         except KeyboardInterrupt:
             _error_line("interrupted")
             raise typer.Exit(130) from None
+        except SystemExit as exc:
+            # diagnose ends commands with typer.Exit: a SystemExit here came from the user's code (a
+            # model's forward, an --arch file) and must not become diagnose's exit status silently.
+            if debug_enabled():
+                raise
+            _error_line(
+                f"expected the model's code to return, got sys.exit({exc.code!r}) from it; remove the exit call "
+                "(rerun with --debug to see where)"
+            )
+            raise typer.Exit(1) from None
         except Exception as exc:
             # typer's own exits and usage errors pass through untouched.
             if type(exc).__module__.startswith(("typer", "click")) or debug_enabled():
