@@ -211,13 +211,22 @@ def load_manifest(path: Path) -> Manifest:
     from diagnose.io.splits import unreadable
 
     try:
-        return Manifest.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except RecursionError:
+        raise DataError(f"{path}: expected a JSON manifest, got nesting too deep to read; rerun diagnose gaps") from None
     except PermissionError:
         raise DataError(unreadable(path, "manifest")) from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: expected a JSON manifest, got bytes that are not UTF-8 text; rerun diagnose gaps") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: expected JSON, got {exc.msg} at line {exc.lineno}; rerun diagnose gaps") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: expected a JSON object (a manifest), got a JSON {_json_kind(doc)}; rerun diagnose gaps")
+    return Manifest.from_json(doc)
+
+
+def _json_kind(doc: object) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(doc), "number")
 
 
 def read_manifest(workdir: Path) -> Manifest | None:

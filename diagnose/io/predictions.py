@@ -162,11 +162,16 @@ def read_manifest(workdir: Path) -> dict[str, Any] | None:
     for candidate in (Path(workdir) / MANIFEST, Path(workdir).parent / MANIFEST):
         if candidate.is_file():
             try:
-                return json.loads(candidate.read_text(encoding="utf-8"))
+                doc = json.loads(candidate.read_text(encoding="utf-8"))
+            except RecursionError:
+                raise DataError(f"{candidate}: expected a JSON manifest, got nesting too deep to read; rerun diagnose gaps") from None
             except PermissionError:
                 raise DataError(unreadable(candidate, "manifest")) from None
             except json.JSONDecodeError as exc:
                 raise DataError(f"{candidate}: expected JSON, got {exc.msg} at line {exc.lineno}; rerun diagnose gaps") from None
+            if not isinstance(doc, dict):
+                raise DataError(f"{candidate}: expected a JSON object (a manifest), got {type(doc).__name__}; rerun diagnose gaps")
+            return doc
     return None
 
 
