@@ -13,6 +13,7 @@ import copy
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -324,10 +325,10 @@ def check_gradcheck(
         chosen += [(name, p, i, float(g[i])) for i in picks]
         if len(chosen) >= max(coords, len(named)):
             break
-    rows = []
-    for name, p, i, analytic in chosen:
+    rows: list[dict[str, Any]] = []
+    for name, param, i, analytic in chosen:
         errs = []
-        flat = p.data.view(-1)
+        flat = param.data.view(-1)
         orig = float(flat[i])
         numeric = 0.0
         for h in FD_STEPS:
@@ -392,7 +393,7 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
     outputs: dict[tuple[str, int], torch.Tensor] = {}
     calls: dict[str, int] = {}
 
-    def hook(name: str, m: nn.Module):
+    def hook(name: str, m: nn.Module) -> Callable[[nn.Module, object, torch.Tensor], None]:
         def fn(_mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
             if not isinstance(out, torch.Tensor) or out.ndim == 0:
                 return
@@ -517,7 +518,7 @@ def check_init_scale(fresh: nn.Module, *, source: str = "", trained: bool = Fals
     layers = [(n, m) for n, m in fresh.named_modules() if _is_weighted(m)]
     if not layers:
         return Check("init_scale", "skip", "No Linear or Conv layers to inspect.")
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     statuses: list[Status] = []
     phrases = []
     for k, (name, m) in enumerate(layers):
@@ -530,7 +531,7 @@ def check_init_scale(fresh: nn.Module, *, source: str = "", trained: bool = Fals
         lo, hi = min(he, xavier, default), max(he, xavier, default)
         ratio = std / lo if std < lo else std / hi if std > hi else 1.0
         last = k == len(layers) - 1
-        row = {"fan_in": fan_in, "fan_out": fan_out, "std": std, "he": he, "xavier": xavier, "ratio": ratio}
+        row: dict[str, Any] = {"fan_in": fan_in, "fan_out": fan_out, "std": std, "he": he, "xavier": xavier, "ratio": ratio}
         rows[name] = row
         if std == 0.0:
             if last:
@@ -602,7 +603,7 @@ def check_gradient_flow(model: nn.Module, x: torch.Tensor, y: np.ndarray, *, fmt
     finally:
         for h in handles:
             h.remove()
-    layers = []
+    layers: list[dict[str, Any]] = []
     for name, m in sorted(work.named_modules(), key=lambda nm: ran.get(nm[0], len(ran))):
         ps = [p for p in m.parameters(recurse=False) if p.requires_grad]
         weight = getattr(m, "weight", None)

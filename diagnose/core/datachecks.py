@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -410,7 +411,7 @@ def check_label_shift(labels: Mapping[str, np.ndarray], classes: Sequence[str] |
         return Check("label_shift", "skip", "Only one split: nothing to compare.")
     k = num_classes(labels, classes)
     alpha = ALPHA / len(pairs)
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     statuses: list[Status] = []
     phrases = []
     for a, b in pairs:
@@ -482,7 +483,7 @@ def _input_shift(summaries: Mapping[str, InputSummary]) -> Check:
                      "Every split must go through the same preprocessing.")
     c = channels.pop()
     z_crit = NormalDist().inv_cdf(1 - ALPHA / (2 * c * len(pairs)))
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     statuses: list[Status] = []
     phrases = []
     for a, b in pairs:
@@ -604,15 +605,18 @@ def check_leakage(
         if hashes[a].thumbs and hashes[b].thumbs:
             # Sizes from the digests (one per item, as the thumbnails): no join for a skipped pair.
             if len(hashes[a].digests) * nb <= NEAR_MAX_PAIRS:
-                near = _near_pairs(hashes[a].thumbnails(), hashes[b].thumbnails(), set(items_b))
+                thumbs_a, thumbs_b = hashes[a].thumbnails(), hashes[b].thumbnails()
+                assert thumbs_a is not None and thumbs_b is not None  # both lists are non-empty (above)
+                near = _near_pairs(thumbs_a, thumbs_b, set(items_b))
+                near_examples = [[name(a, i), name(b, j), round(r, 4)] for i, j, r in near[:max_examples]]
                 row["near"] = len(near)
-                row["near_examples"] = [[name(a, i), name(b, j), round(r, 4)] for i, j, r in near[:max_examples]]
+                row["near_examples"] = near_examples
                 if near:
                     near_share = len(near) / max(nb, 1)
                     statuses.append("warn" if near_share >= LEAK_FAIL_SHARE else "pass")
                     phrases.append(
                         f"{len(near)} {b} items nearly identical to a {a} item (thumbnail correlation >= {NEAR_CORR}), "
-                        f"e.g. {' ~ '.join(row['near_examples'][0][:2])}"
+                        f"e.g. {near_examples[0][0]} ~ {near_examples[0][1]}"
                     )
             else:
                 row["near"] = None

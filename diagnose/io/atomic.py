@@ -43,8 +43,8 @@ def atomic_open(
 ) -> Iterator[IO]:
     """Open a temporary file beside `target` for writing; rename it over `target` on success."""
     with atomic_path(target) as tmp:
-        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": newline}
-        with open(tmp, mode, **kwargs) as fh:
+        text = "b" not in mode
+        with open(tmp, mode, encoding=encoding if text else None, newline=newline if text else None) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

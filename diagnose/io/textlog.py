@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -56,9 +57,10 @@ _FILE_NAME = re.compile(r"\.(?:py|sh|c|cc|cpp|cu|h|txt|json|ya?ml|log|csv|pt|pth
 
 def plausible_name(key: str) -> bool:
     """Whether `key` looks like a metric's name rather than code or a path caught beside a number."""
-    if key.count("(") != key.count(")") or key.count("[") != key.count("]"):
-        return False
-    return not _FILE_NAME.search(key)
+    if "(" in key or ")" in key or "[" in key or "]" in key:
+        if key.count("(") != key.count(")") or key.count("[") != key.count("]"):
+            return False
+    return "." not in key or not _FILE_NAME.search(key)
 
 
 _SAMPLE_LINES = 1000
@@ -130,13 +132,13 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
         piece = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*(?P<{g}>\d+)\s*/\s*\d+\s*\]?"
         items.append((m.start(), key, float(m.group(2)), False, piece))
         taken.append(m.span())
-    for m in _EPOCH_BRACKET.finditer(line):
+    for m in _EPOCH_BRACKET.finditer(line) if "[" in line else ():
         if any(a <= m.start() < b for a, b in taken):
             continue
         piece = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[\s*(?P<{g}>\d+)\s*\]"
         items.append((m.start(), "epoch", float(m.group(2)), False, piece))
         taken.append(m.span())
-    if items or _EPOCH_WORD.search(line):
+    if "/" in line and (items or _EPOCH_WORD.search(line)):
         for m in _POS.finditer(line):
             if any(a <= m.start() < b for a, b in taken):
                 continue
@@ -166,6 +168,10 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     # `Validation loss: 0.3, acc: 91%`, `Test set: Average loss: 5.0`, `Train Loss 0.5 Acc 0.8 | Val Loss ...`.
     split = ""
     prev_end = 0
+    if not _SPLIT_WORD.search(line):
+        pairs_only = [(start, key, value, pct, piece) for start, _, key, value, pct, piece in pairs]
+        items.extend(pairs_only)
+        pairs = []
     for start, end, key, value, pct, piece in pairs:
         own = _SPLIT_WORD.search(key)
         gap = _SPLIT_WORD.findall(line[prev_end:start])
@@ -246,7 +252,7 @@ def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _Toke
     return _TokenLayout("^" + " ".join(parts) + "$", tuple(columns))
 
 
-def _lines_array(text: str) -> object:
+def _lines_array(text: str) -> Any:
     """The lines of `text` as a pyarrow string array, split in C++ (pyarrow's CSV reader, one column)."""
     import io
 
@@ -266,7 +272,7 @@ def _lines_array(text: str) -> object:
     return table.column("line").combine_chunks()
 
 
-def _layout_columns(fit: object, layout: _TokenLayout) -> dict[str, np.ndarray] | None:
+def _layout_columns(fit: Any, layout: _TokenLayout) -> dict[str, np.ndarray] | None:
     """Read the value columns of lines that all match `layout`: joined and parsed as space-separated CSV."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -296,7 +302,7 @@ def _layout_columns(fit: object, layout: _TokenLayout) -> dict[str, np.ndarray] 
     return out
 
 
-def _numbers(col: object, prefix: int = 0, suffix: int = 0) -> np.ndarray:
+def _numbers(col: Any, prefix: int = 0, suffix: int = 0) -> np.ndarray:
     """A string column as float64, `prefix` and `suffix` characters cut off each cell first; cells
     pyarrow does not read (nan/inf spellings) go through float() one by one."""
     import pyarrow as pa
@@ -390,8 +396,8 @@ def parse_text(text: str) -> TextRecords:
         if not fits.any():
             continue
         sub = extracted.filter(pa.array(fits))
-        columns = [_numbers(sub.field(f"g{i}")) for i in range(len(keys_of[sig]))]
-        _add_fits(records, keys_of[sig], percent_of[sig], index[fits], columns)
+        groups = [_numbers(sub.field(f"g{i}")) for i in range(len(keys_of[sig]))]
+        _add_fits(records, keys_of[sig], percent_of[sig], index[fits], groups)
         keep = ~fits
         arr = arr.filter(pa.array(keep))
         index = index[keep]
