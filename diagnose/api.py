@@ -97,7 +97,7 @@ def gaps(
                                          device=dev, app_dir=app_dir)
             return loaded["model"].module
         if hasattr(model, "forward") and callable(model):
-            return model  # type: ignore[return-value]
+            return model
         raise ArgumentError("model", f"expected an nn.Module or a model file path, got {type(model).__name__}; pass one of those")
 
     evaluation = evaluate_model(load, dataset, metric=metric, device=device, precision=precision, batch_size=batch_size,
@@ -122,7 +122,7 @@ def gaps(
 
     record = loaded.get("model")
     model_record = ModelRecord(
-        path=str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,  # type: ignore[arg-type]
+        path=str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,
         sha256=record.sha256 if record is not None else None, format=record.format if record is not None else "module",
     )
     root = dataset.root
@@ -218,9 +218,9 @@ def sample_errors(
         raise ArgumentError("n", f"expected at least 1 item, got {n}; pass e.g. n=100")
     if isinstance(source, (str, os.PathLike)):
         folder = Path(source)
-    elif getattr(source, "predictions", None):
-        folder = Path(source.predictions)  # type: ignore[union-attr, arg-type]
-        classes = classes or source.classes  # type: ignore[union-attr]
+    elif source.predictions is not None:
+        folder = Path(source.predictions)
+        classes = classes or source.classes
     else:
         raise ArgumentError("source", "expected a report from diagnose.gaps or a predictions folder, got a report "
                             "read from JSON (it has no per-item predictions); pass the workdir of the run")
@@ -414,7 +414,7 @@ class Curves:
     def to_json(self) -> dict[str, Any]:
         from diagnose.render import curves as rc
 
-        return rc.to_json(self.runs, None, list(self.metrics))  # type: ignore[no-any-return]
+        return rc.to_json(self.runs, None, list(self.metrics))
 
     def figure(self) -> Any:
         """The figure of `diagnose curves`; saved only when you call its savefig."""

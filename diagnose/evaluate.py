@@ -287,7 +287,7 @@ def evaluate_split(
             except FORWARD_ERRORS as exc:
                 raise forward_error(split, exc, module, tuple(batch.x.shape)) from None
             if metric == "error":
-                tally.add_classes(y, out["pred"], num_classes)
+                tally.add_classes(y, out["pred"], int(num_classes or 0))
             else:
                 tally.add_losses(out["loss"])
             if writer is not None:
