@@ -185,7 +185,7 @@ class TableSplit(Split):
             try:
                 reader = pcsv.open_csv(
                     self.path,
-                    read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
+                    read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=_csv_encoding(self.path)),
                     convert_options=pcsv.ConvertOptions(
                         include_columns=self.features, column_types=dict.fromkeys(self.features, pa.float64())
                     ),
@@ -668,6 +668,18 @@ def _load_npz(name: str, path: Path, fmt: str, label_column: str) -> Split:
     return TensorSplit(name, path, fmt, x, labels, _ids_list(ids, len(labels), path))
 
 
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252: what Excel's plain "CSV" saves."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not merely a character cut at the end of the sample
+            return "cp1252"
+    return "utf8"
+
+
 def _load_table(name: str, path: Path, fmt: str, label_column: str) -> Split:
     import pyarrow as pa
 
@@ -679,10 +691,17 @@ def _load_table(name: str, path: Path, fmt: str, label_column: str) -> Split:
         else:
             import pyarrow.csv as pcsv
 
-            with pcsv.open_csv(path) as reader:
+            with pcsv.open_csv(path, read_options=pcsv.ReadOptions(encoding=_csv_encoding(path))) as reader:
                 schema_names = reader.schema.names
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: expected a readable {fmt.upper()} table, got {str(exc).splitlines()[0][:160]}; check the file") from None
+    dupes = sorted({n for n in schema_names if schema_names.count(n) > 1})
+    if dupes:
+        # Read by name, every copy would be the first column (64 features named f0 read as one).
+        raise DataError(
+            f"{path}: expected distinct column names, got {', '.join(map(repr, dupes[:5]))} more than once; "
+            "rename the columns (e.g. f0, f1, ...)"
+        )
     if label_column not in schema_names:
         shown = ", ".join(schema_names[:4]) + (f" .. {schema_names[-1]}" if len(schema_names) > 5 else "")
         raise DataError(
@@ -701,7 +720,7 @@ def _load_table(name: str, path: Path, fmt: str, label_column: str) -> Split:
         # Streamed: read_csv would hold the whole file's text in memory to pick one column.
         reader = pcsv.open_csv(
             path,
-            read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK),
+            read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK, encoding=_csv_encoding(path)),
             convert_options=pcsv.ConvertOptions(
                 include_columns=keep, column_types={_ID_COLUMN: pa.string()} if len(keep) > 1 else None
             ),
