@@ -126,6 +126,15 @@ def predict_batch(
         bad = int((~finite).sum())
         first = int(torch.nonzero(~finite)[0, 0])
         where = f"item {int(index[first])} of the split" if index is not None else f"item {first} of the batch"
+        x_cpu = x.detach().float().reshape(len(x), -1) if torch.is_tensor(x) and x.is_floating_point() else None
+        if x_cpu is not None and not bool(torch.isfinite(x_cpu).all()):
+            bad_in = int((~torch.isfinite(x_cpu).all(dim=1)).sum())
+            first_in = int(torch.nonzero(~torch.isfinite(x_cpu).all(dim=1))[0, 0])
+            at = f"item {int(index[first_in])} of the split" if index is not None else f"item {first_in} of the batch"
+            raise EvaluationError(
+                f"expected finite inputs, got NaN or inf in {bad_in} of {len(x)} items in a batch (first: {at}); "
+                "fill or drop the missing values in the data"
+            )
         raise EvaluationError(
             f"expected finite model outputs, got NaN or inf for {bad} of {len(out)} items in a batch (first: {where}); "
             "check the weights for NaN and that the inputs are scaled as in training (--mean/--std)"

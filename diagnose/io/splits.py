@@ -517,6 +517,14 @@ def _load_found(
             splits[name] = split
         if splits[name].n == 0:
             raise DataError(f"{path}: expected at least one item in the {name} split, got 0; remove the split or fill it")
+    if (mean is not None or std is not None) and not any(p.is_dir() for p in found.values()):
+        from diagnose.exceptions import UsageError
+
+        kinds = ", ".join(sorted({s.format for s in splits.values()}))
+        raise UsageError(
+            f"--mean/--std: expected image-folder splits (they normalize decoded pixels), got {kinds} splits in {root}, "
+            "which are read as stored; normalize them when you save them, or drop --mean/--std"
+        )
     if any(p.is_dir() for p in found.values()) and classes is None:
         classes = image_classes
     if string_labels:
