@@ -404,8 +404,8 @@ def test_nan_input_names_its_position_in_the_split(cli, example_model, tmp_path)
     r = cli("gaps", example_model, data, "--batch-size", "256", "--workdir", tmp_path / "wd")
     assert r.exit_code == 1
     assert _error(r) == (
-        f"Error: {data / 'dev.pt'}: expected finite model outputs, got NaN or inf for 1 of 88 items in a batch "
-        "(first: item 517 of the split); check the weights for NaN and that the inputs are scaled as in training (--mean/--std)"
+        f"Error: {data / 'dev.pt'}: expected finite inputs, got NaN or inf in 1 of 88 items in a batch "
+        "(first: item 517 of the split); fill or drop the missing values in the data"
     )
 
 
