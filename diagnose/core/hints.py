@@ -853,7 +853,7 @@ def _progress(s: Mapping[str, Series], drops: list[int], decay: bool, overfit: b
     best_i = int(np.argmin(sign * v))
     best = float(v[best_i])
     before = v[: n - patience]
-    out = []
+    out: list[Hint] = []
     label = {"val_loss": "validation loss", "val_acc": "validation accuracy", "train_loss": "training loss"}[name]
     if n - 1 - best_i >= patience or (
         len(before) and abs(best - float((np.min if not higher else np.max)(before))) <= PLATEAU_MIN_DELTA * abs(best)

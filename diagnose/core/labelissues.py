@@ -155,7 +155,7 @@ def flag_sample(
     integer = labels.dtype.kind in "iu" and preds.dtype.kind in "iu"
     if integer:
         lab, prd = labels.astype(np.int64), preds.astype(np.int64)
-        keys = [int(k) for k in thresholds if isinstance(k, (int, np.integer))]  # type: ignore[arg-type]
+        keys = [int(k) for k in thresholds if isinstance(k, (int, np.integer))]
         c = max([*keys, int(lab.max(initial=-1)), int(prd.max(initial=-1))]) + 1
         if top_classes is not None and np.asarray(top_classes).size:
             c = max(c, int(np.asarray(top_classes).max()) + 1)
@@ -169,8 +169,8 @@ def flag_sample(
         lab = np.array([code[str(v)] for v in labels.tolist()], dtype=np.int64)
         prd = np.array([code[str(v)] for v in preds.tolist()], dtype=np.int64)
         thr = np.full(max(len(names), 1), NO_ITEMS)
-        for k, t in thresholds.items():
-            thr[code[str(k)]] = t
+        for key, t in thresholds.items():
+            thr[code[str(key)]] = t
         top_classes = top_probs = None  # top-k columns are class indices: not comparable with names
     if top_classes is None or top_probs is None:
         top_classes = prd.reshape(n, 1)

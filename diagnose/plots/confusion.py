@@ -96,6 +96,7 @@ def confusion_figure(
     its text stays about 11 px); without the colour bar and the list, which the page shows as text."""
     from matplotlib.colors import PowerNorm
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
     from matplotlib.patches import Rectangle
 
     size = max(np.asarray(c).shape[0] for _, c in panels)
@@ -112,7 +113,9 @@ def confusion_figure(
         fig = Figure(figsize=(panel_in * len(panels) + 1.2, panel_in + 0.9 + foot_in), dpi=100, layout="constrained")
         gs = fig.add_gridspec(2, len(panels), height_ratios=[panel_in + 0.9, foot_in])
         cells = [gs[0, p] for p in range(len(panels))]
-    fig.get_layout_engine().set(h_pad=0.08, w_pad=0.08)  # type: ignore[union-attr]
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):  # always: the figure is made with layout="constrained"
+        engine.set(h_pad=0.08, w_pad=0.08)
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
     image = None
     tick_font = 11 if size <= ANNOTATE_MAX else 9

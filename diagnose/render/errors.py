@@ -116,9 +116,9 @@ def render_table(console: Console, s: ErrorsSummary) -> None:
         for row in pair_rows(s):
             table.add_row(*row)
         console.print(table)
-    for line in (suspect_line(s), *s.notes, next_line(s)):
-        if line:
-            console.print(line, markup=False, soft_wrap=True)
+    for extra in (suspect_line(s), *s.notes, next_line(s)):
+        if extra:
+            console.print(extra, markup=False, soft_wrap=True)
 
 
 def to_json(s: ErrorsSummary) -> dict[str, object]:
