@@ -87,7 +87,7 @@ def full(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> tuple[str,
 class _Structure(HTMLParser):
     """Every non-void element closed in order; collects tags seen."""
 
-    VOID = {"meta", "img", "br", "hr", "link", "input", "line", "rect", "path"}
+    VOID = {"meta", "img", "br", "hr", "link", "input", "line", "rect", "path", "source"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,7 +120,14 @@ def test_html_holds_the_manifest_numbers(full: tuple[str, dict], example_counts:
     assert doc["gaps"]["verdict"]["problem"] == "data_mismatch"
     assert doc["summary"]["verdict"].startswith("data mismatch is the largest significant gap")
     assert doc["summary"]["top_advice"] == doc["gaps"]["verdict"]["advice"][0]
-    assert html.escape(doc["summary"]["top_advice"]) in page
+    # The advice is on the page with its command set as code, never as literal backticks.
+    assert "Do error analysis on dev against train-dev to see how the data differ (<code>diagnose errors --split dev</code>)." in page
+    assert "`" not in page.split("</style>", 1)[1]
+    # "Do first" joins the verdict and the tally's lead (blurry and confusable tie on this sheet).
+    assert doc["summary"]["do_first"] == (
+        "data mismatch dominates; among dev errors blurry and confusable lead (tied) (ceiling 12.8 pts): "
+        "add blurry training data (collect or synthesize items like them).")
+    assert "<b>Do first:</b> data mismatch dominates; among dev errors blurry" in page
     # per-class rows from the saved predictions: class 1 is always wrong on dev, and the shares add up
     classes = doc["gaps"]["per_class"]["classes"]
     assert classes[1]["class"] == EVIL_CLASS and classes[1]["error"]["dev"] == 1.0
@@ -142,7 +149,8 @@ def test_page_is_self_contained_and_well_formed(full: tuple[str, dict]) -> None:
     # no external resource: every src is inline data
     assert all(s.startswith("data:") for s in re.findall(r'\ssrc="([^"]*)"', page))
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
-    assert parser.tags.count("svg") == 1 and parser.tags.count("section") == 5
+    # the levels chart twice (one for wide screens, one drawn at a phone's width); summary + five sections
+    assert parser.tags.count("svg") == 2 and parser.tags.count("section") == 6
     assert "Not in this report: pass --data DIR" in page
 
 
@@ -151,10 +159,18 @@ def test_embedded_figures_are_pngs(full: tuple[str, dict], inputs: Inputs) -> No
 
     page, doc = full
     blobs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(blobs) == 2  # the contact sheet of the sampled errors, then the curves
-    contact = base64.b64decode(blobs[0], validate=True)
+    assert len(blobs) == 3  # the confusion matrices, the contact sheet of the sampled errors, the curves
+    with Image.open(io.BytesIO(base64.b64decode(blobs[0], validate=True))) as im:
+        assert im.format == "PNG" and im.size[0] > 900  # train_dev and dev side by side
+    contact = base64.b64decode(blobs[1], validate=True)
     assert contact == (inputs.root / "sheet.png").read_bytes()
-    with Image.open(io.BytesIO(base64.b64decode(blobs[1], validate=True))) as im:
+    # Phones get their own variants (srcset): the matrices stacked, the tiles two to a row.
+    narrow = re.findall(r'srcset="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(narrow) == 2
+    for blob, width in zip(narrow, (430, 2 * 144), strict=True):
+        with Image.open(io.BytesIO(base64.b64decode(blob, validate=True))) as im:
+            assert im.size[0] == width
+    with Image.open(io.BytesIO(base64.b64decode(blobs[2], validate=True))) as im:
         assert im.format == "PNG"
         assert im.size[0] == 1000 and im.size[1] > 500  # 10 in at 100 dpi; three panels
     run = doc["curves"]["runs"][0]
@@ -237,7 +253,7 @@ def test_curves_only_says_what_is_missing(tmp_path: Path) -> None:
     r = _run("report", "--workdir", tmp_path / "none", "--log", LOG, "--out", out)
     assert r.exit_code == 0, r.output
     page = out.read_text(encoding="utf-8")
-    assert "No gap verdict: run `diagnose gaps MODEL DATA` first" in page
+    assert "No gap verdict: run <code>diagnose gaps MODEL DATA</code> first" in page
     assert "Not in this report: pass --sheet error_analysis.csv" in page
     assert r.stdout.splitlines()[0].startswith(f"Wrote {out} (")
     assert "sections: curves)" in r.stdout.splitlines()[0]
@@ -258,7 +274,8 @@ def test_changed_model_is_flagged(inputs: Inputs, example_model: Path, tmp_path:
     notes = json.loads(r.stdout)["gaps"]["report_notes"]
     assert notes == [f"the model file {model} changed after `diagnose gaps` evaluated it (its sha256 differs): "
                      "rerun diagnose gaps for numbers of the current file"]
-    assert html.escape(notes[0]) in (tmp_path / "r.html").read_text(encoding="utf-8")
+    shown = html.escape(notes[0]).replace("`diagnose gaps`", "<code>diagnose gaps</code>")
+    assert shown in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
 def test_data_section(inputs: Inputs, tmp_path: Path) -> None:
@@ -273,7 +290,11 @@ def test_data_section(inputs: Inputs, tmp_path: Path) -> None:
     assert "near 26%" in doc["data"]["checks"][0]["evidence"]
     page = out.read_text(encoding="utf-8")
     assert "<code>leakage</code>" in page and "Split pairs" in page
-    assert doc["missing"] == {"tally": "pass --sheet error_analysis.csv (written by `diagnose errors`, marked by you)",
+    # Without a marked sheet, "do first" is the verdict's gap and its first advice.
+    assert doc["summary"]["do_first"] == ("data mismatch dominates: do error analysis on dev against train-dev to "
+                                          "see how the data differ (`diagnose errors --split dev`).")
+    assert doc["missing"] == {"compare": "pass --baseline OLD_WORKDIR to compare this run with an earlier one",
+                              "tally": "pass --sheet error_analysis.csv (written by `diagnose errors`, marked by you)",
                               "curves": "pass --log run.log (any log `diagnose curves` reads)"}
 
 

@@ -186,3 +186,33 @@ def save_contact_sheet(sheet: Image.Image, path: Path, *, tiles: int) -> None:
         info.add_text(key, value)
     with atomic_path(path) as tmp:
         sheet.save(tmp, format="PNG", pnginfo=info, compress_level=3)
+
+
+def regrid(png: bytes, columns: int = 2) -> bytes | None:
+    """The tiles of a contact sheet PNG (as `save_contact_sheet` wrote it) laid out `columns` to a
+    row, without the title band: at a phone's width the tiles are shown at their own size, so the
+    11 px captions stay readable. None when the PNG is not one of ours (no grid recorded)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(png)) as im:
+            rows_cols = im.text.get("grid", "") if hasattr(im, "text") else ""
+            tiles = int(im.text.get("tiles", "0")) if hasattr(im, "text") else 0
+            rows, cols = (int(x) for x in rows_cols.split("x"))
+            sheet = im.convert("RGB")
+    except (OSError, ValueError):
+        return None
+    if tiles <= 0 or sheet.size != grid_for(tiles).size or cols != grid_for(tiles).columns or rows < 1:
+        return None
+    new_rows = math.ceil(tiles / columns)
+    out = Image.new("RGB", (columns * CELL_W, new_rows * CELL_H), "white")
+    for k in range(tiles):
+        r, c = divmod(k, cols)
+        cell = sheet.crop((c * CELL_W, TITLE_H + r * CELL_H, (c + 1) * CELL_W, TITLE_H + (r + 1) * CELL_H))
+        nr, nc = divmod(k, columns)
+        out.paste(cell, (nc * CELL_W, nr * CELL_H))
+    buf = io.BytesIO()
+    out.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

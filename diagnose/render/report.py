@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,12 +44,14 @@ MAX_CLASS_ROWS = 25
 # What produces each section, for the line shown when a section has no input.
 SECTION_SOURCES: dict[str, str] = {
     "gaps": "run `diagnose gaps MODEL DATA` first (or pass --workdir where it saved manifest.json)",
+    "compare": "pass --baseline OLD_WORKDIR to compare this run with an earlier one",
     "tally": "pass --sheet error_analysis.csv (written by `diagnose errors`, marked by you)",
     "curves": "pass --log run.log (any log `diagnose curves` reads)",
     "data": "pass --data DIR to check the splits (`diagnose data`)",
 }
 SECTION_TITLES: dict[str, str] = {
     "gaps": "Bias, variance and data mismatch",
+    "compare": "Compared with the baseline",
     "tally": "Error analysis",
     "curves": "Training curves",
     "data": "Data checks",
@@ -62,6 +65,18 @@ class GapsSection:
     manifest_path: str
     class_rows: list[ClassRow] | None = None
     notes: list[str] = field(default_factory=list)  # staleness and per-class notes
+    # train_dev and dev confusion matrices (plots.confusion): wide and phone-width PNGs, grown cells
+    confusion_png: bytes | None = None
+    confusion_png_narrow: bytes | None = None
+    confusion_splits: tuple[str, ...] = ()
+    grown: list[tuple[str, str, float, float, int]] = field(default_factory=list)
+
+
+@dataclass
+class CompareSection:
+    comparison: Any  # core.compare.Comparison: baseline (old) -> this run (new)
+    baseline: str
+    current: str
 
 
 @dataclass
@@ -70,6 +85,7 @@ class TallySection:
     ctx: TallyContext
     contact_png: bytes | None = None  # the sheet's contact sheet (`diagnose errors` writes <sheet>.png)
     contact_name: str | None = None
+    contact_png_narrow: bytes | None = None  # the same tiles two to a row, for a phone
 
 
 @dataclass
@@ -92,6 +108,7 @@ class ReportContent:
     created: str  # UTC, ISO 8601
     command: str  # the command line that made it, for the footer
     gaps: GapsSection | None = None
+    compare: CompareSection | None = None
     tally: TallySection | None = None
     curves: CurvesSection | None = None
     data: DataSection | None = None
@@ -119,6 +136,10 @@ def summary(content: ReportContent) -> dict[str, Any]:
                 lines.append(f"Curves of {label}: {', '.join(warns)}.")
             else:
                 lines.append(f"Curves of {label}: no warning.")
+    if content.compare is not None:
+        from diagnose.render.compare import headline
+
+        lines.append(f"Against the baseline: {headline(content.compare.comparison)}")
     if content.tally is not None:
         t = content.tally.tally
         if t.first is None:
@@ -134,10 +155,49 @@ def summary(content: ReportContent) -> dict[str, Any]:
     if content.data is not None:
         from diagnose.core.checks import worst_status
 
-        flagged = [f"{c.id} ({c.status})" for c in content.data.checks if c.status in ("warn", "fail")]
         status = worst_status(content.data.checks)
-        lines.append(f"Data checks: {status}" + (f": {', '.join(flagged)}." if flagged else "."))
-    return {"verdict": verdict, "top_advice": advice[0] if advice else None, "advice": advice, "sections": lines}
+        groups = [(st, [c.id for c in content.data.checks if c.status == st]) for st in ("fail", "warn")]
+        flagged = "; ".join(f"{st} {', '.join(ids)}" for st, ids in groups if ids)
+        lines.append(f"Data checks: {flagged}." if flagged else f"Data checks: {status}.")
+    return {"verdict": verdict, "top_advice": advice[0] if advice else None, "advice": advice,
+            "do_first": do_first(content), "sections": lines}
+
+
+def _lead_action(lead: str, problem: str | None) -> str:
+    """What to do about the category that leads the tally, given the gap that dominates."""
+    key = lead.lower().replace("-", "").replace("_", "").replace(" ", "")
+    if "label" in key:
+        return f"fix the labels of the items marked {lead}; they cap what any change to the model can show"
+    if problem == "data_mismatch":
+        return f"add {lead} training data (collect or synthesize items like them)"
+    if problem == "variance":
+        return f"add or augment training data with {lead} items, and regularize"
+    if problem == "avoidable_bias":
+        return f"train a bigger model or longer, and check it on the {lead} items"
+    if problem == "dev_overfit":
+        return "get a bigger dev set before tuning further"
+    return f"work on the {lead} items first"
+
+
+def do_first(content: ReportContent) -> str | None:
+    """One line from what the page knows: the gap that dominates and, when a marked sheet is there,
+    the category that leads its errors. Without a sheet, the gap's first advice."""
+    problem = content.gaps.report.verdict.problem if content.gaps is not None else None
+    head = f"{GAP_NAMES[problem]} dominates" if problem else None
+    t = content.tally.tally if content.tally is not None else None
+    if t is not None and t.first is not None:
+        lead = t.categories[0]
+        split = content.tally.ctx.split or "sampled"  # type: ignore[union-attr]
+        names = [t.first, *t.tied_with_first]
+        who = f"{names[0]} leads" if len(names) == 1 else f"{' and '.join(names)} lead (tied)"
+        ceiling = f" (ceiling {lead.ceiling * 100:.1f} pts)" if lead.ceiling is not None else ""
+        line = f"among {split} errors {who}{ceiling}: {_lead_action(t.first, problem)}"
+        return f"{head}; {line}." if head else line[0].upper() + line[1:] + "."
+    if content.gaps is not None:
+        advice = list(content.gaps.report.verdict.advice)
+        if advice:
+            return f"{head}: {advice[0][0].lower()}{advice[0][1:]}" if head else advice[0]
+    return None
 
 
 # --------------------------------------------------------------------------- JSON
@@ -175,6 +235,8 @@ def to_json(content: ReportContent, out: str | None) -> dict[str, Any]:
         "html": out,
         "summary": summary(content),
         "gaps": gaps_json(content.gaps) if content.gaps else None,
+        "compare": ({**content.compare.comparison.to_json(), "baseline": content.compare.baseline}
+                    if content.compare else None),
         "tally": rt.to_json(content.tally.tally, content.tally.ctx) if content.tally else None,
         "curves": None,
         "data": None,
@@ -217,6 +279,32 @@ def _png(data: bytes, alt: str) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{b64}">'
 
 
+def _picture(wide: bytes, narrow: bytes | None, alt: str) -> str:
+    """An image with a variant for phones (screens up to 640 px) when there is one."""
+    if not narrow:
+        return _png(wide, alt)
+    b64 = base64.b64encode(narrow).decode("ascii")
+    return f'<picture><source media="(max-width: 640px)" srcset="data:image/png;base64,{b64}">{_png(wide, alt)}</picture>'
+
+
+def _confusion_html(section: GapsSection) -> list[str]:
+    if not section.confusion_png:
+        return []
+    splits = " and ".join(LEVEL_NAMES.get(s, s) for s in section.confusion_splits)
+    out = ["<h3>Where the errors come from</h3>",
+           f"<p class=small>Confusion matrices of {_e(splits)}: each row is a true class, each cell the share of "
+           "its items predicted as the column's class. Red boxes: the confusions that grew most.</p>",
+           f"<figure>{_picture(section.confusion_png, section.confusion_png_narrow, 'confusion matrices')}</figure>"]
+    if section.grown and len(section.confusion_splits) == 2:
+        a, b = section.confusion_splits
+        items = "".join(
+            f"<li>{_e(t)} \u2192 {_e(p)}: {x * 100:.1f}% \u2192 {y * 100:.1f}% ({(y - x) * 100:+.1f} pts, {n} items)</li>"
+            for t, p, x, y, n in section.grown
+        )
+        out.append(f"<p>Grew most from {_e(a)} to {_e(b)}:</p><ol>{items}</ol>")
+    return out
+
+
 def _fmt_level(v: float, metric: str) -> str:
     return f"{v * 100:.1f}%" if metric == "error" else f"{v:.4g}"
 
@@ -235,10 +323,12 @@ def _fmt_tick(v: float, metric: str) -> str:
     return f"{v * 100:g}%" if metric == "error" else f"{v:g}"
 
 
-def levels_svg(report: GapReport) -> str:
+def levels_svg(report: GapReport, *, narrow: bool = False) -> str:
     """Horizontal bars: each level's error with its 95% interval as a whisker, gaps labelled between.
 
-    Drawn as inline SVG (no matplotlib): it prints sharply and stays a few KB.
+    Drawn as inline SVG (no matplotlib): it prints sharply and stays a few KB. `narrow`: 360 units
+    wide, drawn at about its own size on a phone so its 12 px text stays 12 px (the page shows one
+    or the other by screen width).
     """
     levels: list[tuple[str, float, tuple[float, float] | None]] = []
     if report.human_error is not None:
@@ -251,10 +341,10 @@ def levels_svg(report: GapReport) -> str:
     if not levels or not finite:
         return ""
     top, step = _nice_scale(max(finite))
-    left, width, row_h, right = 96, 440, 30, 150
+    left, width, row_h, right = (84, 150, 30, 126) if narrow else (96, 440, 30, 150)
     height = row_h * len(levels) + 26
     parts = [
-        f'<svg class="levels" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + right} {height}" '
+        f'<svg class="levels {"narrow" if narrow else "wide"}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + right} {height}" '
         f'width="{left + width + right}" height="{height}" role="img" aria-label="error by level with 95% intervals">'
     ]
     ticks = round(top / step)
@@ -323,10 +413,11 @@ def _gaps_html(section: GapsSection) -> str:
     headers = list(HEADERS)
     if r.metric != "error":
         headers[2] = r.metric
-    out = [levels_svg(r), _table(headers, level_rows(r), numeric=(1, 2, 3, 5), cls="gaps")]
+    out = [levels_svg(r), levels_svg(r, narrow=True), _table(headers, level_rows(r), numeric=(1, 2, 3, 5), cls="gaps")]
     out.append(f'<p class="verdict">{_e(verdict_lines(r)[0])}</p>')
     out.append("<ol>" + "".join(f"<li>{_e(a)}</li>" for a in r.verdict.advice) + "</ol>")
     if section.class_rows is not None:
+        out += _confusion_html(section)
         out.append("<h3>Which classes drive each gap</h3>")
         out.append("<p class=small>Error of each class in each split, and each class's share of each gap "
                    "in percentage points (the shares add up to the gap).</p>")
@@ -368,6 +459,37 @@ def _gaps_html(section: GapsSection) -> str:
     return "\n".join(out)
 
 
+def _compare_html(section: CompareSection) -> str:
+    from diagnose.render import compare as rc
+
+    cmp = section.comparison
+    out = [f"<p>Baseline {_code(section.baseline)} (old) against {_code(section.current)} (new).</p>",
+           f'<p class="verdict">{_e(rc.headline(cmp))}</p>',
+           _table(rc.SPLIT_HEADERS[:-1] + ("verdict",), rc.split_rows(cmp), numeric=(1, 2, 3, 4, 5, 6), cls="compare"),
+           f"<p class=small>{_e(rc.method_line(cmp))}</p>",
+           "<h3>Gaps before and after</h3>",
+           _table(rc.GAP_HEADERS, rc.gap_rows(cmp), numeric=(1, 2, 3))]
+    if cmp.per_class:
+        which = rc.class_split(cmp, None)
+        rows = rc.class_rows(cmp, which)
+        out.append(f"<h3>Per class on {_e(LEVEL_NAMES.get(which, which))}</h3>")
+        if len(rows) > MAX_CLASS_ROWS:
+            # The classes that changed most either way; all of them are in the JSON.
+            order = sorted(range(len(rows)), key=lambda k: -abs(cmp.per_class[which][k].change.change))
+            keep = sorted(order[:MAX_CLASS_ROWS])
+            out.append(f"<p class=small>The {MAX_CLASS_ROWS} classes whose error changed most, of {len(rows)}; "
+                       "every class is in the --json output.</p>")
+            rows = [rows[k] for k in keep]
+        out.append(_table(rc.CLASS_HEADERS, rows, numeric=(1, 2, 3, 4, 5, 6)))
+    if cmp.notes:
+        out.append("<ul class=notes>" + "".join(f"<li>{_e(n)}</li>" for n in cmp.notes) + "</ul>")
+    return "\n".join(out)
+
+
+def _code(value: object) -> str:
+    return f"<code>{_e(value)}</code>"
+
+
 def _tally_html(section: TallySection) -> str:
     from diagnose.render.tally import HEADERS, findings, headline, rows
 
@@ -378,7 +500,8 @@ def _tally_html(section: TallySection) -> str:
     out = [f"<p>{_e(headline(t, ctx))}</p>", _table(headers, body, numeric=tuple(range(1, len(headers))))]
     out.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in findings(t, ctx)) + "</ul>")
     if section.contact_png:
-        out.append(f"<figure>{_png(section.contact_png, 'the sampled errors')}<figcaption class=small>"
+        picture = _picture(section.contact_png, section.contact_png_narrow, "the sampled errors")
+        out.append(f"<figure>{picture}<figcaption class=small>"
                    f"{_e(section.contact_name)}: the sampled errors; tile numbers are the sheet's column n.</figcaption></figure>")
     return "\n".join(out)
 
@@ -422,7 +545,10 @@ CSS = """
 :root { --fg:#1d2127; --muted:#5b6470; --line:#d8dde3; --accent:#2563a8; --warn:#a15c00; --fail:#b3261e; --pass:#1e7d3a; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--fg);
-       max-width: 1040px; margin: 2em auto; padding: 0 1.2em; }
+       max-width: 1040px; margin: 2em auto; padding: 0 1.2em; overflow-wrap: break-word; }
+h1, p, li, figcaption, footer { overflow-wrap: anywhere; }
+.tw { overflow-x: auto; max-width: 100%; margin: .6em 0; }  /* a wide table scrolls in its own box */
+.tw > table { margin: 0; }
 h1 { font-size: 1.6em; margin: 0 0 .2em; } h2 { font-size: 1.25em; margin: 1.8em 0 .5em; border-bottom: 2px solid var(--line); padding-bottom: .2em; }
 h3 { font-size: 1.05em; margin: 1.2em 0 .3em; }
 .meta, .small { color: var(--muted); font-size: .9em; }
@@ -443,9 +569,14 @@ table.prov code { word-break: break-all; } td > code { white-space: nowrap; } ta
 .missing { color: var(--muted); }
 .notes { color: var(--muted); font-size: .92em; }
 figure { margin: .6em 0; } img { max-width: 100%; height: auto; border: 1px solid var(--line); }
-svg.levels { max-width: 100%; height: auto; font: 12px sans-serif; }
+svg.levels { max-width: 100%; height: auto; font: 12px sans-serif; display: block; }
+svg.levels.narrow { display: none; }
+@media (max-width: 640px) {
+  body { margin: 1em auto; padding: 0 .75em; }
+  svg.levels.wide { display: none; } svg.levels.narrow { display: block; width: 100%; }
+}
 svg .bar { fill: #8fb3dc; } svg .bar.human { fill: #c9ced6; } svg .ci { stroke: #1d2127; stroke-width: 1.4; }
-svg .grid { stroke: #e6e9ed; } svg .tick { fill: #5b6470; text-anchor: middle; font-size: 10px; }
+svg .grid { stroke: #e6e9ed; } svg .tick { fill: #5b6470; text-anchor: middle; font-size: 11px; }
 svg .lab { text-anchor: end; fill: #1d2127; } svg .val { fill: #1d2127; }
 svg .gapmark { fill: none; stroke: #b3261e; stroke-width: 2; } svg .gaplab { fill: #b3261e; font-weight: 600; }
 details summary { cursor: pointer; color: var(--muted); }
@@ -474,14 +605,14 @@ def render_html(content: ReportContent) -> str:
     ]
     if s["verdict"]:
         parts.append(f'<p class="verdict">{_e(s["verdict"])}</p>')
-        if s["top_advice"]:
-            parts.append(f"<p><b>Do first:</b> {_e(s['top_advice'])}</p>")
     else:
         parts.append(f'<p class="missing">No gap verdict: {_e(SECTION_SOURCES["gaps"])}.</p>')
+    if s["do_first"]:
+        parts.append(f"<p><b>Do first:</b> {_e(s['do_first'])}</p>")
     if s["sections"]:
         parts.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in s["sections"]) + "</ul>")
     parts.append("</section>")
-    builders = {"gaps": _gaps_html, "tally": _tally_html, "curves": _curves_html, "data": _data_html}
+    builders = {"gaps": _gaps_html, "compare": _compare_html, "tally": _tally_html, "curves": _curves_html, "data": _data_html}
     missing = content.missing()
     for key, build in builders.items():
         section = getattr(content, key)
@@ -494,7 +625,32 @@ def render_html(content: ReportContent) -> str:
     parts.append(f"<footer>Made with <code>{_e(content.command)}</code> · {_e(GENERATOR)} · "
                  "intervals are 95% (Wilson for rates, Newcombe for their differences).</footer>")
     parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return _finish("\n".join(parts) + "\n")
+
+
+_TAG = re.compile(r"(<[^>]*>)")
+_CODE = re.compile(r"`([^`<>]+)`")
+
+
+def _finish(page: str) -> str:
+    """Every table in a box that scrolls sideways on its own (the page never does); text written as
+    `code` in advice and findings set as <code>, and no backtick left as such (outside <style>)."""
+    page = page.replace("<table", '<div class="tw"><table').replace("</table>", "</table></div>")
+    pieces = _TAG.split(page)
+    inside: str | None = None
+    for k, piece in enumerate(pieces):
+        if k % 2:  # a tag
+            name = piece[1:].split(None, 1)[0].rstrip(">").lower() if len(piece) > 1 else ""
+            if name in ("title", "style"):
+                inside = name
+            elif name in ("/title", "/style"):
+                inside = None
+            continue
+        if "`" not in piece or inside == "style":
+            continue
+        text = piece if inside == "title" else _CODE.sub(r"<code>\1</code>", piece)
+        pieces[k] = text.replace("`", "&#96;") if inside != "title" else text.replace("`", "")
+    return "".join(pieces)
 
 
 def _title(content: ReportContent) -> str:
