@@ -43,7 +43,7 @@ _VAL_PREFIXES = ("validation_", "validation/", "valid_", "valid/", "val_", "val/
 _TRAIN_PREFIXES = ("training_", "training/", "train_", "train/", "trn_", "tr_")
 _LOSS_NAMES = {
     "loss", "total_loss", "loss_total", "totalloss", "objective", "avg_loss", "mean_loss", "ce_loss", "average_loss",
-    "avg_loss", "epoch_loss", "loss_avg", "lm_loss", "nll", "nll_loss", "cross_entropy", "xent",
+    "epoch_loss", "loss_avg", "lm_loss", "nll", "nll_loss", "cross_entropy", "xent",
 }
 # Perplexity: the exponential of the (cross-entropy) loss; read as loss = ln(ppl).
 _PPL_NAMES = {"ppl", "perplexity"}
@@ -51,7 +51,7 @@ _ACC_NAMES = {
     "acc", "accuracy", "top1", "acc1", "top1_acc", "acc_top1", "accuracy_top1", "top1_accuracy",
     "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "acc@1", "prec@1",
     "accuracy_top_1", "top_1", "top_1_acc", "top_1_accuracy", "acc_top_1", "overall_accuracy", "token_acc",
-    "token_accuracy", "mean_token_accuracy", "avg_acc", "average_accuracy", "top1_accuracy", "acc@top1",
+    "token_accuracy", "mean_token_accuracy", "avg_acc", "average_accuracy", "acc@top1",
 }
 _LR_NAMES = {"lr", "learning_rate", "learningrate", "lr_0", "lr/pg0", "lr_pg0", "lr0"}
 
@@ -273,6 +273,11 @@ def _arrow_columns(table: Any) -> dict[str, _Col]:
     return cols
 
 
+def _col_len(col: _Col) -> int:
+    cells = col.present if col.present is not None else col.text
+    return 0 if cells is None else len(cells)
+
+
 def _cells_col(cells: list[Any]) -> _Col:
     """A column read as text cells (pyarrow, polars): numbers when most cells hold one, else text."""
     import pandas as pd
@@ -286,7 +291,7 @@ def _frame_reading(df: pd.DataFrame | dict[str, _Col], notes: list[str], n_rows:
     """A wide table (one row per logged record) -> raws; empty cells are 'not logged', 'nan' is NaN."""
     cols = df if isinstance(df, dict) else _df_columns(df)
     if n_rows is None:
-        n_rows = len(df) if not isinstance(df, dict) else max((len(c.present if c.present is not None else c.text) for c in cols.values()), default=0)
+        n_rows = len(df) if not isinstance(df, dict) else max((_col_len(c) for c in cols.values()), default=0)
     order = np.arange(n_rows, dtype=np.float64)
     names = list(cols)
     # Mode-tagged rows (mmdetection, detectron2 eval rows): one block of columns per mode.
@@ -306,7 +311,9 @@ def _frame_reading(df: pd.DataFrame | dict[str, _Col], notes: list[str], n_rows:
         reading.epoch_track = (order, epoch)
     modes = None
     if mode_col is not None:
-        modes = np.char.lower(np.char.strip(cols[mode_col].text.astype(str)))
+        text = cols[mode_col].text
+        assert text is not None  # mode_col is a text column
+        modes = np.char.lower(np.char.strip(text.astype(str)))
     for col in names:
         c = cols[col]
         if col in (step_col, epoch_col, mode_col) or _x_kind(col) is not None or c.values is None or c.present is None:
@@ -347,8 +354,8 @@ def _index_epochs(cols: dict[str, _Col], n_rows: int, notes: list[str]) -> str |
                 cols[name] = _Col(values + 1.0, col.present)
                 notes.append("no epoch column: the row index is read as the epoch (from 1)")
                 return name
-    numeric = [c for c in cols.values() if c.values is not None and c.present is not None]
-    if not numeric or n_rows < 2 or n_rows > 2_000 or not all(bool(c.present.all()) for c in numeric):
+    present = [c.present for c in cols.values() if c.values is not None and c.present is not None]
+    if not present or n_rows < 2 or n_rows > 2_000 or not all(bool(p.all()) for p in present):
         return None
     cols["epoch"] = _Col(np.arange(1, n_rows + 1, dtype=np.float64), np.ones(n_rows, dtype=bool))
     notes.append("no epoch column: row k is read as epoch k")
@@ -878,6 +885,13 @@ def _x_axis(raw: _Raw) -> np.ndarray | None:
     return None
 
 
+def _in_order(order: np.ndarray) -> np.ndarray | slice:
+    """The permutation that puts points in file order (a no-op slice when they already are)."""
+    if len(order) < 2 or bool(np.all(order[1:] >= order[:-1])):
+        return slice(None)
+    return np.argsort(order, kind="stable")
+
+
 def _restarts(x: np.ndarray) -> np.ndarray:
     """Indices where a counter returns to its start: it goes back, to within one usual increment (or 5%
     of the span so far) of the first value of the current run. A row out of order, or a resume from a
@@ -914,7 +928,7 @@ def _run_bounds(raws: list[_Raw]) -> list[float]:
         x = _x_axis(raw)
         if x is None:
             continue
-        sort = np.argsort(raw.order, kind="stable")
+        sort = _in_order(raw.order)
         r = _restarts(x[sort])
         if len(r) and (best is None or (len(raw.value), len(r)) > best):
             best = (len(raw.value), len(r))
@@ -925,7 +939,7 @@ def _run_bounds(raws: list[_Raw]) -> list[float]:
 def _drop_epoch_local_steps(raw: _Raw) -> None:
     """A step counted inside each epoch (`batch 50/500`) goes back whenever the epoch moves on: it is
     not a position in the run, the (fractional) epoch is."""
-    if raw.step is None or raw.epoch is None or len(raw.step) < 3:
+    if raw.step is None or raw.epoch is None or len(raw.step) < 3 or bool(np.all(raw.step[1:] >= raw.step[:-1])):
         return
     ok = np.isfinite(raw.step) & np.isfinite(raw.epoch)
     if not ok.any():
@@ -936,7 +950,7 @@ def _drop_epoch_local_steps(raw: _Raw) -> None:
         raw.step = np.full(len(raw.value), np.nan)
 
 
-def _take(raw: _Raw, keep: np.ndarray) -> _Raw:
+def _take(raw: _Raw, keep: np.ndarray | slice) -> _Raw:
     return _Raw(
         raw.name, raw.order[keep], raw.value[keep],
         None if raw.step is None else raw.step[keep],
@@ -947,13 +961,13 @@ def _take(raw: _Raw, keep: np.ndarray) -> _Raw:
 def _resumed(raw: _Raw) -> tuple[_Raw, str]:
     """Within one run, a counter that goes back without returning to its start: a resume from a
     checkpoint (the later values replace those logged at the same position) or rows out of order
-    (sorted). Returns the series in counter order and what was done, '' when nothing."""
+    (sorted). Returns the series in counter order and 'resumed', 'sorted' or '' (nothing done)."""
     x = _x_axis(raw)
     if x is None or len(x) < 2:
         return raw, ""
-    sort = np.argsort(raw.order, kind="stable")
+    sort = _in_order(raw.order)
     x = x[sort]
-    if bool(np.all(np.diff(x) >= 0)):
+    if bool(np.all(x[1:] >= x[:-1])):
         return raw, ""
     raw = _take(raw, sort)
     # the last point logged at each position wins
@@ -963,9 +977,7 @@ def _resumed(raw: _Raw) -> tuple[_Raw, str]:
     keep = keep[np.argsort(x[keep], kind="stable")]
     out = _take(raw, keep)
     out.order = np.sort(out.order)  # in counter order from here on
-    if dropped:
-        return out, f"{raw.name}: {dropped} positions were logged twice (a resumed run); the later values are kept"
-    return out, f"{raw.name}: rows out of order were put in order"
+    return out, "resumed" if dropped else "sorted"
 
 
 def _lookup(track: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray) -> np.ndarray:
@@ -1039,12 +1051,21 @@ def _assemble_runs(path: Path, fmt: str, reading: _Reading) -> list[ParsedLog]:
 def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> ParsedLog:
     """The series of one run -> a ParsedLog: one source per canonical series, the rest by name."""
     fixed = []
+    done: dict[str, list[str]] = {"resumed": [], "sorted": []}
     for raw in raws:
-        raw, note = _resumed(raw)
-        if note:
-            notes.append(note)
+        before = len(raw.value)
+        raw, what = _resumed(raw)
+        if what:
+            done[what].append(f"{raw.name} ({before - len(raw.value)})" if what == "resumed" else raw.name)
         fixed.append(raw)
     raws = fixed
+    if done["resumed"]:
+        notes.append(
+            "positions logged twice, as a run resumed from a checkpoint logs them: the later values are kept "
+            f"(dropped: {', '.join(done['resumed'][:6])}{', ...' if len(done['resumed']) > 6 else ''})"
+        )
+    if done["sorted"]:
+        notes.append(f"rows out of order were put in order ({', '.join(done['sorted'][:6])})")
     # Choose one source per canonical series; the rest stay under their own names.
     candidates: dict[str, list[tuple[int, int, _Raw]]] = {}
     for i, raw in enumerate(raws):
@@ -1078,9 +1099,10 @@ def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> Parse
             chosen[target] = summed
             mapping.append(MappedName(" + ".join(p.name for p in parts), target, len(total), "sum of the parts"))
     for target in CANONICAL:
-        raw = chosen.get(target)
-        if raw is None:
+        picked = chosen.get(target)
+        if picked is None:
             continue
+        raw = picked
         value, note = _scaled(raw, target)
         series[target] = _to_series(target, raw, value)
         if raw.name != target and not any(m.target == target for m in mapping) or note:
@@ -1226,7 +1248,7 @@ def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[
             if fmt == "json":
                 try:
                     doc = json.loads(text)
-                except ValueError as exc:
+                except json.JSONDecodeError as exc:
                     raise LogParseError(
                         f"{path}: expected a JSON document, got invalid JSON ({exc.msg} at line {exc.lineno}); "
                         "if the run is still writing, wait for it to finish"

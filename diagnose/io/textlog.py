@@ -57,9 +57,10 @@ _FILE_NAME = re.compile(r"\.(?:py|sh|c|cc|cpp|cu|h|txt|json|ya?ml|log|csv|pt|pth
 
 def plausible_name(key: str) -> bool:
     """Whether `key` looks like a metric's name rather than code or a path caught beside a number."""
-    if "(" in key or ")" in key or "[" in key or "]" in key:
-        if key.count("(") != key.count(")") or key.count("[") != key.count("]"):
-            return False
+    if ("(" in key or ")" in key or "[" in key or "]" in key) and (
+        key.count("(") != key.count(")") or key.count("[") != key.count("]")
+    ):
+        return False
     return "." not in key or not _FILE_NAME.search(key)
 
 
