@@ -38,7 +38,8 @@ FIXED_COLUMNS: tuple[str, ...] = (
     "label_issue_score",
 )
 NOTE_COLUMN = "note"
-# The seeds' sheet: Blurry, a confusable class, Mislabel (+ other, for what fits none of them).
+# The error-analysis spreadsheet of Ng's "Machine Learning Yearning" (ch. 15-16): blurry, a
+# confusable class, mislabeled (+ other, for what fits none of them).
 DEFAULT_CATEGORIES: tuple[str, ...] = ("blurry", "confusable", "mislabeled", "other")
 
 # Header spellings a person (or a spreadsheet) may use for the fixed columns.
@@ -177,7 +178,7 @@ def _decode(path: Path, raw: bytes) -> tuple[str, str]:
 
 def _delimiter(header_line: str) -> str:
     """The delimiter of the header line: the most frequent of , ; tab outside quotes (ties: comma)."""
-    counts = Counter()
+    counts: Counter[str] = Counter()
     quoted = False
     for ch in header_line:
         if ch == '"':

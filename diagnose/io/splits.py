@@ -136,6 +136,7 @@ class TensorSplit(Split):
             return
         for start in range(0, len(idx), batch_size):
             part = idx[start : start + batch_size]
+            block: torch.Tensor | np.ndarray
             if isinstance(self._x, torch.Tensor):
                 block = self._x.index_select(0, torch.from_numpy(part))
             else:
@@ -298,8 +299,8 @@ def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: 
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(file) as img:
-            img = img.convert("L" if spec.channels == 1 else "RGB")
+        with Image.open(file) as opened:
+            img = opened.convert("L" if spec.channels == 1 else "RGB")
             if spec.size is not None and (img.height, img.width) != spec.size:
                 img = img.resize((spec.size[1], spec.size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(img, dtype=np.uint8)
@@ -355,8 +356,9 @@ class ImageSplit(Split):
         idx = self._order(indices)
         order = np.arange(self.n, dtype=np.int64) if idx is None else idx
         chunks = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-        loader = DataLoader(
-            _ImageBatches(self.root, self._ids or [], self.spec, self.hw),
+        # _ImageBatches is a map-style dataset by duck typing (no torch import at module level).
+        loader: DataLoader[Any] = DataLoader(
+            _ImageBatches(self.root, self._ids or [], self.spec, self.hw),  # type: ignore[arg-type]
             sampler=chunks,
             batch_size=None,
             num_workers=self.workers,
