@@ -26,7 +26,19 @@ _API = {
     "Manifest": "diagnose.io.manifest",
     "DiagnoseError": "diagnose.exceptions",
 }
-__all__ = ["__version__", *_API]
+__all__ = [
+    "DiagnoseError",
+    "GapReport",
+    "Manifest",
+    "__version__",
+    "check_data",
+    "curves",
+    "gaps",
+    "gaps_from_predictions",
+    "sample_errors",
+    "sanity",
+    "tally",
+]
 
 if TYPE_CHECKING:
     from diagnose.api import check_data, curves, gaps, gaps_from_predictions, sample_errors, sanity, tally

@@ -73,8 +73,8 @@ def gaps(
     """
     from diagnose.core.gaps import check_human_error, compute_gaps
     from diagnose.evaluate import evaluate_model
-    from diagnose.io.manifest import DataRecord, Manifest, ModelRecord, SplitFile, SplitRun, write_manifest
     from diagnose.io.digest import sha256_file
+    from diagnose.io.manifest import DataRecord, Manifest, ModelRecord, SplitFile, SplitRun, write_manifest
     from diagnose.io.memory import as_dataset
     from diagnose.io.predictions import PREDICTIONS
 

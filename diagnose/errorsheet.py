@@ -35,7 +35,14 @@ class ErrorSheet(pd.DataFrame):
     def to_sheet(self, path: str | Path, *, categories: Sequence[str] | None = None, force: bool = False) -> Path:
         """Write the sheet to mark: these columns, one empty column per category, a note column.
         A sheet that already holds marks or notes is replaced only with force=True (a .bak is kept)."""
-        from diagnose.io.sheet import DEFAULT_CATEGORIES, FIXED_COLUMNS, NOTE_COLUMN, backup, sheet_exists_with_work, write_sheet
+        from diagnose.io.sheet import (
+            DEFAULT_CATEGORIES,
+            FIXED_COLUMNS,
+            NOTE_COLUMN,
+            backup,
+            sheet_exists_with_work,
+            write_sheet,
+        )
 
         path = Path(path)
         cats = tuple(categories) if categories is not None else DEFAULT_CATEGORIES

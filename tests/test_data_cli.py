@@ -134,10 +134,9 @@ def test_errors(tmp_path) -> None:
 
 def test_shared_option_parsers_and_gate() -> None:
     # gaps, sanity, data (and report) parse --image-size / --mean / --fail-on with the same public helpers.
-    from diagnose.commands.gaps import parse_floats, parse_image_size
-    from diagnose.commands.sanity import gate_checks
-    from diagnose.core.checks import Check
+    from diagnose.core.checks import Check, gate_checks
     from diagnose.exceptions import GateFailed, UsageError
+    from diagnose.options import parse_floats, parse_image_size
 
     assert parse_image_size("224") == (224, 224) and parse_image_size("32x48") == (32, 48) and parse_image_size(None) is None
     with pytest.raises(UsageError, match=r"--image-size: expected H,W or one size like 224, got '0,5'"):

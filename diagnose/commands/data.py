@@ -8,9 +8,8 @@ from typing import Any
 
 import typer
 
-from diagnose.commands.gaps import parse_floats, parse_image_size
-from diagnose.commands.sanity import FailOn, emit_checks, gate_checks
 from diagnose.exceptions import UsageError
+from diagnose.options import FailOn, parse_floats, parse_image_size
 
 NAME = "data"
 HELP = (
@@ -40,6 +39,9 @@ def command(
         image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"),
         channels=channels, show_progress=not (json_out or markdown),
     )
+    from diagnose.core.checks import gate_checks
+    from diagnose.render.checks import emit_checks
+
     emit_checks(checks, title, json_out=json_out, markdown=markdown, verdicts=verdicts)
     gate_checks(checks, fail_on.value if fail_on else None, str(data))
 
@@ -49,46 +51,13 @@ def run_data_checks(
     image_size: tuple[int, int] | None, mean: list[float] | None, std: list[float] | None, channels: int | None,
     show_progress: bool,
 ) -> tuple[list[Any], list[dict[str, str]], str]:
-    from diagnose.core import datachecks as dc
+    from diagnose.api import data_checks
     from diagnose.io.splits import load_dataset
-    from diagnose.progress import progress_bar
 
     dataset = load_dataset(
         data, label_column=label_column, image_size=image_size, mean=mean, std=std, channels=channels, workers=workers
     )
     splits = dataset.splits
-    summaries: dict[str, dc.InputSummary] = {}
-    hashes: dict[str, dc.ItemHashes] = {}
-    total = sum(s.n for s in splits.values())
-    with progress_bar("reading splits", total=total, enabled=show_progress) as advance:
-        for name, split in splits.items():
-            summary, h = dc.InputSummary(), dc.ItemHashes()
-            for batch in split.batches(batch_size):
-                x = batch.x.numpy()
-                summary.update(x)
-                h.update(x)
-                advance(len(x))
-            summaries[name], hashes[name] = summary, h
-    labels = {name: split.labels() for name, split in splits.items()}
-    import numpy as np
-
-    from diagnose.exceptions import DataError
-
-    for name, lab in labels.items():  # class counts need indices >= 0 (`diagnose gaps` refuses them too)
-        arr = np.asarray(lab)
-        if arr.dtype.kind in "iu" and len(arr) and int(arr.min()) < 0:
-            raise DataError(
-                f"{splits[name].path}: expected class indices >= 0, got {int(arr.min())} ({int((arr < 0).sum())} of "
-                f"{len(arr)} items); -1 often marks unlabeled items: drop them or give them a class"
-            )
-    ids = {name: split.ids() for name, split in splits.items()}
-    checks = [
-        dc.check_split_sizes({name: s.n for name, s in splits.items()}, error_rate=error_rate),
-        dc.check_class_balance(labels, dataset.classes),
-        dc.check_label_shift(labels, dataset.classes),
-        dc.check_input_shift(summaries),
-        dc.check_leakage(hashes, ids, labels),
-    ]
-    verdicts = dc.pair_verdicts(list(splits), checks)
+    checks, verdicts = data_checks(dataset, error_rate=error_rate, batch_size=batch_size, show_progress=show_progress)
     title = f"diagnose data: {data} ({', '.join(f'{n} {s.n:,}' for n, s in splits.items())})"
     return checks, verdicts, title

@@ -3,26 +3,19 @@ init scale, gradient flow, input statistics) run on a real model and its trainin
 
 from __future__ import annotations
 
-import enum
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from diagnose.commands.gaps import Device, parse_floats, parse_image_size
-from diagnose.exceptions import DataError, GateFailed, UsageError
+from diagnose.exceptions import DataError, UsageError
+from diagnose.options import Device, FailOn, parse_floats, parse_image_size
 
 NAME = "sanity"
 HELP = (
     "Check MODEL (or a fresh model from --arch alone) on DATA's training split: loss at init, overfitting "
     "one batch, gradient check, dead / saturated units, init scale, gradient flow, input statistics."
 )
-
-
-class FailOn(str, enum.Enum):
-    warn = "warn"
-    fail = "fail"
 
 
 def command(
@@ -61,33 +54,11 @@ def command(
         label_column=label_column, image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
         std=parse_floats(std, "--std"), show_progress=not (json_out or markdown),
     )
+    from diagnose.core.checks import gate_checks
+    from diagnose.render.checks import emit_checks
+
     emit_checks(checks, title, json_out=json_out, markdown=markdown)
     gate_checks(checks, fail_on.value if fail_on else None, str(model) if model is not None else f"--arch {arch}")
-
-
-def emit_checks(checks: Any, title: str, *, json_out: bool, markdown: bool, verdicts: Any = ()) -> None:
-    from diagnose.render import stdout_console
-    from diagnose.render.checks import print_document, render_markdown, render_table
-
-    if json_out:
-        extra = {"verdicts": list(verdicts)} if verdicts else {}
-        print_document(checks, **extra)
-    elif markdown:
-        sys.stdout.write(render_markdown(title, checks, verdicts))
-    else:
-        render_table(stdout_console(), title, checks, verdicts)
-
-
-def gate_checks(checks: Any, fail_on: str | None, what: str) -> None:
-    from diagnose.core.checks import gate
-
-    reached = gate(checks, fail_on)
-    if reached:
-        listed = ", ".join(f"{c.id} ({c.status})" for c in reached)
-        raise GateFailed(
-            f"{what}: expected no check at {fail_on} or worse (--fail-on {fail_on}), got {len(reached)}: {listed}; "
-            "fix them or relax --fail-on"
-        )
 
 
 def _run(

@@ -6,39 +6,17 @@ error rate comes from `.diagnose/manifest.json` or `--error`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from diagnose.exceptions import InputError, UsageError
+from diagnose.exceptions import UsageError
 
 NAME = "tally"
 HELP = (
     "Count a marked error-analysis sheet: per category the count, share with a 95% interval and the "
     "ceiling on the error it explains; names the category to work on first."
 )
-
-
-def manifest_error(workdir: Path, sheet: Path, split: str) -> tuple[float | None, str | None, int | None]:
-    """(error rate, the manifest it came from, misclassified count) of `split`, or Nones.
-
-    Looks in `workdir`, then in the `.diagnose/` beside the sheet (a sheet carried to another folder).
-    """
-    for path in (Path(workdir) / "manifest.json", sheet.resolve().parent / ".diagnose" / "manifest.json"):
-        if not path.is_file():
-            continue
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(
-                f"{path}: expected the JSON manifest of `diagnose gaps`, got {exc}; rerun diagnose gaps or pass --error"
-            ) from None
-        entry = (doc.get("splits") or {}).get(split) if isinstance(doc, dict) else None
-        if isinstance(entry, dict) and isinstance(entry.get("error"), (int, float)):
-            errors = entry.get("errors")
-            return float(entry["error"]), str(path), errors if isinstance(errors, int) else None
-    return None, None, None
 
 
 def command(
@@ -58,6 +36,7 @@ def command(
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead."),
 ) -> None:
     from diagnose.core.tally import tally_marks
+    from diagnose.io.manifest import manifest_error
     from diagnose.io.sheet import read_sheet
     from diagnose.io.splits import canonical_split
     from diagnose.render import print_json, stdout_console

@@ -73,3 +73,16 @@ def gate(checks: Sequence[Check], fail_on: str | None) -> list[Check]:
 def checks_document(checks: Sequence[Check], **extra: Any) -> dict[str, Any]:
     """The JSON document: {"checks": [{"id", "status", "evidence", "advice", "details"}], ...extra}."""
     return {"checks": [c.to_dict() for c in checks], **extra}
+
+
+def gate_checks(checks: Sequence[Check], fail_on: str | None, what: str) -> None:
+    """Raise GateFailed (exit code 3) when a check reaches `fail_on`; `what` names the model or data."""
+    from diagnose.exceptions import GateFailed
+
+    reached = gate(checks, fail_on)
+    if reached:
+        listed = ", ".join(f"{c.id} ({c.status})" for c in reached)
+        raise GateFailed(
+            f"{what}: expected no check at {fail_on} or worse (--fail-on {fail_on}), got {len(reached)}: {listed}; "
+            "fix them or relax --fail-on"
+        )

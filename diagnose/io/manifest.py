@@ -235,3 +235,24 @@ def read_manifest(workdir: Path) -> Manifest | None:
         if candidate.is_file():
             return load_manifest(candidate)
     return None
+
+
+def manifest_error(workdir: Path, sheet: Path, split: str) -> tuple[float | None, str | None, int | None]:
+    """(error rate, the manifest it came from, misclassified count) of `split`, or Nones: what
+    `diagnose tally` needs to turn category shares into ceilings on the error.
+
+    Looks in `workdir`, then in the `.diagnose/` beside the sheet (a sheet carried to another folder).
+    """
+    from diagnose.exceptions import InputError
+
+    for path in (manifest_path(workdir), Path(sheet).resolve().parent / ".diagnose" / MANIFEST):
+        if not path.is_file():
+            continue
+        try:
+            manifest = load_manifest(path)
+        except DataError as exc:
+            raise InputError(f"{exc.message.rsplit('; ', 1)[0]}; rerun diagnose gaps or give the error rate") from None
+        entry = manifest.splits.get(split)
+        if entry is not None and entry.error is not None:
+            return entry.error, str(path), entry.errors
+    return None, None, None

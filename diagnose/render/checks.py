@@ -65,3 +65,19 @@ def render_markdown(title: str, checks: Sequence[Check], verdicts: Sequence[dict
 def print_document(checks: Sequence[Check], **extra: Any) -> None:
     """The JSON document on stdout: {"checks": [...], "status": worst, ...extra}."""
     print_json(checks_document(checks, status=worst_status(checks), **extra))
+
+
+def emit_checks(checks: Sequence[Check], title: str, *, json_out: bool, markdown: bool,
+                verdicts: Sequence[dict[str, str]] = ()) -> None:
+    """Print checks on stdout as JSON, Markdown or a rich table (`diagnose sanity`, `diagnose data`)."""
+    import sys
+
+    from diagnose.render import stdout_console
+
+    if json_out:
+        extra = {"verdicts": list(verdicts)} if verdicts else {}
+        print_document(checks, **extra)
+    elif markdown:
+        sys.stdout.write(render_markdown(title, checks, verdicts))
+    else:
+        render_table(stdout_console(), title, checks, verdicts)
