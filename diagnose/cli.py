@@ -157,11 +157,11 @@ def main() -> None:
             raise
         if type(exc).__name__ == "NoArgsIsHelpError" or debug_enabled():  # `diagnose gaps` alone: show its help
             exc.show()  # type: ignore[attr-defined]
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)
         ctx = getattr(exc, "ctx", None)
         where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
         _error_line(f"{exc.format_message().rstrip('.')}{where}")  # type: ignore[attr-defined]
-        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _error_line("interrupted")
         sys.exit(130)

@@ -56,7 +56,7 @@ def worst_status(checks: Iterable[Check]) -> Status:
     statuses = [c.status for c in checks]
     for s in ("fail", "warn", "pass"):
         if s in statuses:
-            return s  # type: ignore[return-value]
+            return s
     return "skip"
 
 

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 
@@ -252,7 +253,7 @@ def _user_error(exc: BaseException, file: Path | None) -> str:
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
-def _is_state_dict(obj: object) -> bool:
+def _is_state_dict(obj: object) -> TypeGuard[Mapping[str, torch.Tensor]]:
     return (
         isinstance(obj, Mapping)
         and len(obj) > 0
@@ -264,7 +265,7 @@ def _is_state_dict(obj: object) -> bool:
 def _unwrap_checkpoint(obj: object) -> tuple[Mapping[str, torch.Tensor], str] | None:
     """(state dict, format) from a bare state dict or a checkpoint dict that wraps one."""
     if _is_state_dict(obj):
-        return obj, "state_dict"  # type: ignore[return-value]
+        return obj, "state_dict"
     if isinstance(obj, Mapping):
         for key in _CHECKPOINT_KEYS:
             inner = obj.get(key)

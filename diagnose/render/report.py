@@ -11,7 +11,7 @@ import base64
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -454,8 +454,8 @@ def _gaps_html(section: GapsSection) -> str:
     if extra:
         prov.append(("run", ", ".join(str(x) for x in extra)))
     prov.append(("manifest", section.manifest_path))
-    rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in prov)
-    out.append(f'<details open><summary>Where these numbers come from</summary><table class="prov">{rows}</table></details>')
+    prov_rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in prov)
+    out.append(f'<details open><summary>Where these numbers come from</summary><table class="prov">{prov_rows}</table></details>')
     return "\n".join(out)
 
 
@@ -612,7 +612,7 @@ def render_html(content: ReportContent) -> str:
     if s["sections"]:
         parts.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in s["sections"]) + "</ul>")
     parts.append("</section>")
-    builders = {"gaps": _gaps_html, "compare": _compare_html, "tally": _tally_html, "curves": _curves_html, "data": _data_html}
+    builders: dict[str, Callable[[Any], str]] = {"gaps": _gaps_html, "compare": _compare_html, "tally": _tally_html, "curves": _curves_html, "data": _data_html}
     missing = content.missing()
     for key, build in builders.items():
         section = getattr(content, key)
