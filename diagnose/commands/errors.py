@@ -91,6 +91,7 @@ def _stream(path: Path, sampler: Any, thresholds: Any = None) -> None:
     from diagnose.progress import progress_bar
 
     position = 0
+    seen: list[np.ndarray] = []
     with progress_bar("sampling misclassified items", None) as advance:
         for rb in iter_prediction_batches(path, [*COLUMNS, *TOP_COLUMNS], batch_size=BATCH_ROWS):
             n = rb.num_rows
@@ -103,6 +104,16 @@ def _stream(path: Path, sampler: Any, thresholds: Any = None) -> None:
                             f"{path}: expected class indices in {name!r}, got fractional values (regression); "
                             "error analysis by category needs a classifier's predictions"
                         )
+            for col, name in ((label, "label"), (pred, "pred")):
+                # An empty or NaN cell would count as correct: `diagnose gaps` refuses it, so does errors.
+                missing = col.null_count + (int(pc.sum(pc.is_nan(col)).as_py() or 0) if pa.types.is_floating(col.type) else 0)
+                if missing:
+                    raise DataError(
+                        f"{path}: expected a class in every {name!r} cell, got {missing} empty or NaN; "
+                        "fill them or drop those rows"
+                    )
+            if "index" in rb.schema.names:
+                seen.append(rb.column("index").to_numpy(zero_copy_only=False).astype(np.int64))
             numeric = pa.types.is_integer(label.type) or pa.types.is_floating(label.type)
             if numeric != (pa.types.is_integer(pred.type) or pa.types.is_floating(pred.type)):
                 raise DataError(
@@ -133,6 +144,16 @@ def _stream(path: Path, sampler: Any, thresholds: Any = None) -> None:
                     sampler.admit(rows)
             position += n
             advance(n)
+    if seen:
+        index_all = np.sort(np.concatenate(seen))
+        dup = index_all[1:][index_all[1:] == index_all[:-1]]
+        if len(dup):
+            # Tied sample keys: the draw would no longer be uniform, and rows could not be told apart.
+            raise DataError(
+                f"{path}: expected one row per item (distinct 'index' values), got index {int(dup[0])} more than once "
+                f"({len(np.unique(dup))} repeated values); shards that number their rows from 0 each need a global "
+                "index (or drop the column to number rows by position)"
+            )
 
 
 def _name(value: Any, classes: list[str] | None) -> str:

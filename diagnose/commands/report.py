@@ -35,11 +35,15 @@ def command(
     image_size: str | None = typer.Option(None, "--image-size", help="Resize images to H,W before the data checks (with --data)."),
     force: bool = typer.Option(False, "--force", help="Replace an --out file that diagnose did not write (a .bak copy is kept)."),
     json_out: bool = typer.Option(False, "--json", help="Also print the report's content as JSON on stdout."),
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="An earlier run (its gaps --workdir or predictions folder) to compare this one with: per split, per gap, per class."
+    ),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in the default web browser once written."),
 ) -> None:
     from diagnose.io.predictions import MANIFEST, read_manifest
 
     manifest = read_manifest(workdir)
-    if manifest is None and not (log or sheet or data):
+    if manifest is None and not (log or sheet or data or baseline):
         raise UsageError(
             f"{workdir / MANIFEST}: expected the manifest of a `diagnose gaps` run, got no such file; "
             "run `diagnose gaps MODEL DATA` first, or pass --log, --sheet or --data"
@@ -67,6 +71,8 @@ def command(
     if data is not None:
         content.data = _data_section(data, manifest, label_column=label_column, image_size=image_size,
                                      show_progress=not json_out)
+    if baseline is not None:
+        content.compare = _compare_section(baseline, workdir)
 
     from diagnose.io.atomic import atomic_write_text
     from diagnose.render.report import render_html, summary, to_json
@@ -78,6 +84,8 @@ def command(
         atomic_write_text(out, page)
     except OSError as exc:  # disk full, a read-only disk
         raise write_error(exc, out) from None
+    if open_page:
+        _open_in_browser(out)
     if json_out:
         from diagnose.render import print_json
 
@@ -85,17 +93,32 @@ def command(
         doc["backup"] = backup
         print_json(doc)
         return
-    included = [k for k in ("gaps", "tally", "curves", "data") if getattr(content, k) is not None]
+    included = [k for k in ("gaps", "compare", "tally", "curves", "data") if getattr(content, k) is not None]
     lines = [f"Wrote {out} ({len(page.encode('utf-8')) / 1024:,.0f} KB; sections: {', '.join(included)})"]
     if backup:
         lines.append(f"The file it replaced was kept as {backup}")
     s = summary(content)
     if s["verdict"]:
         lines.append(f"Verdict: {s['verdict']}")
+    if s["do_first"]:
+        lines.append(f"Do first: {s['do_first']}")
     lines += list(s["sections"])
     for key, where in content.missing().items():
         lines.append(f"Not included: {key}; {where}")
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _open_in_browser(out: Path) -> None:
+    """The default browser (the BROWSER environment variable, else the desktop's), as a file:// URL."""
+    import webbrowser
+
+    url = out.resolve().as_uri()
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        sys.stderr.write(f"Could not open a browser here; open {url} yourself.\n")
 
 
 def _guard(out: Path, force: bool) -> str | None:
@@ -215,6 +238,7 @@ def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
     report = _report_from_json(doc, where)
     notes = _stale_notes(manifest)
     rows = None
+    figure = None
     if report.metric == "error":
         # Which classes drive each gap, from the saved per-item predictions (pyarrow, no torch).
         try:
@@ -236,9 +260,33 @@ def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
                 confusions[name] = t.confusion
             if confusions:
                 rows = class_breakdown(confusions, classes)
+                figure = _confusion_figures(confusions, classes)
         else:
             notes.append(f"no saved predictions in {Path(workdir) / 'predictions'} for every split: the per-class table is left out")
-    return GapsSection(report=report, manifest=manifest, manifest_path=str(where), class_rows=rows, notes=notes)
+    section = GapsSection(report=report, manifest=manifest, manifest_path=str(where), class_rows=rows, notes=notes)
+    if figure is not None:
+        section.confusion_png, section.confusion_png_narrow, section.confusion_splits, section.grown = figure
+    return section
+
+
+def _confusion_figures(confusions: dict[str, Any], classes: list[str] | None) -> Any:
+    """train_dev and dev (or the last split) side by side, wide and phone-width PNGs, grown cells named."""
+    from diagnose.plots.confusion import confusion_figure, grown_cells, panels_for, png_bytes
+
+    last = next((s for s in ("dev", "test", "train_dev") if confusions.get(s) is not None), None)
+    if last is None:
+        return None
+    names = panels_for([s for s, c in confusions.items() if c is not None], last)
+    panels = [(s, confusions[s]) for s in names]
+    grown = grown_cells(panels[0][1], panels[-1][1]) if len(panels) == 2 else []
+    wide = png_bytes(confusion_figure(panels, classes, grown))
+    narrow = png_bytes(confusion_figure(panels, classes, grown, stacked=True))
+
+    def name(k: int) -> str:
+        return str(classes[k]) if classes and k < len(classes) else str(k)
+
+    named = [(name(g.true), name(g.pred), g.before, g.after, g.count) for g in grown]
+    return wide, narrow, tuple(names), named
 
 
 # --------------------------------------------------------------------------- the other sections
@@ -265,7 +313,19 @@ def _tally_section(sheet: Path, workdir: Path) -> Any:
     if png.is_file() and png.stat().st_size <= 16 << 20:
         raw = png.read_bytes()
         contact = raw if raw.startswith(b"\x89PNG\r\n\x1a\n") else None
-    return TallySection(tally=result, ctx=ctx, contact_png=contact, contact_name=png.name if contact else None)
+    from diagnose.plots.contact import regrid
+
+    narrow = regrid(contact) if contact else None
+    return TallySection(tally=result, ctx=ctx, contact_png=contact, contact_name=png.name if contact else None,
+                        contact_png_narrow=narrow)
+
+
+def _compare_section(baseline: Path, workdir: Path) -> Any:
+    """This run (workdir) against an earlier one: `diagnose compare BASELINE WORKDIR`."""
+    from diagnose.io.compare import compare_paths
+    from diagnose.render.report import CompareSection
+
+    return CompareSection(comparison=compare_paths(baseline, workdir), baseline=str(baseline), current=str(workdir))
 
 
 def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> Any:
