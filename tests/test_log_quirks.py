@@ -143,3 +143,15 @@ def test_reader_never_fails_other_than_cleanly(tmp_path: Path) -> None:
         assert runs and all(r.runs == len(runs) for r in runs)
 
     check()
+
+
+@pytest.mark.parametrize("line", [
+    "[EarlyStopping] No improvement for 3/7 epochs",
+    "  (fc): Linear(in_features=64, out_features=10, bias=True)",
+    "[INFO] [launch.py:145:main] nnodes=1 launch.py: 12 (per GPU) 32 GPU) 7",
+])
+def test_prose_and_code_give_no_metric_names(line: str) -> None:
+    from diagnose.io.textlog import parse_line
+
+    keys = [k for k, _, _, _ in parse_line(line)]
+    assert not [k for k in keys if k.lower() in ("for", "to") or "(" in k or ")" in k or k.endswith(".py")], keys

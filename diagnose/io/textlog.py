@@ -55,11 +55,21 @@ _METRIC_WORD = re.compile(r"loss|acc|ppl|perplexity|top\d|f1|precision|recall|ma
 _FILE_NAME = re.compile(r"\.(?:py|sh|c|cc|cpp|cu|h|txt|json|ya?ml|log|csv|pt|pth|bin|ckpt)$", re.I)
 
 
+# Words that come before a number in prose (`No improvement for 3 epochs`, `saved to 2 files`): never
+# a metric's name when they stand alone.
+_PROSE = frozenset(
+    "a an and or the for to in on at of by from with after before than over under about around since "
+    "is was are were be has have had next just only all per each every up down into out no not".split()
+)
+
+
 def plausible_name(key: str) -> bool:
     """Whether `key` looks like a metric's name rather than code or a path caught beside a number."""
     if ("(" in key or ")" in key or "[" in key or "]" in key) and (
         key.count("(") != key.count(")") or key.count("[") != key.count("]")
     ):
+        return False
+    if key.lower() in _PROSE:
         return False
     return "." not in key or not _FILE_NAME.search(key)
 
