@@ -126,7 +126,8 @@ def test_html_holds_the_manifest_numbers(full: tuple[str, dict], example_counts:
     # "Do first" joins the verdict and the tally's lead (blurry and confusable tie on this sheet).
     assert doc["summary"]["do_first"] == (
         "data mismatch dominates; among dev errors blurry and confusable lead (tied) (ceiling 12.8 pts): "
-        "add blurry training data (collect or synthesize items like them).")
+        "add blurry training data (collect or synthesize items like them); "
+        "add training items that tell the most-confused classes apart.")
     assert "<b>Do first:</b> data mismatch dominates; among dev errors blurry" in page
     # per-class rows from the saved predictions: class 1 is always wrong on dev, and the shares add up
     classes = doc["gaps"]["per_class"]["classes"]

@@ -168,6 +168,8 @@ def _lead_action(lead: str, problem: str | None) -> str:
     key = lead.lower().replace("-", "").replace("_", "").replace(" ", "")
     if "label" in key:
         return f"fix the labels of the items marked {lead}; they cap what any change to the model can show"
+    if "confus" in key:
+        return "add training items that tell the most-confused classes apart"
     if problem == "data_mismatch":
         return f"add {lead} training data (collect or synthesize items like them)"
     if problem == "variance":
@@ -191,7 +193,8 @@ def do_first(content: ReportContent) -> str | None:
         names = [t.first, *t.tied_with_first]
         who = f"{names[0]} leads" if len(names) == 1 else f"{' and '.join(names)} lead (tied)"
         ceiling = f" (ceiling {lead.ceiling * 100:.1f} pts)" if lead.ceiling is not None else ""
-        line = f"among {split} errors {who}{ceiling}: {_lead_action(t.first, problem)}"
+        actions = list(dict.fromkeys(_lead_action(name, problem) for name in names[:2]))
+        line = f"among {split} errors {who}{ceiling}: {'; '.join(actions)}"
         return f"{head}; {line}." if head else line[0].upper() + line[1:] + "."
     if content.gaps is not None:
         advice = list(content.gaps.report.verdict.advice)
