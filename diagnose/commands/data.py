@@ -34,11 +34,19 @@ def command(
 ) -> None:
     if json_out and markdown:
         raise UsageError("--json and --markdown: expected at most one output format, got both; pick one")
+    from diagnose.io.settings import INPUT_KEYS, resolve
+
+    # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
+    settings = resolve(data, label_column=label_column, image_size=parse_image_size(image_size),
+                       mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"))
     checks, verdicts, title = run_data_checks(
-        data, error_rate=error_rate, batch_size=batch_size, workers=workers, label_column=label_column,
-        image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"),
+        data, error_rate=error_rate, batch_size=batch_size, workers=workers, label_column=settings.get("label_column"),
+        image_size=settings.get("image_size"), mean=settings.get("mean"), std=settings.get("std"),
         channels=channels, show_progress=not (json_out or markdown),
     )
+    where = settings.describe(INPUT_KEYS)
+    if where:
+        title = f"{title} ({where})"
     from diagnose.core.checks import gate_checks
     from diagnose.render.checks import emit_checks
 

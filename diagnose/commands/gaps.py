@@ -49,7 +49,15 @@ def command(
     from diagnose.render.gaps import per_class_json, render_markdown, render_rich
 
     opt.one_format(json_out, markdown)
-    human_error = check_human_error(human_error, metric.value, "--human-error")
+    from diagnose.io.settings import parse_arch_kwargs, resolve
+
+    # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
+    settings = resolve(
+        data if predictions is None else None, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs),
+        mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"), image_size=parse_image_size(image_size),
+        label_column=label_column, human_error=human_error,
+    )
+    human_error = check_human_error(settings.get("human_error"), metric.value, settings.source("human_error") or "--human-error")
     if per_class and metric != Metric.error:
         # Checked before evaluating: per-class gaps need classes.
         raise UsageError(f"--per-class: expected --metric error, got --metric {metric.value}; per-class gaps need classes")
@@ -63,31 +71,36 @@ def command(
             missing = "MODEL and DATA" if model is None else "DATA"
             raise UsageError(f"diagnose gaps: expected MODEL and DATA (or --predictions DIR), got no {missing}; "
                              "run e.g. diagnose gaps model.pt data/")
-        from diagnose.io.models import arch_kwargs_from_json
         from diagnose.io.outputs import WorkdirRun
 
         # The run is built beside the workdir and swapped in whole once its manifest is written, under a
         # lock: an interrupted, failed or concurrent run leaves the previous one as it was.
         with WorkdirRun(workdir) as run:
             report = api.gaps(
-                model, data, human_error=human_error, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs),
+                model, data, human_error=human_error, arch=settings.get("arch"), arch_kwargs=settings.get("arch_kwargs"),
                 trust_pickle=trust_pickle, app_dir=app_dir, metric=metric.value, device=device.value,
                 precision=precision.value, batch_size=batch_size, workers=workers, max_items=max_items, seed=seed,
-                label_column=label_column, image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
-                std=parse_floats(std, "--std"), workdir=run.staged, show_progress=not (json_out or markdown),
+                label_column=settings.get("label_column"), image_size=settings.get("image_size"),
+                mean=settings.get("mean"), std=settings.get("std"), classes=settings.get("classes"),
+                workdir=run.staged, show_progress=not (json_out or markdown),
             )
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return
             run.publish()
     rows = report.per_class() if per_class else None
+    where = settings.describe()  # the table's header: where each setting came from
     if json_out:
         doc = report.to_json()
         if rows is not None:
             doc["per_class"] = per_class_json(report, rows)
+        doc["settings"] = settings.to_json()
         print_json(doc)
     elif markdown:
         import sys
 
-        sys.stdout.write(render_markdown(report, rows))
+        sys.stdout.write(render_markdown(report, rows) + (f"\n_{where}_\n" if where else ""))
     else:
-        render_rich(stdout_console(), report, rows)
+        console = stdout_console()
+        if where:
+            console.print(where, markup=False, style="dim")
+        render_rich(console, report, rows)

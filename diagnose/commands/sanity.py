@@ -24,6 +24,7 @@ def command(
     arch: str | None = typer.Option(None, "--arch", help="Architecture: package.module:factory or path/to/file.py:ClassName. Needed for weights-only files; alone, checks a freshly built model."),
     arch_kwargs: str | None = typer.Option(None, "--arch-kwargs", help="JSON object of keyword arguments for --arch, e.g. '{\"hidden\": 64}'."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow a whole pickled nn.Module (runs code stored in the file: only for files you trust)."),
+    app_dir: Path = typer.Option(Path("."), "--app-dir", readable=False, help="Folder put first on sys.path so --arch module specs and pickled models find your own code (as python -m would)."),
     split: str = typer.Option("train", "--split", help="Which split's items to use."),
     batch: int = typer.Option(16, "--batch", min=1, help="Items in the batch to overfit (also used by gradcheck and gradient_flow)."),
     steps: int = typer.Option(500, "--steps", min=1, help="Most Adam steps for overfit_batch."),
@@ -46,14 +47,27 @@ def command(
         model, data = None, model  # `diagnose sanity --arch net.py:Net DATA`: a fresh design
     if data is None:
         raise UsageError("diagnose sanity: expected MODEL DATA (or --arch ... DATA), got no DATA; run e.g. diagnose sanity model.pt data/")
+    import json
+
+    from diagnose.io.settings import INPUT_KEYS, parse_arch_kwargs, resolve
+
+    # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
+    settings = resolve(data, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
+                       image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
+                       std=parse_floats(std, "--std"))
+    arch = settings.get("arch")
     if model is None and arch is None:
         raise UsageError("MODEL: expected a model file or --arch, got neither; pass one")
+    kwargs = settings.get("arch_kwargs")
     checks, title = _run(
-        model, data, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, split=split, batch=batch,
-        steps=steps, lr=lr, items=items, coords=gradcheck_coords, seed=seed, device=device.value,
-        label_column=label_column, image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
-        std=parse_floats(std, "--std"), show_progress=not (json_out or markdown),
+        model, data, arch=arch, arch_kwargs=json.dumps(kwargs) if kwargs else None, trust_pickle=trust_pickle,
+        app_dir=app_dir, split=split, batch=batch, steps=steps, lr=lr, items=items, coords=gradcheck_coords, seed=seed,
+        device=device.value, label_column=settings.get("label_column"), image_size=settings.get("image_size"),
+        mean=settings.get("mean"), std=settings.get("std"), show_progress=not (json_out or markdown),
     )
+    where = settings.describe(INPUT_KEYS)
+    if where:
+        title = f"{title} ({where})"
     from diagnose.core.checks import gate_checks
     from diagnose.render.checks import emit_checks
 
@@ -62,7 +76,8 @@ def command(
 
 
 def _run(
-    model_path: Path | None, data: Path, *, arch: str | None, arch_kwargs: str | None, trust_pickle: bool, split: str,
+    model_path: Path | None, data: Path, *, arch: str | None, arch_kwargs: str | None, trust_pickle: bool,
+    app_dir: Path | None, split: str,
     batch: int, steps: int, lr: float, items: int, coords: int, seed: int, device: str, label_column: str,
     image_size: tuple[int, int] | None, mean: list[float] | None, std: list[float] | None, show_progress: bool,
 ) -> tuple[list[Any], str]:
@@ -78,7 +93,7 @@ def _run(
     dev = resolve_device(device)
     kwargs = arch_kwargs_from_json(arch_kwargs)
     torch.manual_seed(seed)
-    loaded = load_model(model_path, arch=arch, arch_kwargs=kwargs, trust_pickle=trust_pickle, device=str(dev))
+    loaded = load_model(model_path, arch=arch, arch_kwargs=kwargs, trust_pickle=trust_pickle, device=str(dev), app_dir=app_dir)
     dataset = load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std)
     dataset = match_image_channels(dataset, loaded.module)
     if name not in dataset.splits:

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
-import json
 import os
 import pickle
 import re
@@ -492,12 +491,7 @@ def image_channels(module: torch.nn.Module, image_hw: tuple[int, int]) -> int | 
 
 
 def arch_kwargs_from_json(text: str | None) -> dict | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--arch-kwargs: expected a JSON object, got {text!r} ({exc.msg}); quote it as '{{\"k\": 1}}'") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"--arch-kwargs: expected a JSON object, got {type(value).__name__}; pass '{{\"k\": 1}}'")
-    return value
+    """--arch-kwargs text -> dict (None when empty); kept here for callers, parsed without torch."""
+    from diagnose.io.settings import parse_arch_kwargs
+
+    return parse_arch_kwargs(text)

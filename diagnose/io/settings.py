@@ -1,0 +1,268 @@
+"""Project settings: what a model was trained with, written once instead of retyped in every command.
+
+Read from, highest first:
+
+1. the command line (`--arch`, `--mean`, ...);
+2. `DATA/diagnose.toml` (beside the splits);
+3. `[tool.diagnose]` in the nearest `pyproject.toml` that has that table, looking up from DATA, then
+   from the current folder;
+4. the built-in default.
+
+Keys: arch, arch_kwargs, mean, std, image_size, label_column, classes, human_error,
+human_error_target. A relative file path in `arch` ("models/net.py:Net") is taken from the folder of
+the file that names it. Every command that reads data or loads a model calls `load_settings` once,
+so gaps, errors, sanity, data (and lr-find) agree, and each says where each value came from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diagnose.exceptions import UsageError
+
+KEYS: tuple[str, ...] = (
+    "arch", "arch_kwargs", "mean", "std", "image_size", "label_column", "classes", "human_error", "human_error_target",
+)
+# What a command that loads data (and a model) but measures no gap reads.
+INPUT_KEYS: tuple[str, ...] = ("arch", "arch_kwargs", "mean", "std", "image_size", "label_column")
+DEFAULTS: dict[str, Any] = {"label_column": "label"}
+# DATA/diagnose.toml may hold keys other parts of diagnose read; only these are checked here.
+_OPTION = {k: "--" + k.replace("_", "-") for k in KEYS}
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str  # "--mean", "data/diagnose.toml", "pyproject.toml (tool.diagnose)", "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, Setting] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        s = self.values.get(key)
+        return default if s is None else s.value
+
+    def source(self, key: str) -> str | None:
+        s = self.values.get(key)
+        return None if s is None else s.source
+
+    def from_files(self) -> dict[str, Setting]:
+        """The settings that came from a file (not the command line, not a default)."""
+        return {k: s for k, s in self.values.items() if not s.source.startswith("--") and s.source != "default"}
+
+    def describe(self, keys: tuple[str, ...] = KEYS) -> str | None:
+        """One line for the head of a table: 'settings: arch mynet:MyNet, mean, std from pyproject.toml
+        (tool.diagnose); human_error 0.02 from data/diagnose.toml', or None when no file set any of `keys`."""
+        by_source: dict[str, list[str]] = {}
+        for key, s in self.from_files().items():
+            if key not in keys:
+                continue
+            by_source.setdefault(s.source, []).append(_short(key, s.value))
+        if not by_source:
+            return None
+        return "settings: " + "; ".join(f"{', '.join(keys)} from {src}" for src, keys in by_source.items())
+
+    def to_json(self) -> dict[str, object]:
+        return {k: {"value": s.value, "source": s.source} for k, s in self.values.items()}
+
+
+def parse_arch_kwargs(text: str | None) -> dict | None:
+    """--arch-kwargs: a JSON object -> dict; None when not given (torch-free, for every command)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--arch-kwargs: expected a JSON object, got {text!r} ({exc.msg}); quote it as '{{\"k\": 1}}'") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--arch-kwargs: expected a JSON object, got {type(value).__name__}; pass '{{\"k\": 1}}'")
+    return value
+
+
+def _short(key: str, value: Any) -> str:
+    if key in ("arch", "label_column", "human_error", "human_error_target", "image_size"):
+        return f"{key} {value}"
+    return key
+
+
+def _shown(path: Path) -> str:
+    """Relative to the current folder when inside it (data/diagnose.toml), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    from diagnose.exceptions import DataError
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: no TOML reader in the standard library
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{path}: expected TOML, got {exc}; fix the file") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: expected UTF-8 TOML text, got undecodable bytes; save it as UTF-8") from None
+    except PermissionError:
+        from diagnose.io.splits import unreadable
+
+        raise DataError(unreadable(path, "file")) from None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a folder above it that may not be listed
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def find_pyproject(*starts: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.diagnose] table, looking up from each start in turn."""
+    seen: set[Path] = set()
+    for start in starts:
+        folder = Path(start).resolve()
+        if folder.is_file():
+            folder = folder.parent
+        for candidate in (folder, *folder.parents):
+            if candidate in seen:
+                break
+            seen.add(candidate)
+            path = candidate / "pyproject.toml"
+            if _is_file(path) and "diagnose" in _read_toml(path).get("tool", {}):
+                return path
+    return None
+
+
+def _check(key: str, value: Any, where: str, base: Path) -> Any:
+    """A value from a file, checked and normalized; UsageError naming the file and key otherwise."""
+
+    def bad(expected: str) -> UsageError:
+        return UsageError(f"{where}: expected {key} as {expected}, got {value!r}; fix the file or pass {_OPTION[key]}")
+
+    if key in ("arch", "label_column"):
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a string")
+        if key == "arch":
+            target, sep, name = value.rpartition(":")
+            if sep and (target.endswith(".py") or "/" in target) and not Path(target).is_absolute():
+                return f"{(base / target).resolve()}:{name}"
+        return value
+    if key == "arch_kwargs":
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise bad("a table or a JSON object") from None
+        if not isinstance(value, dict):
+            raise bad("a table like {hidden = 64}")
+        return value
+    if key in ("mean", "std"):
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise bad("a number or a list of numbers like [0.485, 0.456, 0.406]")
+        if key == "std" and any(v <= 0 for v in values):
+            raise bad("numbers > 0")
+        return [float(v) for v in values]
+    if key == "image_size":
+        sizes = value if isinstance(value, list) else [value]
+        if len(sizes) == 1:
+            sizes = sizes * 2
+        if len(sizes) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
+            raise bad("one size like 224 or [height, width]")
+        return (int(sizes[0]), int(sizes[1]))
+    if key == "classes":
+        if not isinstance(value, list) or not value or not all(isinstance(v, (str, int)) for v in value):
+            raise bad('a list of class names like ["cat", "dog"]')
+        names = [str(v) for v in value]
+        if len(set(names)) != len(names):
+            raise bad("a list of distinct class names")
+        return names
+    if key in ("human_error", "human_error_target"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+            raise bad("a number >= 0 (a fraction for error: 0.01 for 1%)")
+        return float(value)
+    return value
+
+
+def load_settings(
+    data: Path | None,
+    given: Mapping[str, Any],
+    *,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every key: `given` (the command line: a key whose value is None was not given), then
+    DATA/diagnose.toml, then [tool.diagnose] of the nearest pyproject.toml, then the default."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    layers: list[tuple[str, Path, dict[str, Any]]] = []
+    if data is not None and _is_file(Path(data) / "diagnose.toml"):
+        path = Path(data) / "diagnose.toml"
+        layers.append((_shown(path), path.parent, _read_toml(path)))
+    # A DATA folder that cannot be read is left for the data reader to name.
+    starts = [Path(data)] if data is not None and _is_dir(Path(data)) else []
+    pyproject = find_pyproject(*starts, cwd)
+    if pyproject is not None:
+        table = _read_toml(pyproject).get("tool", {}).get("diagnose", {})
+        where = f"{_shown(pyproject)} (tool.diagnose)"  # no [..]: rich would read it as markup
+        if not isinstance(table, dict):
+            raise UsageError(f"{where}: expected a table of settings, got {table!r}; write [tool.diagnose] and key = value lines")
+        unknown = sorted(set(table) - set(KEYS))
+        if unknown:
+            raise UsageError(f"{where}: expected keys among {', '.join(KEYS)}, got {unknown[0]!r}; fix the name")
+        layers.append((where, pyproject.parent, table))
+    values: dict[str, Setting] = {}
+    for key in KEYS:
+        if given.get(key) is not None:
+            values[key] = Setting(given[key], _OPTION[key])
+            continue
+        for where, base, table in layers:
+            if key in table:
+                values[key] = Setting(_check(key, table[key], where, base), where)
+                break
+        else:
+            if key in DEFAULTS:
+                values[key] = Setting(DEFAULTS[key], "default")
+    return Settings(values)
+
+
+def given_on_command_line(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The command's option values, with those left at their default set to None, so a file may set
+    them (click knows which options were typed). Outside a click command, values pass unchanged."""
+    try:
+        import click
+
+        ctx = click.get_current_context(silent=True)
+    except ImportError:  # pragma: no cover - typer depends on click
+        ctx = None
+    if ctx is None:
+        return dict(params)
+    from click.core import ParameterSource
+
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        source = ctx.get_parameter_source(name)
+        out[name] = value if source not in (ParameterSource.DEFAULT, None) else None
+    return out
+
+
+def resolve(data: Path | None, **given: Any) -> Settings:
+    """`load_settings` for a command: pass its parsed option values by key (arch=..., mean=[...]);
+    those the person did not type are taken from the files. The one call each command makes."""
+    return load_settings(data, given_on_command_line(given))
