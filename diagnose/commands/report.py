@@ -247,7 +247,7 @@ def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
             files = {}
         if all(s in files for s in report.splits):
             classes = manifest.get("classes")
-            confusions = {}
+            confusions: dict[str, Any] = {}  # split -> (C, C) confusion matrix
             for name, path in files.items():
                 if name not in report.splits:
                     continue
@@ -257,6 +257,7 @@ def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
                                  f"in {report.splits[name].n}: the per-class table is left out; rerun diagnose gaps")
                     confusions = {}
                     break
+                assert t.confusion is not None  # classification counts of a non-empty split (matched above)
                 confusions[name] = t.confusion
             if confusions:
                 rows = class_breakdown(confusions, classes)
