@@ -239,6 +239,10 @@ class _Col:
 
 def _df_columns(df: pd.DataFrame) -> dict[str, _Col]:
     cols = {}
+    names = [str(c).strip() for c in df.columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:  # read by name, one copy would silently replace the other
+        raise LogParseError(f"expected distinct column names, got {dupes[0]!r} twice; rename one of the columns")
     for c in df.columns:
         values, present = _numeric(df[c])
         text = df[c].astype(str).to_numpy() if present is None else None
@@ -253,6 +257,8 @@ def _arrow_columns(table: Any) -> dict[str, _Col]:
     cols = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
         name = str(name).strip().replace(".", "/") if "." in str(name) and "/" not in str(name) else str(name).strip()
+        if name in cols:  # read by name, one copy would silently replace the other
+            raise LogParseError(f"expected distinct column names, got {name!r} twice; rename one of the columns")
         t = col.type
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
             if col.null_count == 0:
@@ -694,6 +700,9 @@ def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
     return reading
 
 
+_TABLE_HINT = re.compile(r"(?m)^\s*Epoch\s+[A-Za-z_][\w]*\s+[A-Za-z_]")
+
+
 def _fractional_epochs(
     track: tuple[np.ndarray, np.ndarray], pos: tuple[np.ndarray, np.ndarray], total: tuple[np.ndarray, np.ndarray],
     notes: list[str],
@@ -771,7 +780,18 @@ def _read_yolo_results(text: str, names: tuple[str, ...], notes: list[str]) -> _
 def _read_text(text: str, notes: list[str]) -> _Reading:
     from diagnose.io.textlog import clean_text, parse_text
 
-    records = parse_text(clean_text(text))
+    cleaned = clean_text(text)
+    table = None
+    if _TABLE_HINT.search(cleaned):  # Ultralytics console tables: names on a header line, numbers below
+        from diagnose.io.consoletable import read_console_tables
+
+        lines = cleaned.split("\n")
+        table = read_console_tables(lines)
+        if table is not None:
+            for i in table.used:
+                lines[i] = ""
+            cleaned = "\n".join(lines)
+    records = parse_text(cleaned)
     reading = _Reading(raws=[], notes=notes)
     if records.dropped_last:
         notes.append("the last line is incomplete (a run still writing?); it was left out")
@@ -787,6 +807,13 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
             tracks[kind].append((line.astype(np.float64), value))
         else:
             reading.raws.append(_Raw(name=key, order=line.astype(np.float64), value=value, percent=key in records.percent))
+    if table is not None:
+        for key in table.lines:
+            line_arr = np.asarray(table.lines[key], dtype=np.float64)
+            reading.raws.append(_Raw(name=key, order=line_arr, value=np.asarray(table.values[key], dtype=np.float64)))
+        tracks["epoch"].append((np.asarray(table.epoch_lines, dtype=np.float64), np.asarray(table.epochs, dtype=np.float64)))
+        notes.append("console tables (a header line of names, rows of numbers) were read by column; a row's epoch "
+                     "counts the epochs done, with the progress bar's position inside the epoch")
     for kind, parts in tracks.items():
         if parts:
             order = np.concatenate([p[0] for p in parts])
@@ -1186,6 +1213,22 @@ def parse_log(path: str | os.PathLike[str], *, fmt: str | None = None) -> Parsed
 def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[ParsedLog]:
     """Every run one log holds (a step or epoch counter returning to its start begins a new one), in
     the order they were written. `fmt` forces the format (see FORMATS)."""
+    try:
+        return _parse_runs(path, fmt=fmt)
+    except RecursionError:
+        raise LogParseError(
+            f"{path}: expected a training log, got JSON nested too deep to read; pass the log the run wrote"
+        ) from None
+    except Exception as exc:  # pyarrow's errors (not importable at module level): one line, not a crash
+        if type(exc).__name__ not in ("ArrowInvalid", "ArrowCapacityError"):
+            raise
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        if "straddl" in detail or "block" in detail:
+            detail = "a line longer than the reader's 16 MB block"
+        raise LogParseError(f"{path}: expected the lines of a training log, got {detail}; pass the log the run wrote") from None
+
+
+def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[ParsedLog]:
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}; pick one of those")
