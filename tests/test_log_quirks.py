@@ -120,6 +120,7 @@ _FRAGMENTS = [
     "Epoch", "epoch", "[3][8/24]", "3/50", "loss", "Loss:", "val_loss=", "'loss':", "{", "}", "(", ")", "[", "]",
     "nan", "NaN", "-inf", "1e9", "0.5", "12", "%", "|", ",", "\r", "\x1b[A", "\x1b[32m", "Train", "Val", "Test",
     "acc", "ppl", "batches", "avg loss,", "rate,", ":", "launch.py:", "\t", "4.2G", "=", "ValAcc",
+    "\n      Epoch    GPU_mem   box_loss", "\n  all", "\n  Class     Images  Instances      Box(P", "640:", "12/24",
 ]
 
 
