@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 
 from diagnose import __version__
-from diagnose.commands import compare, curves, data, errors, gaps, report, sanity, tally
+from diagnose.commands import compare, curves, data, errors, gaps, lr_find, report, sanity, tally
 from diagnose.exceptions import DiagnoseError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,13 +63,37 @@ def _quiet_closed_stdout() -> None:
         pass
 
 
+def _without_raw_warnings(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run `fn` with Python warnings recorded instead of printed: library noise (numpy overflow in a
+    fit, deprecations) never reaches the terminal around the result or the `Error:` line. A warning
+    meant for the user (a UserWarning, such as torch's about a legacy file format) becomes one
+    `note:` line each, before any `Error:` line. --debug shows them raw."""
+    if debug_enabled():
+        return fn(*args, **kwargs)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            said: set[str] = set()
+            for w in caught:
+                if not issubclass(w.category, UserWarning) or issubclass(w.category, (DeprecationWarning, FutureWarning)):
+                    continue
+                text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
+                if text and text not in said and len(said) < 3:
+                    said.add(text)
+                    sys.stderr.write(f"note: {text[:300]}\n")
+
+
 def boundary(fn: F) -> F:
     """Run a command; expected failures become one `Error:` line and their exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return _without_raw_warnings(fn, *args, **kwargs)
         except DiagnoseError as exc:
             if debug_enabled():
                 raise
@@ -136,7 +160,7 @@ def _root(
         _state["debug"] = True
 
 
-for _module in (gaps, errors, tally, curves, sanity, data, report, compare):
+for _module in (gaps, errors, tally, curves, sanity, data, report, compare, lr_find):
     app.command(_module.NAME, help=_module.HELP)(boundary(_module.command))
 
 
