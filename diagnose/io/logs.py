@@ -1099,17 +1099,20 @@ def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> Parse
         target, rank = canonical_name(raw.name)
         if target is not None:
             candidates.setdefault(target, []).append((rank, i, raw))
-    if not any(t.startswith("val_") for t in candidates):
+    stand_ins: set[int] = set()
+    if not any(t.startswith("val_") for t in candidates) and not any(_norm(r.name).startswith(_VAL_PREFIXES) for r in raws):
         # No validation series: a test loss/accuracy logged each epoch stands in for it, and says so.
         for i, raw in enumerate(raws):
             target, rank = _test_as_val(raw.name)
             if target is not None and len(raw.value) >= 2:
                 candidates.setdefault(target, []).append((rank, i, raw))
-                notes.append(f"no validation series: {raw.name} (a test set) is drawn as {target.replace('_', ' ')}")
+                stand_ins.add(id(raw))
     chosen: dict[str, _Raw] = {}
     for target, cands in candidates.items():
         cands.sort(key=lambda t: (t[0], -len(t[2].value), t[1]))
         chosen[target] = cands[0][2]
+        if id(chosen[target]) in stand_ins:
+            notes.append(f"no validation series: {chosen[target].name} (a test set) is drawn as {target.replace('_', ' ')}")
     mapping: list[MappedName] = []
     series: dict[str, Series] = {}
     others: dict[str, Series] = {}
