@@ -102,12 +102,22 @@ def choose_x(runs: Sequence[RunCurves]) -> str:
     return "step"
 
 
+# Beyond this magnitude a value cannot share an axis with a loss near 1 (matplotlib's transforms turn
+# singular near 1e308): it is drawn as the NaN/inf marks are, not as a point.
+_PLOTTABLE = 1e150
+
+
+def _drawable(v: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(v) & (np.abs(v) < _PLOTTABLE)
+
+
 def _draw_series(
     ax: Axes, x: np.ndarray, s: Series, *, color: str, label: str, smooth: float, val: bool, raw: bool = False,
     band: bool = True,
 ) -> None:
     y = s.value
-    finite = np.isfinite(y) & np.isfinite(x)
+    finite = _drawable(y) & np.isfinite(x)
     xs, ys = x[finite], y[finite]
     if len(xs) > 1 and np.any(np.diff(xs) < 0):
         order = np.argsort(xs, kind="stable")
@@ -129,7 +139,7 @@ def _draw_series(
         smoothed = ema(ys, smooth)
         sx, _, _, sm = envelope(xs, smoothed)
         ax.plot(sx, sm, color=color, linewidth=1.6, zorder=3, label=f"{label} (smoothed {smooth:g})")
-    bad = ~np.isfinite(y) & np.isfinite(x)
+    bad = ~_drawable(y) & np.isfinite(x)
     if bad.any():
         from matplotlib.transforms import blended_transform_factory
 
@@ -144,10 +154,10 @@ def _draw_series(
 def _loss_scale(ax: Axes, series: list[np.ndarray]) -> None:
     """Linear, as TensorBoard draws it, with the top at the early level so a late rise stays visible;
     log scale only when the loss explodes by orders of magnitude (divergence)."""
-    vals = np.concatenate([v[np.isfinite(v)] for v in series]) if series else np.empty(0)
+    vals = np.concatenate([v[_drawable(v)] for v in series]) if series else np.empty(0)
     if not len(vals):
         return
-    starts = [float(np.median(v[np.isfinite(v)][: max(3, len(v) // 50)])) for v in series if np.isfinite(v).any()]
+    starts = [float(np.median(v[_drawable(v)][: max(3, len(v) // 50)])) for v in series if _drawable(v).any()]
     typical = max(starts) if starts else float(np.median(vals))
     if vals.min() > 0 and vals.max() > 100 * typical:
         ax.set_yscale("log")
