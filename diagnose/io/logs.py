@@ -739,8 +739,7 @@ def _fractional_epochs(
 
 
 # Ultralytics YOLOv3/v5 `results.txt`: no header, one space-aligned row per epoch starting with
-# `epoch/last` and the GPU memory (`4.54G`). The columns are known from the number of fields
-# (YOLOv5: 15; YOLOv3, with an F1 column: 16).
+# `epoch/last` and the GPU memory (`4.54G`). The columns are known from the number of fields.
 _YOLO_ROW = re.compile(r"^\s*\d+/\d+\s+[\d.]+[GMK]?(?:\s+[-+0-9.eE]+|\s+nan)+\s*$", re.I)
 # (YOLOv5: epoch, memory, box/obj/cls/total loss, labels, image size, P, R, mAP@.5, mAP@.5:.95, val
 # box/obj/cls loss; YOLOv3 has GIoU for box and F1 in place of mAP@.5:.95.)
