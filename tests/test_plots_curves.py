@@ -48,16 +48,91 @@ def _run(name: str) -> RunCurves:
     return RunCurves(name, log.series, find_hints(log.series))
 
 
+def _vlines(ax, style: str) -> list[float]:
+    return [float(ln.get_xdata()[0]) for ln in ax.get_lines() if ln.get_linestyle() == style and len(ln.get_xdata()) == 2
+            and ln.get_xdata()[0] == ln.get_xdata()[1]]
+
+
 def test_panels_and_marks() -> None:
-    fig = draw_curves([_run("overfitting.trainer_state.json")])
+    run = _run("overfitting.trainer_state.json")
+    fig = draw_curves([run])
     axes = fig.get_axes()
-    assert [a.get_ylabel() for a in axes] == ["loss", "accuracy", "learning rate"]
-    assert axes[2].get_yscale() == "log"
-    # the best epoch (step 40) is marked on the loss panel
-    vlines = [ln for ln in axes[0].get_lines() if ln.get_linestyle() == ":"]
-    assert [ln.get_xdata()[0] for ln in vlines] == [40]
-    labels = axes[0].get_legend_handles_labels()[1]
-    assert labels == ["train loss (per step)", "train loss (smoothed 0.6)", "validation loss"]
+    panels = [a for a in axes if a.get_ylabel()]
+    assert [a.get_ylabel() for a in panels] == ["loss", "accuracy (%)", "learning rate"]
+    assert panels[2].get_yscale() == "log"
+    # every finding with an `at` is a dotted line on the loss panel, at its epoch
+    marked = [h.at["epoch"] for h in run.hints if h.at]
+    assert sorted(_vlines(panels[0], ":")) == sorted(marked)
+    # the best validation epoch (lowest validation loss) is lined through the accuracy panel too
+    val = run.series["val_loss"]
+    best_epoch = float(val.epoch[np.nanargmin(val.value)])
+    assert _vlines(panels[1], "-.") == [best_epoch]
+    # the legends sit in their own row, not on a panel
+    assert all(a.get_legend() is None for a in panels)
+    assert axes[-1].get_legend() is not None
+
+
+def test_accuracy_in_percent_and_lr_as_steps() -> None:
+    run = _run("schedule.metrics.csv")
+    fig = draw_curves([run])
+    acc_ax = next(a for a in fig.get_axes() if a.get_ylabel() == "accuracy (%)")
+    dashed = next(ln for ln in acc_ax.get_lines() if ln.get_linestyle() == "--")
+    val = run.series["val_acc"].value
+    np.testing.assert_allclose(np.sort(dashed.get_ydata()), np.sort(100 * val[np.isfinite(val)]))
+    lr_ax = next(a for a in fig.get_axes() if a.get_ylabel() == "learning rate")
+    assert [ln.get_drawstyle() for ln in lr_ax.get_lines()] == ["steps-post"]
+
+
+def test_per_step_rows_sit_at_fractional_epochs() -> None:
+    # Lightning's metrics.csv: per-step rows carry the integer epoch and the global step
+    run = _run("healthy.metrics.csv")
+    fig = draw_curves([run])
+    ax = fig.get_axes()[0]
+    assert ax.get_xlabel() == "" and fig.get_axes()[-2].get_xlabel() == "epoch"
+    train = ax.get_lines()[0].get_xdata()
+    assert len(np.unique(np.floor(train))) < len(train)  # several rows per epoch ...
+    assert not np.all(train == np.round(train))  # ... spread across it, not stacked on the integer
+    assert np.all(np.diff(train) > 0)
+    # a row at step s of epoch e sits at e + (s - first step of e) / (steps in e)
+    tl = run.series["train_loss"]
+    first = {e: tl.step[tl.epoch == e].min() for e in np.unique(tl.epoch)}
+    e, s = tl.epoch[5], tl.step[5]
+    length = first[e + 1] - first[e]
+    assert train[5] == pytest.approx(e + (s - first[e]) / length, abs=0.02)
+
+
+def test_several_runs_one_colour_each() -> None:
+    runs = [_run("healthy.log"), _run("lr_too_high.log"), _run("overfitting.trainer_state.json")]
+    fig = draw_curves(runs)
+    loss_ax = fig.get_axes()[0]
+    curves = [ln for ln in loss_ax.get_lines() if ln.get_linestyle() in ("-", "--") and len(ln.get_xdata()) > 2]
+    colours = {ln.get_color() for ln in curves}
+    assert colours == {"C0", "C1", "C2"}
+    for c in colours:  # train solid and validation dashed in the run's colour
+        assert {ln.get_linestyle() for ln in curves if ln.get_color() == c} == {"-", "--"}
+    legend_ax = fig.get_axes()[-1]
+    texts = [t.get_text() for leg in [*legend_ax.artists, legend_ax.get_legend()] for t in leg.get_texts()]
+    assert [r.label for r in runs] == [t for t in texts if t in {r.label for r in runs}]
+    assert "train" in texts and "validation" in texts
+
+
+def test_smoothing_window_scales_with_the_run() -> None:
+    from diagnose.plots.curves import smoothing_weight
+
+    w, window = smoothing_weight(6000, None)
+    assert window == 120 and 1 / (1 - w) == pytest.approx(120)
+    assert smoothing_weight(600, None)[1] == 12
+    assert smoothing_weight(6000, 0.6)[0] == 0.6
+    rng = np.random.default_rng(0)
+    n = 6000
+    s = Series("train_loss", "loss", np.arange(n, dtype=float), np.full(n, np.nan), 1 + 0.3 * rng.standard_normal(n))
+    fig = draw_curves([RunCurves("noisy", {"train_loss": s})])
+    texts = [t.get_text() for t in fig.get_axes()[-1].get_legend().get_texts()]
+    assert "smoothed: two-sided EMA, window 120 of 6,000 points" in texts
+    smooth_line = next(ln for ln in fig.get_axes()[0].get_lines() if ln.get_linestyle() == "-")
+    # much quieter than the raw series, and the min-max band is still drawn
+    assert np.std(smooth_line.get_ydata()) < 0.1 * np.std(s.value)
+    assert len(fig.get_axes()[0].collections) >= 1
 
 
 def test_nan_markers_and_log_scale_on_divergence() -> None:

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
+from diagnose import options as opt
 from diagnose.exceptions import UsageError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from diagnose.io.logs import ParsedLog
-    from diagnose.render.curves import RunResult
 
 NAME = "curves"
 HELP = (
@@ -48,17 +41,15 @@ def command(
     logs: list[Path] = typer.Argument(..., help="Training log files, or TensorBoard log folders.", show_default=False),
     out: Path | None = typer.Option(None, "--out", "-o", help="Figure to write: .png (default <log>.curves.png), .svg or .pdf."),
     fmt: LogFormat | None = typer.Option(None, "--format", "-f", help="Force the log format (default: detected from the content)."),
-    smooth: float | None = typer.Option(None, "--smooth", min=0.0, max=0.999, help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999 (default: an EMA window of 2% of the points).", show_default=False),
+    smooth: opt.Smooth = None,
     metric: list[str] = typer.Option([], "--metric", "-m", help="Also draw this logged metric in its own panel (repeatable)."),
-    classes: int | None = typer.Option(None, "--classes", min=2, help="Number of classes: checks the loss against chance, ln(C)."),
+    classes: opt.Classes = None,
     list_names: bool = typer.Option(False, "--list", help="Show the names found in each log and what each was read as; no plot."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Report the findings without writing a figure."),
-    as_json: bool = typer.Option(False, "--json", help="Write the result as JSON on stdout."),
-    markdown: bool = typer.Option(False, "--markdown", help="Write the findings as Markdown tables."),
+    as_json: opt.Json = False,
+    markdown: opt.Markdown = False,
 ) -> None:
-    from diagnose.io.logs import parse_runs
-    if as_json and markdown:
-        raise UsageError("--json and --markdown: expected one output format, got both; pick one")
+    opt.one_format(as_json, markdown)
     if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
         raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file, got {out.suffix or 'no extension'}; name the figure file.png")
     from diagnose.exceptions import InputError
@@ -70,11 +61,10 @@ def command(
     if any(target.resolve() == p.resolve() for p in logs):
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
-    logs = expand_runs(logs)
+    from diagnose.runs import curves_figure, read_runs
+
     # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.
-    parsed = [run for p in logs for run in parse_runs(p, fmt=fmt.value if fmt is not None else None)]
-    by_path = dict(zip(logs, run_labels(logs), strict=True))
-    labels = [_run_label(by_path[log.path], log, single=len(logs) == 1) for log in parsed]
+    parsed, labels = read_runs(logs, fmt=fmt.value if fmt is not None else None)
     for m in metric:
         if not any(log.get(m) is not None for log in parsed):
             names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
@@ -115,51 +105,3 @@ def command(
         sys.stdout.write(rc.findings_markdown(results, plot_path))
     else:
         rc.render_findings(render.stdout_console(), results, plot_path)
-
-
-def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth: float | None, metrics: Sequence[str] = ()) -> Figure:
-    """The figure of `diagnose curves` (and of the report's curves section): each run's canonical
-    series plus the --metric ones, its findings marked, titled by the run or the number of runs."""
-    from diagnose.plots.curves import RunCurves, draw_curves
-
-    runs = []
-    for label, r in zip(labels, results, strict=True):
-        series = dict(r.log.series)
-        for m in metrics:
-            s = r.log.get(m)
-            if s is not None:
-                series[m] = s
-        runs.append(RunCurves(label=label, series=series, hints=r.hints))
-    title = labels[0] if len(labels) == 1 else f"{len(labels)} runs"
-    return draw_curves(runs, smooth=smooth, metrics=metrics, title=title)
-
-
-def expand_runs(paths: list[Path]) -> list[Path]:
-    """A TensorBoard folder holding several runs (lightning_logs/ with version_0, version_1, ...)
-    becomes one run per folder of event files."""
-    from diagnose.io.tensorboard import run_folders
-
-    out: list[Path] = []
-    for p in paths:
-        runs = run_folders(p) if p.is_dir() else []
-        out.extend(runs if len(runs) > 1 else [p])
-    return out
-
-
-def _run_label(file_label: str, log: ParsedLog, *, single: bool) -> str:
-    """A run's name in the legend: the file's label, plus the run's name or number when the file holds
-    several; the run alone when only one file was given (the title names the file)."""
-    if log.runs == 1:
-        return file_label
-    run = log.run_name or f"run {log.run}"
-    return run if single else f"{file_label} {run}"
-
-
-def run_labels(paths: list[Path]) -> list[str]:
-    """Short names for the legend: the file names, with parent folders added until they differ."""
-    parts = [p.resolve().parts for p in paths]
-    for depth in range(1, max(len(p) for p in parts) + 1):
-        labels = ["/".join(p[-depth:]) for p in parts]
-        if len(set(labels)) == len(labels):
-            return labels
-    return [str(p) for p in paths]

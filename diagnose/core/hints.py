@@ -335,12 +335,12 @@ def _train_stats(train: Series) -> CurveStats:
 
 
 def _noise(v: np.ndarray) -> float:
-    """Point-to-point noise of a curve: the robust standard deviation (1.4826 x MAD) of its
-    residuals around a centred rolling median (window 1/20 of the points, at least 3)."""
+    """Point-to-point noise of a curve: the robust standard deviation of successive differences,
+    1.4826 x MAD / sqrt(2) (a trend changes little from one point to the next; the noise does)."""
     if len(v) < 3:
         return 0.0
-    resid = v - _rolling_median(v, max(3, len(v) // 20))
-    return float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+    d = np.diff(v)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
 
 
 def _per_step(series: Series) -> bool:
@@ -351,10 +351,19 @@ def _per_step(series: Series) -> bool:
     return len(ep) > 0 and len(ep) > 1.5 * len(np.unique(ep))
 
 
-def _trend(v: np.ndarray, per_step: bool) -> np.ndarray:
-    """The curve to judge jumps and rises on: the values themselves for an evaluation-level series,
-    a rolling median (window 1/20 of the run, 5+ points) for a per-step one, whose single batches spike."""
-    return _rolling_median(v, max(5, len(v) // 20)) if per_step else v
+def _trend(v: np.ndarray, per_step: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The curve to judge jumps and rises on, and the index into `v` of each of its points: the
+    values themselves for an evaluation-level series; for a per-step one, whose single batches spike,
+    a rolling median over 1/20 of the run (5+ points), taken over block medians when the run is long
+    (2,000 blocks), so a million steps cost milliseconds."""
+    if not per_step:
+        return v, np.arange(len(v))
+    if len(v) <= 4000:
+        return _rolling_median(v, max(5, len(v) // 20)), np.arange(len(v))
+    b = len(v) // 2000
+    nb = len(v) // b
+    blocks = np.median(v[: nb * b].reshape(nb, b), axis=1)
+    return _rolling_median(blocks, max(5, nb // 20)), np.arange(nb) * b + b // 2
 
 
 def _diverged(loss: Series) -> Hint | None:
@@ -382,11 +391,11 @@ def _diverged(loss: Series) -> Hint | None:
         return None
     # The start: the first value or the early level, whichever is higher (a huge first value is a start).
     start = max(float(v[0]), _level(v, True))
-    trend = _rolling_median(v, max(3, len(v) // 50))
-    k = max(3, len(v) // 20)
-    over = np.flatnonzero(trend[k:] > DIVERGE_FACTOR * start)
+    tr, pos = _trend(v, _per_step(loss))
+    k = max(3, len(tr) // 20)
+    over = np.flatnonzero(tr[k:] > DIVERGE_FACTOR * start)
     if start > 0 and len(over):
-        i = int(idx[k + over[0]])
+        i = int(idx[pos[k + over[0]]])
         peak = float(np.max(v))
         at = _at(loss, i)
         return Hint(
@@ -397,12 +406,11 @@ def _diverged(loss: Series) -> Hint | None:
     # Training loss never rises for long in a healthy run (overfitting shows on validation only): a
     # trend that climbs back to JUMP_FACTOR x its best, giving back at least JUMP_HEIGHT of the
     # progress made, and is still there at the end, has diverged after converging.
-    tr = _trend(v, _per_step(loss))
     best_i = int(np.argmin(tr))
     best = float(tr[best_i])
     end = float(np.median(tr[-max(3, len(tr) // 20) :]))
     if best > 0 and best_i < len(tr) - 3 and end >= JUMP_FACTOR * best and end - best >= JUMP_HEIGHT * (start - best) > 0:
-        at = _at(loss, int(idx[best_i]))
+        at = _at(loss, int(idx[pos[best_i]]))
         return Hint(
             "diverged", "warn",
             f"{loss.name} fell to {_g(best)} at {_where(at)}, then climbed back to {_g(end)} "
@@ -528,7 +536,7 @@ def _unstable(s: Mapping[str, Series]) -> Hint | None:
         idx, v = _finite(s[n])
         if len(v) < MIN_EVALS:
             continue
-        y = _trend(v, _per_step(s[n]))
+        y, pos = _trend(v, _per_step(s[n]))
         start = max(float(y[0]), _level(y, True))
         best = np.minimum.accumulate(y)
         prev = np.concatenate([[np.inf], best[:-1]])
@@ -543,8 +551,8 @@ def _unstable(s: Mapping[str, Series]) -> Hint | None:
                 inside = False
                 recovered += 1
         if len(jumps) >= JUMPS_UNSTABLE and recovered >= 1:
-            at = _at(s[n], int(idx[jumps[0]]))
-            shown = ", ".join(f"{_g(float(prev[i]))} -> {_g(float(y[i]))} at {_where(_at(s[n], int(idx[i])))}" for i in jumps[:3])
+            at = _at(s[n], int(idx[pos[jumps[0]]]))
+            shown = ", ".join(f"{_g(float(prev[i]))} -> {_g(float(y[i]))} at {_where(_at(s[n], int(idx[pos[i]])))}" for i in jumps[:3])
             return Hint(
                 "lr_too_high", "warn",
                 f"{n} jumps to {JUMP_FACTOR:g}x or more its best so far {len(jumps)} times and comes back ({shown}"

@@ -7,6 +7,7 @@ true width and ten million points draw in well under a second. Figures use the A
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,7 +24,10 @@ if TYPE_CHECKING:
 ENVELOPE_COLUMNS = 1000
 # Per-step series with more points than this are drawn as a band + smoothed line, not raw.
 BAND_MIN_POINTS = 200
-_MARKED = {"diverged", "overfitting", "lr_too_high"}
+# Default smoothing: an EMA whose effective window is this share of the series' points. A fixed
+# weight (TensorBoard's 0.6 is a window of 2.5 points) leaves 6,000 batch losses as noisy as the raw
+# series; a window that grows with the run smooths every run to the same degree.
+SMOOTH_SHARE = 0.02
 
 
 @dataclass
@@ -61,8 +65,42 @@ def envelope(x: np.ndarray, y: np.ndarray, columns: int = ENVELOPE_COLUMNS) -> t
     return centers, y_min, y_max, sums / counts
 
 
+def _epoch_map(run: Mapping[str, Series]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Step -> fractional epoch for a run whose per-step rows carry an integer epoch: the first step
+    of each epoch is its start, and a step sits at epoch + its share of the way to the next start.
+    Returns (steps, epochs) to interpolate along, or None when the run logs no (step, epoch) pairs or
+    its epochs are already fractional."""
+    pairs_s, pairs_e = [], []
+    for s in run.values():
+        ok = np.isfinite(s.step) & np.isfinite(s.epoch)
+        if ok.any():
+            pairs_s.append(s.step[ok])
+            pairs_e.append(s.epoch[ok])
+    if not pairs_s:
+        return None
+    st, ep = np.concatenate(pairs_s), np.concatenate(pairs_e)
+    if not np.all(ep == np.round(ep)):
+        return None
+    epochs = np.unique(ep)
+    starts = np.array([st[ep == e].min() for e in epochs])
+    if len(epochs) < 2 or np.any(np.diff(starts) <= 0):
+        return None
+    # the last epoch ends one typical epoch length after it starts
+    ends = np.append(starts[1:], starts[-1] + float(np.median(np.diff(starts))))
+    return np.append(starts, ends[-1]), np.append(epochs, epochs[-1] + 1)
+
+
 def _x_for(series: Series, key: str, run: Mapping[str, Series]) -> np.ndarray:
-    """The series' x values on the shared axis `key` ("step" or "epoch"), converting through the run."""
+    """The series' x values on the shared axis `key` ("step" or "epoch"). On the epoch axis a point
+    with a step is placed at its fractional epoch (epoch + position in it), so the per-step rows of an
+    epoch-indexed log spread across the epoch instead of stacking on its integer."""
+    if key == "epoch":
+        fractional = np.isfinite(series.epoch).all() and not np.all(series.epoch == np.round(series.epoch))
+        emap = None if fractional else _epoch_map(run)
+        if emap is not None and series.has_step:
+            # every series with steps, per-step or per-epoch, on the same fractional axis: a validation
+            # row logged at the last step of epoch 3 sits at the end of that epoch, not at its start
+            return np.interp(series.step, emap[0], emap[1])
     own = series.step if key == "step" else series.epoch
     if np.isfinite(own).all():
         return own
@@ -94,12 +132,32 @@ def _x_for(series: Series, key: str, run: Mapping[str, Series]) -> np.ndarray:
 
 
 def choose_x(runs: Sequence[RunCurves]) -> str:
-    """'step' when every run's main loss series logs steps, else 'epoch'."""
-    for run in runs:
-        main = run.series.get("train_loss") or run.series.get("val_loss") or next(iter(run.series.values()), None)
-        if main is None or not main.has_step:
-            return "epoch"
-    return "step"
+    """'epoch' when every run places its main series on epochs (directly, or steps through the
+    run's epochs), else 'step' when every run logs steps, else 'epoch' (the point index as a last resort)."""
+    def main(run: RunCurves) -> Series | None:
+        return run.series.get("train_loss") or run.series.get("val_loss") or next(iter(run.series.values()), None)
+
+    def on_epochs(run: RunCurves) -> bool:
+        m = main(run)
+        if m is None:
+            return False
+        return m.has_epoch or (m.has_step and _epoch_map(run.series) is not None)
+
+    if runs and all(on_epochs(r) for r in runs):
+        return "epoch"
+    if runs and all((m := main(r)) is not None and m.has_step for r in runs):
+        return "step"
+    return "epoch"
+
+
+def smoothing_weight(n: int, smooth: float | None) -> tuple[float, int]:
+    """(EMA weight, effective window in points) for a series of n points. `smooth` None: the window
+    is SMOOTH_SHARE of the points (so 6,000 batches are smoothed as much as 600, relative to the run);
+    a number: that TensorBoard weight, whose window is 1 / (1 - weight)."""
+    if smooth is None:
+        window = max(1, round(SMOOTH_SHARE * n))
+        return (1 - 1 / window if window > 1 else 0.0), window
+    return smooth, max(1, round(1 / (1 - smooth)))
 
 
 # Beyond this magnitude a value cannot share an axis with a loss near 1 (matplotlib's transforms turn
@@ -113,34 +171,47 @@ def _drawable(v: np.ndarray) -> np.ndarray:
 
 
 def _draw_series(
-    ax: Axes, x: np.ndarray, s: Series, *, color: str, label: str, smooth: float, val: bool, raw: bool = False,
-    band: bool = True,
-) -> None:
-    y = s.value
+    ax: Axes, x: np.ndarray, s: Series, *, color: str, smooth: float | None, val: bool, lr: bool = False,
+    band: bool = True, scale: float = 1.0, label: str = "",
+) -> int | None:
+    """Draw one series; returns the smoothing window used (None when drawn raw)."""
+    y = s.value * scale if scale != 1.0 else s.value
     finite = _drawable(y) & np.isfinite(x)
-    xs, ys = x[finite], y[finite]
-    if len(xs) > 1 and np.any(np.diff(xs) < 0):
+    all_finite = bool(finite.all())
+    xs, ys = (x, y) if all_finite else (x[finite], y[finite])  # no copy of a clean 10M-point series
+    if len(xs) > 1 and bool((xs[1:] < xs[:-1]).any()):
         order = np.argsort(xs, kind="stable")
         xs, ys = xs[order], ys[order]
-    if raw:
+    style = "--" if val else "-"
+    window = None
+    if lr:
+        # a learning rate is a step function: hold each value until the next one
         cx, lo, hi, _ = envelope(xs, ys)
-        ax.plot(cx, hi, color=color, label=label, linewidth=1.6, zorder=3)
+        ax.plot(cx, hi, color=color, linewidth=1.6, zorder=3, drawstyle="steps-post")
     elif val or len(xs) < BAND_MIN_POINTS:
-        style = {"marker": "o", "markersize": 3} if len(xs) <= 60 else {}
-        ax.plot(xs, ys, color=color, label=label, linewidth=1.6, linestyle="--" if val else "-", zorder=4 if val else 3, **style)
+        marker = {"marker": "o", "markersize": 3} if len(xs) <= 60 else {}
+        ax.plot(xs, ys, color=color, linewidth=1.6, linestyle=style, zorder=4 if val else 3, **marker)
     else:
-        if not band:
-            pass
-        elif len(xs) > ENVELOPE_COLUMNS:
-            cx, lo, hi, _ = envelope(xs, ys)
-            ax.fill_between(cx, lo, hi, color=color, alpha=0.2, linewidth=0, zorder=1, label=f"{label} (per step, min-max)")
+        cx, lo, hi, mean = envelope(xs, ys)
+        if band:
+            ax.fill_between(cx, lo, hi, color=color, alpha=0.18, linewidth=0, zorder=1)
+        weight, window = smoothing_weight(len(ys), smooth)
+        # Default: forward then backward (zero phase), since a one-sided EMA over 2% of a run lags behind
+        # a steep start and draws the training loss above a validation loss it is really below. A
+        # weight the user chose gets TensorBoard's own one-sided smoothing.
+        if smooth is None and len(cx) < len(xs):
+            # the window spans many envelope columns: smooth the column means, the same curve at the
+            # drawn resolution without scanning ten million points with a 200,000-point window
+            per_column = len(xs) / len(cx)
+            w_col = max(1.0, window / per_column)
+            wc = 1 - 1 / w_col if w_col > 1 else 0.0
+            sx, sm = cx, ema(ema(mean, wc)[::-1], wc)[::-1]
         else:
-            ax.plot(xs, ys, color=color, alpha=0.25, linewidth=0.8, zorder=1, label=f"{label} (per step)")
-        smoothed = ema(ys, smooth)
-        sx, _, _, sm = envelope(xs, smoothed)
-        ax.plot(sx, sm, color=color, linewidth=1.6, zorder=3, label=f"{label} (smoothed {smooth:g})")
-    bad = ~_drawable(y) & np.isfinite(x)
-    if bad.any():
+            smoothed = ema(ema(ys, weight)[::-1], weight)[::-1] if smooth is None else ema(ys, weight)
+            sx, _, _, sm = envelope(xs, smoothed)
+        ax.plot(sx, sm, color=color, linewidth=1.6, linestyle=style, zorder=3)
+    bad = None if all_finite else ~_drawable(y) & np.isfinite(x)
+    if bad is not None and bad.any():
         from matplotlib.transforms import blended_transform_factory
 
         trans = blended_transform_factory(ax.transData, ax.transAxes)
@@ -148,12 +219,15 @@ def _draw_series(
         if len(bx) > ENVELOPE_COLUMNS:
             bx = bx[:: max(1, len(bx) // ENVELOPE_COLUMNS)]
         ax.scatter(bx, np.full(len(bx), 0.97), transform=trans, marker="x", color="crimson", s=22, zorder=6,
-                   label=f"{label}: NaN/inf ({int(bad.sum())})", clip_on=False)
+                   label=f"{label or s.name}: NaN/inf ({int(bad.sum())})", clip_on=False)
+    return window
 
 
 def _loss_scale(ax: Axes, series: list[np.ndarray]) -> None:
     """Linear, as TensorBoard draws it, with the top at the early level so a late rise stays visible;
     log scale only when the loss explodes by orders of magnitude (divergence)."""
+    # A strided sample of long series: axis limits need a percentile, not every one of 10M points.
+    series = [v[:: max(1, len(v) // 1_000_000)] for v in series]
     vals = np.concatenate([v[_drawable(v)] for v in series]) if series else np.empty(0)
     if not len(vals):
         return
@@ -167,37 +241,91 @@ def _loss_scale(ax: Axes, series: list[np.ndarray]) -> None:
     ax.set_ylim(bottom, top * 1.08 if top > 0 else None)
 
 
-def _mark_hints(ax: Axes, run: RunCurves, key: str, color: str, multi: bool) -> None:
+_LABELS = {"train_loss": "train loss", "val_loss": "validation loss", "train_acc": "train accuracy",
+           "val_acc": "validation accuracy", "lr": "learning rate"}
+_SHORT = {
+    "overfitting": "overfitting", "diverged": "diverged", "lr_too_high": "LR too high", "lr_too_low": "LR too low",
+    "plateau": "plateau", "not_learning": "not learning", "underfitting": "underfitting", "noisy": "noisy",
+    "still_improving": "still improving", "schedule": "LR step",
+}
+
+
+def _hint_x(h: Hint, key: str, run: RunCurves) -> float | None:
+    """Where a finding's `at` falls on the axis `key`."""
+    if key in h.at and not (key == "epoch" and "step" in h.at and _epoch_map(run.series) is not None):
+        return float(h.at[key])
+    if not h.at:
+        return None
+    probe = Series("_", "_", np.array([h.at.get("step", np.nan)], dtype=float), np.array([h.at.get("epoch", np.nan)], dtype=float),
+                   np.array([0.0]))
+    conv = _x_for(probe, key, run.series)
+    return float(conv[0]) if len(conv) and np.isfinite(conv[0]) else None
+
+
+def _mark_hints(ax: Axes, run: RunCurves, key: str, color: str, multi: bool, row: int) -> int:
+    """A dotted line at every finding's `at` (with several runs, every warning's), labelled with the
+    finding and staggered so that labels at nearby x don't collide."""
+    placed: list[float] = []
+    xlim = None
+    marked = 0
     for h in run.hints:
-        if h.id not in _MARKED or not h.at:
-            continue
-        x = h.at.get(key)
-        if x is None:
-            # convert through the series that logs both
-            ref = next(iter(run.series.values()), None)
-            if ref is None:
-                continue
-            other = "epoch" if key == "step" else "step"
-            if other not in h.at:
-                continue
-            probe = Series("_", "_", np.array([np.nan if key == "step" else h.at.get("step", np.nan)]),
-                           np.array([h.at.get("epoch", np.nan)]), np.array([0.0]))
-            conv = _x_for(probe, key, run.series)
-            x = float(conv[0]) if np.isfinite(conv[0]) else None
+        if multi and h.severity != "warn":
+            continue  # several runs: only the warnings, or the lines hide the curves
+        x = _hint_x(h, key, run)
         if x is None:
             continue
-        line_color = "crimson" if h.severity == "warn" else "gray"
-        ax.axvline(x, color=line_color if not multi else color, linestyle=":", linewidth=1.2, zorder=5)
-        text = {"overfitting": "best (stop here)", "diverged": "diverged", "lr_too_high": "stops improving",
-                "plateau": "plateau from here", "not_learning": "stuck"}[h.id]
-        ax.annotate(text, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
-                    fontsize=8, color=line_color if not multi else color, zorder=6)
+        line_color = color if multi else ("crimson" if h.severity == "warn" else "dimgray")
+        ax.axvline(x, color=line_color, linestyle=":", linewidth=1.3, zorder=5)
+        marked += 1
+        if xlim is None:
+            xlim = ax.get_xlim()
+        near = sum(1 for p in placed if abs(p - x) < 0.08 * (xlim[1] - xlim[0]))
+        placed.append(x)
+        ax.annotate(_SHORT.get(h.id, h.id), xy=(x, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -11 - 10 * (near + row)), textcoords="offset points", fontsize=8, color=line_color, zorder=6)
+    return marked
 
 
-def draw_curves(runs: Sequence[RunCurves], *, smooth: float = 0.6, metrics: Sequence[str] = (), title: str | None = None) -> Figure:
-    """The figure for one or more runs. `smooth`: TensorBoard-style EMA weight in [0, 1).
-    `metrics`: extra series names, one panel each."""
+def _mark_best(axes: dict[str, Axes], run: RunCurves, key: str, color: str, scale: float) -> None:
+    """The best validation point (lowest loss, else highest accuracy): a vertical line through the loss
+    and accuracy panels, and a ring on each validation curve at its best."""
+    best_x = None
+    for name, higher, panel, sc in (("val_loss", False, "loss", 1.0), ("val_acc", True, "accuracy", scale)):
+        s = run.series.get(name)
+        ax = axes.get(panel)
+        if s is None or ax is None or not np.isfinite(s.value).any():
+            continue
+        x = _x_for(s, key, run.series)
+        v = np.where(np.isfinite(s.value) & np.isfinite(x), s.value, np.nan)
+        if not np.isfinite(v).any():
+            continue
+        i = int(np.nanargmax(v) if higher else np.nanargmin(v))
+        ax.plot([x[i]], [v[i] * sc], marker="o", markersize=9, markerfacecolor="none", markeredgecolor=color,
+                markeredgewidth=1.5, zorder=7)
+        if best_x is None:
+            best_x = float(x[i])
+    if best_x is None:
+        return
+    for panel in ("loss", "accuracy"):
+        if panel in axes:
+            axes[panel].axvline(best_x, color=color, linestyle="-.", linewidth=0.9, alpha=0.6, zorder=2)
+
+
+def draw_curves(
+    runs: Sequence[RunCurves], *, smooth: float | None = None, metrics: Sequence[str] = (), title: str | None = None,
+    width: float = 10.0,
+) -> Figure:
+    """The figure for one or more runs. `smooth`: None scales the smoothing window with the number of
+    points (SMOOTH_SHARE of each series); a number is a TensorBoard-style EMA weight in [0, 1).
+    `metrics`: extra series names, one panel each. `width`: inches (the height follows the panels).
+
+    One colour per run; training solid, validation dashed; the learning rate as steps. Accuracy is
+    drawn in percent. The best validation point is ringed and lined through the loss and accuracy
+    panels; every finding with an `at` is a dotted line on the loss panel. The legends sit below the
+    panels so they never cover a curve."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     key = choose_x(runs)
     panels: list[str] = []
@@ -210,36 +338,62 @@ def draw_curves(runs: Sequence[RunCurves], *, smooth: float = 0.6, metrics: Sequ
     panels += [m for m in metrics if any(m in r.series for r in runs)]
     if not panels:
         panels.append("loss")
-    fig = Figure(figsize=(10, 1.2 + 2.6 * len(panels)), dpi=100, layout="constrained")
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     multi = len(runs) > 1
-    palette = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
+    # A row under the panels holds the legends, so they never cover a curve: the line styles, then the runs.
+    ncol = max(1, int(width // 3.2))
+    legend_rows = math.ceil(6 / ncol) + (math.ceil(len(runs) / ncol) if multi else 0)
+    legend_h = 0.2 * legend_rows + 0.1
+    fig = Figure(figsize=(width, 1.0 + 2.5 * len(panels) + legend_h), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(len(panels) + 1, 1, height_ratios=[2.5] * len(panels) + [legend_h])
+    axes_list: list[Axes] = []
+    for i in range(len(panels)):
+        ax = fig.add_subplot(grid[i], sharex=axes_list[0] if axes_list else None)
+        if i < len(panels) - 1:
+            ax.tick_params(labelbottom=False)
+        axes_list.append(ax)
+    axes = np.array(axes_list, dtype=object)
+    legend_ax = fig.add_subplot(grid[len(panels)])
+    legend_ax.axis("off")
+    by_panel = dict(zip(panels, axes, strict=True))
+    acc_scale = 100.0
+    windows: list[tuple[int, int]] = []  # (window, points) of each smoothed series
+    banded = False
+    marks = 0
     for ri, run in enumerate(runs):
-        base = palette[(2 * ri) % 10] if multi else "C0"
-        val_color = palette[(2 * ri + 1) % 10] if multi else "C1"
-        prefix = f"{run.label}: " if multi else ""
+        base = f"C{ri % 10}"
+        val_color = base if multi else "C1"
         for ax, panel in zip(axes, panels, strict=True):
             if panel == "loss":
-                names = [("train_loss", base, "train loss", False), ("val_loss", val_color, "validation loss", True)]
+                names = [("train_loss", base, False), ("val_loss", val_color, True)]
             elif panel == "accuracy":
-                names = [("train_acc", base, "train accuracy", False), ("val_acc", val_color, "validation accuracy", True)]
+                names = [("train_acc", base, False), ("val_acc", val_color, True)]
             elif panel == "learning rate":
-                names = [("lr", base, "learning rate", False)]
+                names = [("lr", base, False)]
             else:
-                names = [(panel, base, panel, False)]
-            for name, color, label, val in names:
+                names = [(panel, base, False)]
+            prefix = f"{run.label}: " if multi else ""
+            for name, color, val in names:
                 s = run.series.get(name)
                 if s is None:
                     continue
                 x = _x_for(s, key, run.series)
-                _draw_series(ax, x, s, color=color, label=prefix + label, smooth=smooth, val=val, raw=name == "lr",
-                             band=not multi)
+                # accuracy in percent; a series already above 1 (a count, or percent the reader kept) as it is
+                scale = 1.0
+                if panel == "accuracy":
+                    fin = s.value[np.isfinite(s.value)]
+                    scale = acc_scale if len(fin) and float(fin.max()) <= 1.0 + 1e-9 else 1.0
+                window = _draw_series(ax, x, s, color=color, smooth=smooth, val=val, lr=name == "lr",
+                                      band=not multi or len(runs) <= 3, scale=scale,
+                                      label=prefix + _LABELS.get(name, name))
+                if window is not None:
+                    windows.append((window, len(s)))
+                    banded = banded or not multi or len(runs) <= 3
             if panel == "accuracy" and not multi:
-                _shade_gap(ax, run, key, val_color)
-            if panel == "loss":
-                _mark_hints(ax, run, key, base, multi)
+                _shade_gap(ax, run, key, acc_scale)
+        _mark_best(by_panel, run, key, base if multi else "C1", acc_scale)
+        marks += _mark_hints(by_panel.get("loss", axes[0]), run, key, base, multi, ri if multi else 0)
     for ax, panel in zip(axes, panels, strict=True):
-        ax.set_ylabel(panel)
+        ax.set_ylabel("accuracy (%)" if panel == "accuracy" else panel)
         ax.grid(True, alpha=0.3)
         if panel == "learning rate":
             vals = [r.series["lr"].value for r in runs if "lr" in r.series]
@@ -247,15 +401,41 @@ def draw_curves(runs: Sequence[RunCurves], *, smooth: float = 0.6, metrics: Sequ
                 ax.set_yscale("log")
         elif panel == "loss":
             _loss_scale(ax, [r.series[n].value for r in runs for n in ("train_loss", "val_loss") if n in r.series])
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", fontsize=8, framealpha=0.8)
     axes[-1].set_xlabel(key)
+    # Legends below the panels: the runs (one colour each), then what each line style means.
+    style: list[tuple[object, str]] = [
+        (Line2D([], [], color="0.3", linestyle="-"), "train"),
+        (Line2D([], [], color="0.3", linestyle="--"), "validation"),
+    ]
+    if not multi:
+        style = [(Line2D([], [], color="C0", linestyle="-"), "train"), (Line2D([], [], color="C1", linestyle="--"), "validation")]
+    if banded:
+        style.append((Patch(color="0.3", alpha=0.25), "per-step min-max"))
+    if windows:
+        w, n = max(windows, key=lambda t: t[1])
+        what = f"two-sided EMA, window {w:,} of {n:,} points" if smooth is None else f"EMA weight {smooth:g} ({w:,} points)"
+        style.append((Line2D([], [], color="0.3", linewidth=1.6), f"smoothed: {what}"))
+    if any(np.isfinite(r.series[n].value).any() for r in runs for n in ("val_loss", "val_acc") if n in r.series):
+        style.append((Line2D([], [], color="0.3", marker="o", markersize=8, markerfacecolor="none", linestyle="-."), "best validation"))
+    if marks:
+        style.append((Line2D([], [], color="crimson", linestyle=":"), "finding (see the table)"))
+    if not multi and "accuracy" in by_panel and {"train_acc", "val_acc"} <= set(runs[0].series):
+        style.append((Patch(color="crimson", alpha=0.15), "train-validation gap"))
+    handles, labels = by_panel[panels[0]].get_legend_handles_labels()  # NaN markers, if any
+    style += list(zip(handles, labels, strict=True))
+    styles = legend_ax.legend([h for h, _ in style], [lbl for _, lbl in style], loc="upper center", ncol=ncol,
+                              fontsize=8, frameon=False, borderaxespad=0)
+    if multi:
+        legend_ax.add_artist(styles)
+        run_handles = [Line2D([], [], color=f"C{i % 10}", linewidth=3) for i in range(len(runs))]
+        legend_ax.legend(run_handles, [r.label for r in runs], loc="lower center", ncol=ncol, fontsize=8,
+                         frameon=False, borderaxespad=0)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
 
 
-def _shade_gap(ax: Axes, run: RunCurves, key: str, color: str) -> None:
+def _shade_gap(ax: Axes, run: RunCurves, key: str, scale: float) -> None:
     ta, va = run.series.get("train_acc"), run.series.get("val_acc")
     if ta is None or va is None:
         return
@@ -267,10 +447,10 @@ def _shade_gap(ax: Axes, run: RunCurves, key: str, color: str) -> None:
         return
     order = np.argsort(tx[tok], kind="stable")
     t_x, t_y = tx[tok][order], ta.value[tok][order]
-    t_s = ema(t_y, 0.6) if len(t_y) >= BAND_MIN_POINTS else t_y
+    t_s = ema(t_y, smoothing_weight(len(t_y), None)[0]) if len(t_y) >= BAND_MIN_POINTS else t_y
     v_x, v_y = vx[vok], va.value[vok]
     train_at_val = np.interp(v_x, t_x, t_s)
-    ax.fill_between(v_x, v_y, train_at_val, color="crimson", alpha=0.12, linewidth=0, zorder=0, label="train-validation gap")
+    ax.fill_between(v_x, v_y * scale, train_at_val * scale, color="crimson", alpha=0.12, linewidth=0, zorder=0)
 
 
 def save_figure(fig: Figure, target: str) -> str | None:
