@@ -114,8 +114,13 @@ def gaps(
                      "class names are shown by index where they do not fit")
     report = compute_gaps(summaries, human_error=human, metric=metric)
     confusions = {n: ev.tally.confusion for n, ev in evaluation.splits.items() if ev.tally.confusion is not None}
+    # The preprocessing trap: is the train split what the model's batch norm saw in training?
+    from diagnose.inputcheck import input_statistics_warning
+
+    module = loaded["model"].module if "model" in loaded else model
+    warning = input_statistics_warning(module, dataset.splits.get("train"), device=evaluation.device)
     report = replace(report, notes=tuple(notes) + report.notes, classes=classes_, confusions=confusions or None,
-                     predictions=str(folder / PREDICTIONS))
+                     predictions=str(folder / PREDICTIONS), warnings=(warning,) if warning else ())
     if owned:
         weakref.finalize(report, _remove_tree, folder)
         return report

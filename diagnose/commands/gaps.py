@@ -43,6 +43,8 @@ def command(
     markdown: opt.Markdown = False,
     workdir: opt.Workdir = opt.WORKDIR,
     predictions: Path | None = typer.Option(None, "--predictions", readable=False, help="Read saved predictions (DIR/<split>.parquet with label and pred columns) instead of running a model."),
+    log: Path | None = typer.Option(None, "--log", readable=False, help="The training log of MODEL (CSV, JSON lines, TensorBoard, ...): warn when its last validation accuracy or loss disagrees with what is measured here."),
+    log_split: str = typer.Option("train_dev", "--log-split", help="The split the log's validation set corresponds to: train_dev, or dev."),
 ) -> None:
     from diagnose import api
     from diagnose.render import print_json, stdout_console
@@ -87,6 +89,15 @@ def command(
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return
             run.publish()
+    if log is not None:
+        from dataclasses import replace
+
+        from diagnose.inputcheck import check_log
+        from diagnose.io.splits import canonical_split
+
+        warning = check_log(log, report, split=canonical_split(log_split))
+        if warning:
+            report = replace(report, warnings=report.warnings + (warning,))
     rows = report.per_class() if per_class else None
     where = settings.describe()  # the table's header: where each setting came from
     if json_out:

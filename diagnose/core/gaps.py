@@ -132,6 +132,8 @@ class GapReport:
     gaps: dict[str, Gap | None]
     verdict: Verdict
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # The measurement itself looks wrong (the model not fed what it was trained on): shown first.
+    warnings: tuple[str, ...] = field(default_factory=tuple)
     # What a notebook asks of a report after the fact (per-class gaps, a sample of errors); not in to_json.
     classes: list[str] | None = field(default=None, compare=False, repr=False)
     confusions: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
@@ -169,7 +171,8 @@ class GapReport:
         notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
         problem = escape(self.verdict.problem or "no significant gap")
         return (
-            f"<div><p><b>verdict:</b> {problem}</p>"
+            "<div>" + "".join(f"<p><b>warning:</b> {escape(w)}</p>" for w in self.warnings)
+            + f"<p><b>verdict:</b> {problem}</p>"
             f"<table><tr><th>split</th><th>n</th><th>{escape(self.metric)}</th><th>95% interval</th></tr>{rows}</table>"
             f"<table><tr><th>gap</th><th>value</th><th>95% interval</th><th>significant</th></tr>{gaps}</table>"
             f"<ul>{advice}</ul>" + (f"<p>notes</p><ul>{notes}</ul>" if notes else "") + "</div>"
@@ -183,6 +186,7 @@ class GapReport:
             "gaps": {name: (g.to_json() if g else None) for name, g in self.gaps.items()},
             "verdict": self.verdict.to_json(),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -205,7 +209,7 @@ class GapReport:
             )
         verdict = Verdict(problem=doc["verdict"]["problem"], advice=tuple(doc["verdict"]["advice"]))
         return cls(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps,
-                   verdict=verdict, notes=tuple(doc.get("notes") or ()))
+                   verdict=verdict, notes=tuple(doc.get("notes") or ()), warnings=tuple(doc.get("warnings") or ()))
 
 
 def check_human_error(value: object, metric: Metric | str, where: Path | str) -> float | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,12 +59,14 @@ class Settings:
 
     def describe(self, keys: tuple[str, ...] = KEYS) -> str | None:
         """One line for the head of a table: 'settings: arch mynet:MyNet, mean, std from pyproject.toml
-        (tool.diagnose); human_error 0.02 from data/diagnose.toml', or None when no file set any of `keys`."""
+        (tool.diagnose); human_error 0.02 from data/diagnose.toml; mean from the command line', or None
+        when all of `keys` are defaults."""
         by_source: dict[str, list[str]] = {}
-        for key, s in self.from_files().items():
-            if key not in keys:
+        for key, s in self.values.items():
+            if key not in keys or s.source == "default":
                 continue
-            by_source.setdefault(s.source, []).append(_short(key, s.value))
+            source = "the command line" if s.source.startswith("--") else s.source
+            by_source.setdefault(source, []).append(_short(key, s.value))
         if not by_source:
             return None
         return "settings: " + "; ".join(f"{', '.join(keys)} from {src}" for src, keys in by_source.items())

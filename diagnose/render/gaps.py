@@ -151,6 +151,8 @@ def per_class_json(report: GapReport, rows: list[ClassRow]) -> dict[str, Any]:
 def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None = None) -> None:
     from rich.table import Table
 
+    for warning in report.warnings:
+        console.print(f"Warning: {warning}", markup=False, soft_wrap=True, style="bold yellow")
     table = Table(show_edge=True, header_style="bold")
     for i, h in enumerate(_headers(report.metric)):
         # Numbers never wrap; the gap's words may, so an 80-column terminal keeps every number whole.
@@ -183,7 +185,8 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
 
 
 def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> str:
-    parts = [markdown_table(_headers(report.metric), level_rows(report)).rstrip("\n"), ""]
+    parts = [f"> **Warning:** {w}\n" for w in report.warnings]
+    parts += [markdown_table(_headers(report.metric), level_rows(report)).rstrip("\n"), ""]
     parts += verdict_lines(report)
     parts += [""] + [f"{i}. {a}" for i, a in enumerate(report.verdict.advice, 1)]
     if rows is not None:

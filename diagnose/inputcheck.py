@@ -1,0 +1,202 @@
+"""Is the model fed what it was trained on? Two checks of the preprocessing trap.
+
+1. Without a training log: a batch-norm layer keeps the running mean and variance of its inputs over
+   training (`running_mean`, `running_var`). Fed a sample of the train split, the first such layer
+   should see inputs with about those statistics; a model trained on normalized images and fed raw
+   pixels sees them shifted by many standard deviations, with a far smaller variance. Where the model
+   has no batch norm with running statistics (or cannot be hooked, as TorchScript), this cannot be
+   known, and nothing is said.
+2. With a training log (`--log run.csv`): the log's last validation accuracy (or loss) should match
+   what diagnose measures on the split the log validated on; see `log_disagreement`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from diagnose.core.stats import newcombe_interval
+
+# Median over channels, in running standard deviations: a healthy model measured on its own train
+# split sits near 0.0-0.1 (augmentation and the running average's lag); raw pixels into a model
+# trained on normalized ones measured 0.6 with a variance 8x smaller.
+SHIFT_LIMIT = 0.5
+VARIANCE_RATIO_LIMIT = 4.0
+CAUSES = ("normalization (--mean/--std)", "resizing (--image-size)", "channel order (RGB vs BGR)",
+          "eval mode (dropout, batch norm)", "another checkpoint than the one the log belongs to")
+
+
+@dataclass(frozen=True)
+class InputStats:
+    layer: str
+    channels: int
+    shift: float  # median |mean - running_mean| / running sd
+    variance_ratio: float  # median var / running_var (geometric)
+
+    @property
+    def off(self) -> bool:
+        return self.shift > SHIFT_LIMIT or not (1 / VARIANCE_RATIO_LIMIT < self.variance_ratio < VARIANCE_RATIO_LIMIT)
+
+
+def first_norm_stats(module: Any, split: Any, *, device: Any = "cpu", items: int = 512, batch_size: int = 128) -> InputStats | None:
+    """What the first batch-norm layer sees on up to `items` items of `split`, against what it saw
+    in training. None when it cannot be known (no such layer, no running statistics, a ScriptModule)."""
+    import torch
+
+    if isinstance(module, torch.jit.ScriptModule) or not isinstance(module, torch.nn.Module):
+        return None
+    layer = None
+    for name, sub in module.named_modules():
+        if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm) and sub.track_running_stats \
+                and sub.running_mean is not None and sub.running_var is not None:
+            layer = (name, sub)
+            break
+    if layer is None:
+        return None
+    name, bn = layer
+    seen: list[torch.Tensor] = []
+
+    def grab(_mod: Any, inputs: tuple[Any, ...]) -> None:
+        x = inputs[0].detach().float()
+        seen.append(x.transpose(0, 1).reshape(x.shape[1], -1).cpu())
+
+    handle = bn.register_forward_pre_hook(grab)
+    taken = 0
+    try:
+        with torch.no_grad():
+            for batch in split.batches(batch_size):
+                module(batch.x.to(device))
+                taken += len(batch.index)
+                if taken >= items:
+                    break
+    except Exception:  # a model that needs other inputs: the evaluation has already said so
+        return None
+    finally:
+        handle.remove()
+    if not seen:
+        return None
+    acts = torch.cat(seen, dim=1)
+    if acts.shape[1] < 2:
+        return None
+    running_var = bn.running_var.detach().float().cpu()
+    sd = (running_var + bn.eps).sqrt()
+    shift = ((acts.mean(1) - bn.running_mean.detach().float().cpu()).abs() / sd).median()
+    ratio = (acts.var(1) + bn.eps) / (running_var + bn.eps)
+    return InputStats(layer=name or type(bn).__name__, channels=int(acts.shape[0]), shift=float(shift),
+                      variance_ratio=float(ratio.log().median().exp()))
+
+
+def input_statistics_warning(module: Any, split: Any, *, device: Any = "cpu") -> str | None:
+    """A one-paragraph warning when the train split is clearly not what the model was trained on; else None."""
+    if split is None:
+        return None
+    stats = first_norm_stats(module, split, device=device)
+    if stats is None or not stats.off:
+        return None
+    return (
+        f"the train split does not look like what the model was trained on: at its first batch-norm layer "
+        f"({stats.layer}) the inputs are shifted by {stats.shift:.1f} running standard deviations and their "
+        f"variance is x{stats.variance_ratio:.2g} of the training one (median over {stats.channels} channels). "
+        "A model trained on normalized inputs and fed raw pixels looks like this; every error below is then too "
+        "high. Check normalization (--mean/--std, or mean/std in pyproject.toml [tool.diagnose]), resizing "
+        "(--image-size) and channel order."
+    )
+
+
+def log_disagreement(
+    *, log_name: str, log_value: float, kind: str, split: str, n: int, errors: int | None,
+    loss: tuple[float, float] | None,
+) -> str | None:
+    """The log's last validation value against what was measured on `split` (n items).
+
+    kind "accuracy" / "error": compared as error rates; disagreement when the 95% interval of the
+    difference (both taken as samples of n items) excludes zero. kind "loss": compared with the mean
+    per-item loss measured (mean, sd); disagreement when the difference is beyond 1.96 standard errors
+    of two such means and more than 20% of the logged loss. None when they agree or cannot be compared.
+    """
+    if not math.isfinite(log_value) or n <= 0:
+        return None
+    if kind in ("accuracy", "error"):
+        if errors is None:
+            return None
+        log_error = 1.0 - log_value if kind == "accuracy" else log_value
+        if not 0.0 <= log_error <= 1.0:
+            return None
+        lo, hi = newcombe_interval(round(log_error * n), n, errors, n)
+        if lo <= 0.0 <= hi:
+            return None
+        measured = f"{errors / n * 100:.1f}% error"
+        logged = f"{log_name} {log_value:.4g} ({log_error * 100:.1f}% error)"
+        gap = f"{(errors / n - log_error) * 100:+.1f} pts, 95% CI {lo * 100:+.1f} to {hi * 100:+.1f}"
+    elif kind == "loss":
+        if loss is None or not all(math.isfinite(v) for v in loss):
+            return None
+        mean, sd = loss
+        se = math.sqrt(2.0) * sd / math.sqrt(n)
+        diff = mean - log_value
+        if abs(diff) <= 1.96 * se or abs(diff) <= 0.2 * abs(log_value):
+            return None
+        measured = f"mean loss {mean:.4g}"
+        logged = f"{log_name} {log_value:.4g}"
+        gap = f"{diff:+.4g}"
+    else:
+        return None
+    return (
+        f"the training log's last {logged} disagrees with {split} measured here ({measured}; {gap}). "
+        f"The model is not being fed what it was validated on; likely causes: {', '.join(CAUSES)}."
+    )
+
+
+def last_validation(path: Any) -> tuple[str, float, str] | None:
+    """(logged name, last finite value, 'accuracy' | 'loss') of a training log's validation metric,
+    accuracy first; None when the log has neither."""
+    import numpy as np
+
+    from diagnose.io.logs import parse_log
+
+    log = parse_log(path)
+    for name, kind in (("val_acc", "accuracy"), ("val_loss", "loss")):
+        series = log.series.get(name)
+        if series is None:
+            continue
+        values = np.asarray(series.value, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            return series.source or name, float(finite[-1]), kind
+    return None
+
+
+def check_log(path: Any, report: Any, *, split: str = "train_dev") -> str | None:
+    """The warning of `log_disagreement` for a GapReport (its saved predictions give the loss), or None.
+
+    Raises UsageError when `split` was not measured or the log has no validation metric."""
+    import numpy as np
+
+    from diagnose.exceptions import UsageError
+
+    found = last_validation(path)
+    if found is None:
+        raise UsageError(f"--log {path}: expected a validation accuracy or loss in the log, got neither; "
+                         "pass the log of the run that produced MODEL")
+    result = report.splits.get(split)
+    if result is None:
+        raise UsageError(f"--log-split {split}: expected a split that was measured ({', '.join(report.splits)}), "
+                         f"got {split}; pass the split the log validated on")
+    name, value, kind = found
+    loss = None
+    if kind == "loss" and getattr(report, "predictions", None):
+        from pathlib import Path
+
+        from diagnose.io.predictions import prediction_files, read_predictions
+
+        files = prediction_files(Path(report.predictions))
+        if split in files:
+            per_item = read_predictions(files[split], ["label", "pred", "loss"]).get("loss")
+            if per_item is not None:
+                v = np.asarray(per_item, dtype=np.float64)
+                v = v[np.isfinite(v)]
+                if v.size > 1:
+                    loss = (float(v.mean()), float(v.std(ddof=1)))
+    return log_disagreement(log_name=name, log_value=value, kind=kind, split=split, n=result.n,
+                            errors=result.errors, loss=loss)
