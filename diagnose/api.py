@@ -282,7 +282,10 @@ def data_checks(
     dataset: Dataset, *, error_rate: float = 0.1, batch_size: int = 1024, show_progress: bool = False,
 ) -> tuple[list[Check], list[dict[str, str]]]:
     """The checks of `check_data` on a loaded Dataset, and the verdict of each pair of splits."""
+    import numpy as np
+
     from diagnose.core import datachecks as dc
+    from diagnose.exceptions import DataError
     from diagnose.progress import progress_bar
 
     splits = dataset.splits
@@ -299,6 +302,13 @@ def data_checks(
                 advance(len(x))
             summaries[name], hashes[name] = summary, h
     labels = {name: split.labels() for name, split in splits.items()}
+    for name, lab in labels.items():  # class counts need indices >= 0 (`diagnose gaps` refuses them too)
+        arr = np.asarray(lab)
+        if arr.dtype.kind in "iu" and len(arr) and int(arr.min()) < 0:
+            raise DataError(
+                f"{splits[name].path}: expected class indices >= 0, got {int(arr.min())} ({int((arr < 0).sum())} of "
+                f"{len(arr)} items); -1 often marks unlabeled items: drop them or give them a class"
+            )
     ids = {name: split.ids() for name, split in splits.items()}
     checks = [
         dc.check_split_sizes({name: s.n for name, s in splits.items()}, error_rate=error_rate),
