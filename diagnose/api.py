@@ -374,7 +374,7 @@ def sanity(
 
 
 def curves(
-    logs: Any, *, smooth: float = 0.6, classes: int | None = None, fmt: str | None = None,
+    logs: Any, *, smooth: float | None = None, classes: int | None = None, fmt: str | None = None,
     metrics: Sequence[str] = (),
 ) -> Any:
     """Read training logs and say what the curves mean.
@@ -385,8 +385,8 @@ def curves(
     import tempfile
 
     from diagnose.core.hints import find_hints
-    from diagnose.io.logs import parse_runs
     from diagnose.render.curves import RunResult
+    from diagnose.runs import read_runs
 
     if isinstance(logs, (str, os.PathLike)):
         paths = [Path(logs)]
@@ -405,10 +405,8 @@ def curves(
                                     f"equal-length lists, got {type(logs).__name__} ({exc}); pass one of those") from None
             paths = [Path(tmp) / "metrics.csv"]
             frame.to_csv(paths[0], index=False)
-        parsed = [run for p in paths for run in parse_runs(p, fmt=fmt)]
+        parsed, labels = read_runs(paths, fmt=fmt)
     results = [RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
-    labels = [f"{r.log.path.name if hasattr(r.log.path, 'name') else r.log.path}"
-              + (f" run {r.log.run}" if getattr(r.log, "runs", 1) > 1 else "") for r in results]
     return Curves(results, labels, smooth, tuple(metrics))
 
 
@@ -416,7 +414,7 @@ class Curves:
     """Training curves read from logs: `runs` (one per run), `findings` (every run's hints, in order),
     `to_json()` (the document of `diagnose curves --json`), `figure()` (a matplotlib Figure)."""
 
-    def __init__(self, runs: list[Any], labels: list[str], smooth: float, metrics: tuple[str, ...]) -> None:
+    def __init__(self, runs: list[Any], labels: list[str], smooth: float | None, metrics: tuple[str, ...]) -> None:
         self.runs = runs
         self.labels = labels
         self.smooth = smooth
@@ -433,8 +431,7 @@ class Curves:
 
     def figure(self) -> Any:
         """The figure of `diagnose curves`; saved only when you call its savefig."""
-        # The figure builder still lives beside the command; it moves to plots.curves with the curves work.
-        from diagnose.commands.curves import curves_figure
+        from diagnose.runs import curves_figure
 
         return curves_figure(self.labels, self.runs, smooth=self.smooth, metrics=self.metrics)
 

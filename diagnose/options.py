@@ -48,7 +48,6 @@ class FailOn(str, enum.Enum):
 BATCH_SIZE = 256
 LABEL_COLUMN = "label"
 WORKDIR = Path(".diagnose")
-SMOOTH = 0.6
 SEED = 0
 APP_DIR = Path(".")
 
@@ -102,7 +101,9 @@ Std = Annotated[
 # --------------------------------------------------------------------------- curves
 
 Smooth = Annotated[
-    float, typer.Option("--smooth", min=0.0, max=0.999, help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999.")
+    float | None,
+    typer.Option("--smooth", min=0.0, max=0.999, show_default=False,
+                 help="TensorBoard-style smoothing weight for per-step curves, 0 to 0.999 (default: an EMA window of 2% of the points)."),
 ]
 Classes = Annotated[int | None, typer.Option("--classes", min=2, help="Number of classes: checks the loss against chance, ln(C).")]
 

@@ -333,11 +333,11 @@ def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> 
     # The same reading and figure as `diagnose curves LOG...`; the figure is kept in memory as PNG.
     import io
 
-    from diagnose.commands.curves import curves_figure, expand_runs, run_labels
     from diagnose.core.hints import find_hints
     from diagnose.io.logs import parse_log
     from diagnose.render.curves import RunResult
     from diagnose.render.report import CurvesSection
+    from diagnose.runs import curves_figure, expand_runs, run_labels
 
     logs = expand_runs(logs)  # a TensorBoard folder of several runs: one run each, as `diagnose curves`
     parsed = [parse_log(p) for p in logs]
