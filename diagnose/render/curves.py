@@ -100,7 +100,14 @@ def run_header(log: ParsedLog) -> str:
     if epochs is not None:
         parts.append(f"{epochs} epochs")
     names = ", ".join(f"{k} ({len(s):,})" for k, s in log.series.items())
-    return f"{log.path} ({', '.join(parts)}): {names or 'no canonical series'}"
+    return f"{_run_path(log)} ({', '.join(parts)}): {names or 'no canonical series'}"
+
+
+def _run_path(log: ParsedLog) -> str:
+    """The log's path, and which of its runs this is when the file holds several."""
+    if log.runs <= 1:
+        return str(log.path)
+    return f"{log.path} {log.run_name}" if log.run_name else f"{log.path} run {log.run} of {log.runs}"
 
 
 FINDING_HEADERS = ("severity", "finding", "at", "evidence", "advice")
@@ -132,7 +139,7 @@ def render_findings(console: Console, results: Sequence[RunResult], plot: str | 
 def findings_markdown(results: Sequence[RunResult], plot: str | None) -> str:
     out = []
     for r in results:
-        out.append(f"### {r.log.path}\n")
+        out.append(f"### {_run_path(r.log)}\n")
         out.append(markdown_table(FINDING_HEADERS, finding_rows(r.hints)))
     if plot:
         out.append(f"\nPlot: `{plot}`\n")
