@@ -77,8 +77,8 @@ def grown_line(s: ErrorsSummary) -> str | None:
     if not s.grown or len(s.confusion_splits) < 2:
         return None
     a, b = s.confusion_splits[0], s.confusion_splits[-1]
-    cells = "; ".join(f"{t} \u2192 {p} {pct(x)} \u2192 {pct(y)}" for t, p, x, y, _ in s.grown[:3])
-    return f"Grew most from {a} to {b}: {cells}."
+    cells = "; ".join(f"{t} \u2192 {p} from {pct(x)} to {pct(y)}" for t, p, x, y, _ in s.grown[:3])
+    return f"Confusions that grew most from {a} to {b} (share of the true class): {cells}."
 
 
 
