@@ -90,3 +90,34 @@ def test_errors_writes_the_confusion_image(cli, tmp_path: Path, example_model: P
     assert doc["grown_confusions"][0]["growth"] == pytest.approx(top.iloc[0])
     with Image.open(doc["confusion_png"]) as im:
         assert im.format == "PNG"
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=2048))
+def test_regrid_reads_any_bytes_without_crashing(data: bytes) -> None:
+    from diagnose.plots.contact import regrid
+
+    assert regrid(data) is None  # not a contact sheet of ours
+
+
+def test_regrid_lays_a_contact_sheet_out_two_to_a_row(tmp_path: Path) -> None:
+    import io
+
+    from diagnose.plots.contact import CELL_H, CELL_W, contact_sheet, regrid, save_contact_sheet
+
+    tiles = [np.full((8, 8), k * 20, dtype=np.uint8) for k in range(13)]
+    sheet = contact_sheet(tiles, [f"{k} \u2192 x" for k in range(13)], list(range(1, 14)), title="t")
+    save_contact_sheet(sheet, tmp_path / "s.png", tiles=13)
+    raw = (tmp_path / "s.png").read_bytes()
+    narrow = regrid(raw)
+    assert narrow is not None
+    with Image.open(io.BytesIO(narrow)) as im:
+        assert im.size == (2 * CELL_W, 7 * CELL_H)
+        px = np.asarray(im.convert("L"))
+    # Tile 13 (grey 240) sits alone in the last row, left; the right half of that row is blank.
+    assert (px[6 * CELL_H : 7 * CELL_H, CELL_W:] == 255).all()
+    assert px[6 * CELL_H + 40, 40] == 240

@@ -127,3 +127,28 @@ def test_recall_of_planted_flips_with_a_real_model(example_model, example_data) 
     # Measured: recall 0.53 before, 0.74 after (238 flips over 9 draws); 48% of the flags are flips.
     assert recall_cl >= recall_old + 0.15, (recall_old, recall_cl)
     assert found["cl"] / flagged_cl > 0.4
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), classes=st.integers(2, 8), n=st.integers(20, 300),
+       peak=st.floats(0.0, 6.0), flip=st.floats(0.0, 0.5))
+def test_fuzzed_probabilities_agree_with_cleanlab(seed: int, classes: int, n: int, peak: float, flip: float) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    y[:classes] = np.arange(classes)  # every class labelled at least once (cleanlab warns otherwise)
+    logits = rng.normal(0, 1, (n, classes))
+    logits[np.arange(n), y] += peak
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    flipped = rng.random(n) < flip
+    given_labels = y.copy()
+    given_labels[flipped] = (y[flipped] + rng.integers(1, classes, flipped.sum())) % classes
+    given_labels[:classes] = np.arange(classes)
+    ours, score = confident_issues_full(given_labels, p)
+    theirs = cleanlab_filter.find_label_issues(given_labels, p, filter_by="confident_learning", n_jobs=1)
+    assert np.array_equal(ours, theirs)
+    assert ((score >= 0) & (score <= 1)).all()
