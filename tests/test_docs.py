@@ -108,3 +108,31 @@ def test_the_repository_speaks_of_the_product_only():
             if PROVENANCE.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
     assert not found, "cite public sources instead:\n" + "\n".join(found)
+
+
+def _readme_sessions() -> list[tuple[list[str], list[str]]]:
+    """The README's `$ diagnose ...` blocks: (arguments, the output lines shown; `...` elides)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    sessions = []
+    for block in re.findall(r"^```\n(\$ diagnose .*?)^```", text, re.DOTALL | re.MULTILINE):
+        first, *shown = block.splitlines()
+        sessions.append((first.split()[2:], [line.rstrip() for line in shown if line.strip() not in ("", "...")]))
+    return sessions
+
+
+def test_readme_walk_through_shows_real_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line of output the README shows is what the command prints now (run in order, in a fresh folder)."""
+    from typer.testing import CliRunner
+
+    from diagnose.cli import app
+
+    (tmp_path / "fixtures").symlink_to(ROOT / "fixtures")
+    monkeypatch.chdir(tmp_path)
+    sessions = _readme_sessions()
+    assert [args[0] for args, _ in sessions] == ["gaps", "errors", "curves"]
+    for args, shown in sessions:
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "100", "TERM": "dumb"})
+        assert result.exit_code == 0, result.output
+        printed = {line.rstrip() for line in result.output.splitlines()}
+        missing = [line for line in shown if line not in printed]
+        assert not missing, f"README.md: `diagnose {' '.join(args)}` no longer prints:\n" + "\n".join(missing)
