@@ -159,6 +159,21 @@ class EventFileError(ValueError):
 def read_scalars(path: str | os.PathLike[str]) -> tuple[list[str], list[int], list[float], list[float], bool]:
     """Every scalar in one event file, in file order: (tags, steps, wall_times, values, truncated).
 
+    A record damaged in the middle of the file (a length whose checksum does not match, or bytes
+    that are not an event) raises EventFileError: silently stopping there would drop the rest of the
+    run and call what is left healthy.
+    """
+    try:
+        return _read_scalars(path)
+    except EventFileError:
+        raise
+    except (ValueError, IndexError, struct.error) as exc:
+        raise EventFileError(f"a damaged record ({exc}); the points after it cannot be read") from None
+
+
+def _read_scalars(path: str | os.PathLike[str]) -> tuple[list[str], list[int], list[float], list[float], bool]:
+    """read_scalars without the translation of decoding errors.
+
     `truncated` is True when the last record is cut short (a run still writing); the complete
     records before it are returned. Raises EventFileError when the first record's checksum is wrong.
     """
@@ -184,6 +199,12 @@ def read_scalars(path: str | os.PathLike[str]) -> tuple[list[str], list[int], li
         start = pos + 12
         end = start + length
         if end + 4 > n:
+            if _U32.unpack_from(buf, pos + 8)[0] != masked_crc32c(buf[pos : pos + 8]):
+                # Not the tail of a run still writing: a length field damaged in the middle.
+                raise EventFileError(
+                    f"a damaged record at byte {pos} of {n} (its length checksum does not match) after "
+                    f"{len(values)} values; the points after it cannot be read"
+                )
             truncated = True
             break
         pos = end + 4
