@@ -267,3 +267,14 @@ def test_a_training_loss_that_climbs_back_has_diverged() -> None:
     loss = loss + 0.05 * rng.standard_normal(len(loss))
     h = _hint(find_hints({"train_loss": _series("train_loss", loss, "step")}), "diverged")
     assert "climbed back" in h.evidence
+
+
+def test_a_loss_that_sits_orders_of_magnitude_above_chance_is_broken_not_overfitting() -> None:
+    # a 5-class run whose accuracy alternates between two shares and whose validation loss sits at
+    # ~5e8 from the first evaluation: no --classes, C comes from the accuracy
+    val_loss = np.array([5.5e8, 5.2e8, 8.1e8, 8.4e8, 4.7e8, 5.3e8, 4.2e8, 4.9e8, 5.8e8, 6.2e8])
+    acc = np.array([0.15, 0.16, 0.15, 0.16, 0.15, 0.16, 0.16, 0.15, 0.16, 0.15])
+    hints = find_hints({"val_loss": _series("val_loss", val_loss), "val_acc": _series("val_acc", acc)})
+    warns = {h.id for h in hints if h.severity == "warn"}
+    assert warns == {"not_learning", "lr_too_high"}
+    assert "orders of magnitude above the chance level" in _hint(hints, "lr_too_high").evidence

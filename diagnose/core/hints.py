@@ -482,15 +482,13 @@ def _chance(s: Mapping[str, Series], classes: int | None) -> Chance | None:
                 f"({'C from ' + source if source != '--classes' else 'C from --classes'})",
             )
     # Pinned: one exact accuracy value over and over, the training accuracy never above it.
-    for n, v in accs:
-        if n != "val_acc":
-            continue
+    for n, v in accs[:1]:  # validation accuracy, else training accuracy
         vals, counts = np.unique(np.round(v, 6), return_counts=True)
         j = int(np.argmax(counts))
         p, share = float(vals[j]), counts[j] / len(v)
         if not (share >= PINNED_SHARE and counts[j] >= 3 and 0 < p < 0.95):
             continue
-        ta = dict(accs).get("train_acc")
+        ta = dict(accs).get("train_acc") if n == "val_acc" else None
         if ta is not None and float(np.max(ta)) > p + PINNED_TRAIN_ABOVE:
             continue
         if _tail_level(v) > p + PINNED_TRAIN_ABOVE:
@@ -501,9 +499,24 @@ def _chance(s: Mapping[str, Series], classes: int | None) -> Chance | None:
                 continue
         return Chance(
             None, "repeated accuracy",
-            f"{label[n]} is exactly {p:.2%} in {counts[j]} of {len(v)} evaluations and the training accuracy "
-            "never rises above it: the model predicts one class (the majority share), not the inputs",
+            f"{label[n]} is exactly {p:.2%} in {counts[j]} of {len(v)} evaluations"
+            + (" and the training accuracy never rises above it" if ta is not None else "")
+            + ": the model predicts one class (the majority share), not the inputs",
         )
+    return None
+
+
+def _acc_classes(s: Mapping[str, Series]) -> int | None:
+    """C from an accuracy plateau near 1/C (validation, else training accuracy), or None."""
+    for n in ("val_acc", "train_acc"):
+        if n in s:
+            _, v = _finite(s[n])
+            if len(v) >= MIN_EVALS:
+                a = _tail_level(v)
+                k = round(1 / a) if 0 < a < 0.5 else 0
+                if k >= 2 and abs(a - 1 / k) <= max(0.05, CHANCE_ACC_MARGIN / k):
+                    return k
+                return None
     return None
 
 
@@ -518,10 +531,13 @@ def _exploded_start(s: Mapping[str, Series], k: int | None) -> Hint | None:
         idx, v = _finite(s[n])
         if len(v) >= MIN_EVALS and float(v[0]) >= EXPLODED_START * lnk:
             at = _at(s[n], int(idx[0]))
+            sits = float(np.median(v)) >= EXPLODED_START * lnk
             return Hint(
                 "lr_too_high", "warn",
                 f"{n} starts at {_g(float(v[0]))} at {_where(at)}, {math.log10(float(v[0]) / lnk):.0f} orders of "
-                f"magnitude above the chance level ln {k} = {lnk:.3g}: the first updates blew the weights up",
+                f"magnitude above the chance level ln {k} = {lnk:.3g}"
+                + (f", and stays there (median {_g(float(np.median(v)))})" if sits else "")
+                + ": the updates blew the weights (or the logits) up",
                 ADVICE["unstable"], at,
             )
     return None
@@ -685,14 +701,16 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
                 break
     stats = _train_stats(train) if train is not None else CurveStats()
     shape = train is not None and _enough_epochs(train)
-    stuck = False
+    stuck = exploded_start = False
     if diverged is None:
         chance = _chance(series, classes)
-        exploded = _exploded_start(series, chance.classes if chance is not None else classes)
+        k = classes or (chance.classes if chance is not None else None) or _acc_classes(series)
+        exploded = _exploded_start(series, k)
         not_learning = _not_learning(series, stats, chance, exploded is not None)
         if not_learning is not None:
             stuck = True
             hints.append(not_learning)
+        exploded_start = exploded is not None  # a blown-up run: its gaps and plateaus mean nothing
         unstable = exploded or _unstable(series)
         if unstable is not None:
             hints.append(unstable)
@@ -749,7 +767,7 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
                     ADVICE["noisy"], {},
                 )
             )
-    if diverged is None and not stuck:
+    if diverged is None and not stuck and not exploded_start:
         over = _overfitting(series)
         if over is not None:
             hints.append(over)
