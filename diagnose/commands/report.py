@@ -1,19 +1,17 @@
 """`diagnose report`: gather what the other commands found into one self-contained HTML page to share.
 
-Reads the last `diagnose gaps` run (manifest.json and the saved predictions), a marked error-analysis
-sheet, training logs and, when asked, checks the data. Imports torch only for `--data`.
+Options in, `reporting.build_content`, the page and a short summary out. The sections are built in
+`diagnose.reporting`. Imports torch only for `--data`.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from diagnose.exceptions import InputError, OverwriteRefused, UsageError
+from diagnose.exceptions import UsageError
 
 NAME = "report"
 HELP = (
@@ -54,25 +52,14 @@ def command(
     inputs = [*log, *([sheet] if sheet else [])]
     if out.exists() and any(out.resolve() == p.resolve() for p in inputs if p.exists()):
         raise UsageError(f"--out {out}: expected a new HTML file, got one of the inputs; choose another name")
-    backup = _guard(out, force)
+    from diagnose.reporting import build_content, guard_output, open_in_browser
 
-    from diagnose.render.report import ReportContent
+    backup = guard_output(out, force)
 
-    content = ReportContent(
-        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        command=_command_line(workdir, log, sheet, data, out, classes, smooth, label_column, image_size),
+    content = build_content(
+        workdir, manifest, log=log, sheet=sheet, data=data, out=out, classes=classes, smooth=smooth,
+        label_column=label_column, image_size=image_size, baseline=baseline, show_progress=not json_out,
     )
-    if manifest is not None:
-        content.gaps = _gaps_section(workdir, manifest)
-    if sheet is not None:
-        content.tally = _tally_section(sheet, workdir)
-    if log:
-        content.curves = _curves_section(log, classes=classes, smooth=smooth)
-    if data is not None:
-        content.data = _data_section(data, manifest, label_column=label_column, image_size=image_size,
-                                     show_progress=not json_out)
-    if baseline is not None:
-        content.compare = _compare_section(baseline, workdir)
 
     from diagnose.io.atomic import atomic_write_text
     from diagnose.render.report import render_html, summary, to_json
@@ -85,7 +72,7 @@ def command(
     except OSError as exc:  # disk full, a read-only disk
         raise write_error(exc, out) from None
     if open_page:
-        _open_in_browser(out)
+        open_in_browser(out)
     if json_out:
         from diagnose.render import print_json
 
@@ -106,265 +93,3 @@ def command(
     for key, where in content.missing().items():
         lines.append(f"Not included: {key}; {where}")
     sys.stdout.write("\n".join(lines) + "\n")
-
-
-def _open_in_browser(out: Path) -> None:
-    """The default browser (the BROWSER environment variable, else the desktop's), as a file:// URL."""
-    import webbrowser
-
-    url = out.resolve().as_uri()
-    try:
-        opened = webbrowser.open(url)
-    except webbrowser.Error:
-        opened = False
-    if not opened:
-        sys.stderr.write(f"Could not open a browser here; open {url} yourself.\n")
-
-
-def _guard(out: Path, force: bool) -> str | None:
-    """Replace only a report diagnose wrote; anything else needs --force, and then a .bak is kept."""
-    from diagnose.io.sheet import backup
-    from diagnose.render.report import GENERATOR_MARK
-
-    if out.is_dir():
-        raise UsageError(f"--out {out}: expected a file path, got a folder; pass e.g. {out / 'diagnose-report.html'}")
-    from diagnose.io.outputs import check_target
-
-    check_target(out)  # below a regular file, or in a folder you may not write: refused before any work
-    if not out.exists():
-        return None
-    with open(out, "rb") as fh:
-        head = fh.read(4096).decode("utf-8", errors="replace")
-    if GENERATOR_MARK in head:
-        return None
-    if not force:
-        raise OverwriteRefused(
-            f"{out}: expected no file or a report diagnose wrote, got a file diagnose did not write; "
-            "pass --out another.html, or --force to replace it (a .bak copy is kept)"
-        )
-    return str(backup(out))
-
-
-def _command_line(workdir: Path, log: list[Path], sheet: Path | None, data: Path | None, out: Path,
-                  classes: int | None, smooth: float, label_column: str, image_size: str | None) -> str:
-    import shlex
-
-    args = ["diagnose", "report"]
-    if workdir != Path(".diagnose"):
-        args += ["--workdir", str(workdir)]
-    for p in log:
-        args += ["--log", str(p)]
-    if sheet is not None:
-        args += ["--sheet", str(sheet)]
-    if data is not None:
-        args += ["--data", str(data)]
-    if classes is not None:
-        args += ["--classes", str(classes)]
-    if smooth != 0.6:
-        args += ["--smooth", str(smooth)]
-    if label_column != "label":
-        args += ["--label-column", label_column]
-    if image_size:
-        args += ["--image-size", image_size]
-    args += ["--out", str(out)]
-    return " ".join(shlex.quote(a) for a in args)
-
-
-# --------------------------------------------------------------------------- gaps
-
-
-def _report_from_json(doc: dict[str, Any], where: Path) -> Any:
-    """Rebuild the GapReport `diagnose gaps` saved in the manifest (`report`, as its --json)."""
-    from diagnose.core.gaps import GapReport
-
-    try:
-        return GapReport.from_json(doc)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise InputError(
-            f"{where}: expected the report of a `diagnose gaps` run, got a manifest without a readable "
-            f"report ({type(exc).__name__}: {exc}); rerun diagnose gaps"
-        ) from None
-
-
-def _created_epoch(created: Any) -> float | None:
-    import calendar
-
-    try:
-        return float(calendar.timegm(time.strptime(str(created), "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        return None
-
-
-def _stale_notes(manifest: dict[str, Any]) -> list[str]:
-    """Files changed since `diagnose gaps` evaluated them: the report would describe another model.
-
-    A file is hashed only when its modification time is after the run (hashing a large model costs
-    seconds; an untouched one is not read).
-    """
-    from diagnose.io.digest import sha256_file
-
-    created = _created_epoch(manifest.get("created"))
-    files: list[tuple[str, Path, str]] = []
-    model = manifest.get("model") or {}
-    if model.get("path") and model.get("sha256"):
-        files.append(("model", Path(model["path"]), model["sha256"]))
-    data = manifest.get("data") or {}
-    for name, s in (data.get("splits") or {}).items():
-        if isinstance(s, dict) and s.get("sha256") and data.get("path"):
-            files.append((f"{name} split", Path(data["path"]) / s["path"], s["sha256"]))
-    notes = []
-    for what, path, sha in files:
-        if not path.is_file():
-            notes.append(f"the {what} file {path} is no longer there; the numbers are from the run of {manifest.get('created')}")
-            continue
-        if created is not None and path.stat().st_mtime <= created:
-            continue
-        if sha256_file(path) != sha:
-            notes.append(f"the {what} file {path} changed after `diagnose gaps` evaluated it "
-                         "(its sha256 differs): rerun diagnose gaps for numbers of the current file")
-    return notes
-
-
-def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
-    from diagnose.core.gaps import class_breakdown
-    from diagnose.exceptions import DataError
-    from diagnose.io.predictions import MANIFEST, prediction_files, tally_predictions
-    from diagnose.render.report import GapsSection
-
-    where = Path(workdir) / MANIFEST
-    doc = manifest.get("report")
-    if not isinstance(doc, dict):
-        raise InputError(f"{where}: expected a `report` entry written by diagnose gaps, got none; rerun diagnose gaps")
-    report = _report_from_json(doc, where)
-    notes = _stale_notes(manifest)
-    rows = None
-    figure = None
-    if report.metric == "error":
-        # Which classes drive each gap, from the saved per-item predictions (pyarrow, no torch).
-        try:
-            files = prediction_files(workdir)
-        except DataError:
-            files = {}
-        if all(s in files for s in report.splits):
-            classes = manifest.get("classes")
-            confusions: dict[str, Any] = {}  # split -> (C, C) confusion matrix
-            for name, path in files.items():
-                if name not in report.splits:
-                    continue
-                t = tally_predictions(path, metric="error", classes=classes)
-                if (t.n, t.errors) != (report.splits[name].n, report.splits[name].errors):
-                    notes.append(f"{path} holds {t.errors} errors in {t.n} items, the manifest {report.splits[name].errors} "
-                                 f"in {report.splits[name].n}: the per-class table is left out; rerun diagnose gaps")
-                    confusions = {}
-                    break
-                assert t.confusion is not None  # classification counts of a non-empty split (matched above)
-                confusions[name] = t.confusion
-            if confusions:
-                rows = class_breakdown(confusions, classes)
-                figure = _confusion_figures(confusions, classes)
-        else:
-            notes.append(f"no saved predictions in {Path(workdir) / 'predictions'} for every split: the per-class table is left out")
-    section = GapsSection(report=report, manifest=manifest, manifest_path=str(where), class_rows=rows, notes=notes)
-    if figure is not None:
-        section.confusion_png, section.confusion_png_narrow, section.confusion_splits, section.grown = figure
-    return section
-
-
-def _confusion_figures(confusions: dict[str, Any], classes: list[str] | None) -> Any:
-    """train_dev and dev (or the last split) side by side, wide and phone-width PNGs, grown cells named."""
-    from diagnose.plots.confusion import confusion_figure, grown_cells, panels_for, png_bytes
-
-    last = next((s for s in ("dev", "test", "train_dev") if confusions.get(s) is not None), None)
-    if last is None:
-        return None
-    names = panels_for([s for s, c in confusions.items() if c is not None], last)
-    panels = [(s, confusions[s]) for s in names]
-    grown = grown_cells(panels[0][1], panels[-1][1]) if len(panels) == 2 else []
-    wide = png_bytes(confusion_figure(panels, classes, grown))
-    narrow = png_bytes(confusion_figure(panels, classes, grown, stacked=True))
-
-    def name(k: int) -> str:
-        return str(classes[k]) if classes and k < len(classes) else str(k)
-
-    named = [(name(g.true), name(g.pred), g.before, g.after, g.count) for g in grown]
-    return wide, narrow, tuple(names), named
-
-
-# --------------------------------------------------------------------------- the other sections
-
-
-def _tally_section(sheet: Path, workdir: Path) -> Any:
-    # The same reading as `diagnose tally SHEET` with its defaults.
-    from diagnose.core.tally import tally_marks
-    from diagnose.io.manifest import manifest_error
-    from diagnose.io.sheet import read_sheet
-    from diagnose.render.report import TallySection
-    from diagnose.render.tally import TallyContext
-
-    data = read_sheet(sheet)
-    error = source = split_errors = None
-    if data.split:
-        error, source, split_errors = manifest_error(workdir, sheet, data.split)
-    result = tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error)
-    ctx = TallyContext(sheet=str(sheet), split=data.split, error_source=source, skipped_rows=data.skipped_rows,
-                       split_errors=split_errors)
-    # The contact sheet `diagnose errors` drew beside the sheet, when there is one and it is a PNG.
-    png = sheet.with_suffix(".png")
-    contact = None
-    if png.is_file() and png.stat().st_size <= 16 << 20:
-        raw = png.read_bytes()
-        contact = raw if raw.startswith(b"\x89PNG\r\n\x1a\n") else None
-    from diagnose.plots.contact import regrid
-
-    narrow = regrid(contact) if contact else None
-    return TallySection(tally=result, ctx=ctx, contact_png=contact, contact_name=png.name if contact else None,
-                        contact_png_narrow=narrow)
-
-
-def _compare_section(baseline: Path, workdir: Path) -> Any:
-    """This run (workdir) against an earlier one: `diagnose compare BASELINE WORKDIR`."""
-    from diagnose.io.compare import compare_paths
-    from diagnose.render.report import CompareSection
-
-    return CompareSection(comparison=compare_paths(baseline, workdir), baseline=str(baseline), current=str(workdir))
-
-
-def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> Any:
-    # The same reading and figure as `diagnose curves LOG...`; the figure is kept in memory as PNG.
-    import io
-
-    from diagnose.core.hints import find_hints
-    from diagnose.io.logs import parse_log
-    from diagnose.render.curves import RunResult
-    from diagnose.render.report import CurvesSection
-    from diagnose.runs import curves_figure, expand_runs, run_labels
-
-    logs = expand_runs(logs)  # a TensorBoard folder of several runs: one run each, as `diagnose curves`
-    parsed = [parse_log(p) for p in logs]
-    results = [RunResult(p, find_hints(p.series, classes=classes)) for p in parsed]
-    labels = run_labels(logs)
-    fig = curves_figure(labels, results, smooth=smooth)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    notes = [f"{label}: {note}" for label, r in zip(labels, results, strict=True) for note in r.log.notes]
-    return CurvesSection(results=results, labels=labels, figure_png=buf.getvalue(), notes=notes)
-
-
-def _data_section(data: Path, manifest: dict[str, Any] | None, *, label_column: str, image_size: str | None,
-                  show_progress: bool) -> Any:
-    # `diagnose data DIR`, with the smallest-detectable-gap check at the model's dev error when known.
-    from diagnose.api import data_checks
-    from diagnose.io.splits import load_dataset
-    from diagnose.options import parse_image_size
-    from diagnose.render.report import DataSection
-
-    error_rate = 0.1
-    for split in ("dev", "test", "train_dev"):
-        entry = ((manifest or {}).get("splits") or {}).get(split)
-        if isinstance(entry, dict) and isinstance(entry.get("error"), (int, float)) and 0 < entry["error"] < 1:
-            error_rate = float(entry["error"])
-            break
-    dataset = load_dataset(data, label_column=label_column, image_size=parse_image_size(image_size))
-    checks, verdicts = data_checks(dataset, error_rate=error_rate, batch_size=1024, show_progress=show_progress)
-    title = f"diagnose data: {data} ({', '.join(f'{n} {s.n:,}' for n, s in dataset.splits.items())})"
-    return DataSection(checks=list(checks), verdicts=list(verdicts), title=title)
