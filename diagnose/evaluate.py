@@ -450,7 +450,9 @@ def _evaluate_module(
             finish(world)
             return None
         if staging is not None:
-            for name in SPLITS:
+            from diagnose.core.gaps import ALL_SPLITS
+
+            for name in ALL_SPLITS:
                 target = predictions_path(Path(workdir), name)  # type: ignore[arg-type]
                 if name in evaluations:
                     target.parent.mkdir(parents=True, exist_ok=True)

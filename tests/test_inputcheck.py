@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 from diagnose.inputcheck import first_norm_stats, input_statistics_warning, last_validation, log_disagreement

@@ -23,6 +23,7 @@ def command(
     data: Path | None = typer.Argument(None, readable=False, metavar="DATA", help="Folder with train, train_dev, dev, test splits (.pt, .npz, .csv, .parquet or image folders).", show_default=False),
     *,
     human_error: float | None = typer.Option(None, "--human-error", help="Human-level (or best achievable) error as a fraction, e.g. 0.01. Default: human_error in DATA/diagnose.toml."),
+    human_error_target: float | None = typer.Option(None, "--human-error-target", help="Human-level error on the target (dev/test) data, when it differs from the training data's: adds the two-column table and tells harder target data from data mismatch. Default: human_error_target in the project settings."),
     arch: opt.Arch = None,
     arch_kwargs: opt.ArchKwargs = None,
     trust_pickle: opt.TrustPickle = False,
@@ -57,9 +58,11 @@ def command(
     settings = resolve(
         data if predictions is None else None, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs),
         mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"), image_size=parse_image_size(image_size),
-        label_column=label_column, human_error=human_error,
+        label_column=label_column, human_error=human_error, human_error_target=human_error_target,
     )
     human_error = check_human_error(settings.get("human_error"), metric.value, settings.source("human_error") or "--human-error")
+    human_error_target = check_human_error(settings.get("human_error_target"), metric.value,
+                                           settings.source("human_error_target") or "--human-error-target")
     if per_class and metric != Metric.error:
         # Checked before evaluating: per-class gaps need classes.
         raise UsageError(f"--per-class: expected --metric error, got --metric {metric.value}; per-class gaps need classes")
@@ -89,6 +92,10 @@ def command(
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return
             run.publish()
+    if human_error_target is not None or "train_target" in report.splits:
+        from diagnose.core.gaps import with_target
+
+        report = with_target(report, human_error_target)
     if log is not None:
         from dataclasses import replace
 

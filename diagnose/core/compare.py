@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diagnose.core.gaps import GAPS, SPLITS, Gap, compute_gaps, summarize_errors
+from diagnose.core.gaps import ALL_SPLITS, GAPS, Gap, compute_gaps, summarize_errors
 from diagnose.core.stats import newcombe_interval
 from diagnose.core.tally import paired_difference_interval
 
@@ -227,7 +227,7 @@ def compare_runs(
     notes: list[str] = []
     splits: dict[str, Change] = {}
     per_class: dict[str, list[ClassChange]] = {}
-    for split in SPLITS:
+    for split in ALL_SPLITS:
         if split not in old or split not in new:
             if split in old or split in new:
                 notes.append(f"{split}: only in the {'old' if split in old else 'new'} run; not compared")

@@ -28,6 +28,10 @@ from diagnose.core.stats import (
 )
 
 SPLITS: tuple[str, ...] = ("train", "train_dev", "dev", "test")
+# Target-distribution items that were in training: the "trained on" cell of the target column of the
+# two-column table (see TwoColumn). Read and evaluated like the others, not a level of its own.
+TARGET_SPLIT = "train_target"
+ALL_SPLITS: tuple[str, ...] = (*SPLITS, TARGET_SPLIT)
 GAPS: tuple[str, ...] = ("avoidable_bias", "variance", "data_mismatch", "dev_overfit")
 # gap name -> (lower level, upper level); "human" is the given human-level error.
 GAP_LEVELS: dict[str, tuple[str, str]] = {
@@ -68,6 +72,10 @@ ADVICE: dict[str, tuple[str, ...]] = {
 }
 NO_GAP_ADVICE: tuple[str, ...] = (
     "No gap is significant at these split sizes: collect larger dev and test splits to see smaller gaps.",
+)
+TARGET_HARDER_ADVICE: tuple[str, ...] = (
+    "Judge dev against the target's human level, not against train-dev: the target data is harder for people too.",
+    "Work on the target column's own gaps: its avoidable bias (train_target - human) and variance (dev - train_target).",
 )
 MISSING_LEVELS_ADVICE: tuple[str, ...] = (
     "Each gap needs both of its levels: give --human-error, hold out part of train as train_dev, "
@@ -119,9 +127,71 @@ class Gap:
 class Verdict:
     problem: str | None
     advice: tuple[str, ...]
+    detail: str | None = None  # e.g. the target data is harder, not mismatched
 
     def to_json(self) -> dict[str, object]:
-        return {"problem": self.problem, "advice": list(self.advice)}
+        return {"problem": self.problem, "advice": list(self.advice), "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class TwoColumn:
+    """The table of two distributions: general (train) and target (dev/test), each with its own
+    human level, error on items trained on and error on items not trained on.
+
+        difficulty       = human_target - human            (how much harder the target is for people)
+        target_bias      = train_target - human_target     (avoidable bias on the target)
+        target_variance  = dev - train_target               (variance on the target)
+        mismatch_beyond  = (dev - train_dev) - difficulty   (data mismatch the harder data does not explain)
+    """
+
+    human: float | None
+    human_target: float | None
+    train: SplitResult | None
+    train_target: SplitResult | None
+    train_dev: SplitResult | None
+    dev: SplitResult | None
+    difficulty: float | None
+    target_bias: Gap | None
+    target_variance: Gap | None
+    mismatch_beyond: Gap | None
+
+    def to_json(self) -> dict[str, object]:
+        def cell(r: SplitResult | None) -> object:
+            return None if r is None else {"split": r.name, **r.to_json()}
+
+        def gap(g: Gap | None) -> object:
+            return None if g is None else g.to_json()
+
+        return {
+            "human": {"general": self.human, "target": self.human_target},
+            "trained_on": {"general": cell(self.train), "target": cell(self.train_target)},
+            "not_trained_on": {"general": cell(self.train_dev), "target": cell(self.dev)},
+            "difficulty": self.difficulty,
+            "target_avoidable_bias": gap(self.target_bias),
+            "target_variance": gap(self.target_variance),
+            "mismatch_beyond_difficulty": gap(self.mismatch_beyond),
+        }
+
+
+def two_column(splits: dict[str, SplitResult], human: float | None, human_target: float | None,
+               data_mismatch: Gap | None) -> TwoColumn:
+    tt, dev = splits.get(TARGET_SPLIT), splits.get("dev")
+    difficulty = None if human is None or human_target is None else human_target - human
+    target_bias = None
+    if tt is not None and human_target is not None:
+        target_bias = Gap("target_avoidable_bias", "human_target", TARGET_SPLIT, tt.error - human_target,
+                          (tt.ci[0] - human_target, tt.ci[1] - human_target))
+    target_variance = None
+    if tt is not None and dev is not None:
+        g = _gap("data_mismatch", tt, dev)  # the same interval arithmetic, renamed below
+        target_variance = Gap("target_variance", TARGET_SPLIT, "dev", g.value, g.ci)
+    beyond = None
+    if data_mismatch is not None and difficulty is not None:
+        beyond = Gap("mismatch_beyond_difficulty", "train_dev", "dev", data_mismatch.value - difficulty,
+                     (data_mismatch.ci[0] - difficulty, data_mismatch.ci[1] - difficulty))
+    return TwoColumn(human=human, human_target=human_target, train=splits.get("train"), train_target=tt,
+                     train_dev=splits.get("train_dev"), dev=dev, difficulty=difficulty, target_bias=target_bias,
+                     target_variance=target_variance, mismatch_beyond=beyond)
 
 
 @dataclass(frozen=True)
@@ -132,6 +202,8 @@ class GapReport:
     gaps: dict[str, Gap | None]
     verdict: Verdict
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Two distributions, two human levels: present when human_error_target or a train_target split is given.
+    two_column: TwoColumn | None = None
     # The measurement itself looks wrong (the model not fed what it was trained on): shown first.
     warnings: tuple[str, ...] = field(default_factory=tuple)
     # What a notebook asks of a report after the fact (per-class gaps, a sample of errors); not in to_json.
@@ -187,6 +259,7 @@ class GapReport:
             "verdict": self.verdict.to_json(),
             "notes": list(self.notes),
             "warnings": list(self.warnings),
+            "two_column": self.two_column.to_json() if self.two_column is not None else None,
         }
 
     @classmethod
@@ -207,8 +280,14 @@ class GapReport:
             gaps[name] = None if g is None else Gap(
                 name=name, lower=lower, upper=upper, value=_num(g["value"]), ci=(_num(g["ci"][0]), _num(g["ci"][1]))
             )
-        verdict = Verdict(problem=doc["verdict"]["problem"], advice=tuple(doc["verdict"]["advice"]))
-        return cls(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps,
+        verdict = Verdict(problem=doc["verdict"]["problem"], advice=tuple(doc["verdict"]["advice"]),
+                          detail=doc["verdict"].get("detail"))
+        table = doc.get("two_column")
+        target = None
+        if isinstance(table, dict):  # rebuilt from the splits and the two human levels it was made of
+            target = two_column(splits, doc.get("human_error"), (table.get("human") or {}).get("target"),
+                                gaps.get("data_mismatch"))
+        return cls(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps, two_column=target,
                    verdict=verdict, notes=tuple(doc.get("notes") or ()), warnings=tuple(doc.get("warnings") or ()))
 
 
@@ -265,13 +344,17 @@ def _gap(name: str, lo: SplitResult, hi: SplitResult) -> Gap:
 
 
 def compute_gaps(
-    splits: dict[str, SplitResult], *, human_error: float | None = None, metric: Metric = "error"
+    splits: dict[str, SplitResult], *, human_error: float | None = None, metric: Metric = "error",
+    human_error_target: float | None = None,
 ) -> GapReport:
     """Gaps between adjacent levels, the dominant significant one, and its prescriptions.
 
-    splits: any subset of train, train_dev, dev, test. A gap whose either level is missing is None.
+    splits: any subset of train, train_dev, dev, test (and train_target). A gap whose either level is
+    missing is None. human_error_target: the human level on the target (dev/test) data; with it, or a
+    train_target split, the report holds the two-column table, and a rise from train_dev to dev that
+    the harder target data explains is not called data mismatch.
     """
-    unknown = set(splits) - set(SPLITS)
+    unknown = set(splits) - set(ALL_SPLITS)
     if unknown:
         raise ValueError(f"unknown split names {sorted(unknown)}; expected some of {SPLITS}")
     notes: list[str] = []
@@ -311,10 +394,30 @@ def compute_gaps(
             "and data mismatch; hold out part of train as train_dev to tell them apart"
         )
 
-    significant = [g for g in gaps.values() if g is not None and g.significant and g.value > 0]
+    target = None
+    if human_error_target is not None or TARGET_SPLIT in splits:
+        target = two_column(splits, human_error, human_error_target, gaps["data_mismatch"])
+    candidates = dict(gaps)
+    detail = None
+    raw = gaps["data_mismatch"]
+    beyond = target.mismatch_beyond if target is not None else None
+    if raw is not None and beyond is not None and target is not None and target.difficulty is not None:
+        # Judge data mismatch by what the harder target data does not explain.
+        candidates["data_mismatch"] = Gap("data_mismatch", raw.lower, raw.upper, beyond.value, beyond.ci)
+        if raw.significant and raw.value > 0 and not (beyond.significant and beyond.value > 0) and target.difficulty > 0:
+            detail = (
+                f"The target data is harder: its human-level error is {_fmt(human_error_target, metric)} against "  # type: ignore[arg-type]
+                f"{_fmt(human_error, metric)} on the training distribution ({_fmt(target.difficulty, metric, signed=True)}). "  # type: ignore[arg-type]
+                f"Dev is {_fmt(raw.value, metric, signed=True)} above train-dev, and beyond what the harder data explains "
+                f"it is {_fmt(beyond.value, metric, signed=True)} (95% CI {_fmt(beyond.ci[0], metric, signed=True)} to "
+                f"{_fmt(beyond.ci[1], metric, signed=True)}): not a data mismatch to fix."
+            )
+    significant = [g for g in candidates.values() if g is not None and g.significant and g.value > 0]
     if significant:
         top = max(significant, key=lambda g: g.value)
-        verdict = Verdict(problem=top.name, advice=ADVICE[top.name])
+        verdict = Verdict(problem=top.name, advice=ADVICE[top.name], detail=detail)
+    elif detail is not None:
+        verdict = Verdict(problem=None, advice=TARGET_HARDER_ADVICE, detail=detail)
     elif all(g is None for g in gaps.values()):
         verdict = Verdict(problem=None, advice=MISSING_LEVELS_ADVICE)
     else:
@@ -322,11 +425,22 @@ def compute_gaps(
     return GapReport(
         metric=metric,
         human_error=human_error,
-        splits={s: splits[s] for s in SPLITS if s in splits},
+        splits={s: splits[s] for s in ALL_SPLITS if s in splits},
         gaps=gaps,
         verdict=verdict,
         notes=tuple(notes),
+        two_column=target,
     )
+
+
+def with_target(report: GapReport, human_error_target: float | None) -> GapReport:
+    """The report with the target's human level: gaps, verdict and the two-column table recomputed
+    from its splits (notes, warnings and the rest kept)."""
+    from dataclasses import replace
+
+    fresh = compute_gaps(report.splits, human_error=report.human_error, metric=report.metric,
+                         human_error_target=human_error_target)
+    return replace(report, gaps=fresh.gaps, verdict=fresh.verdict, two_column=fresh.two_column)
 
 
 def _fmt(value: float, metric: Metric, signed: bool = False) -> str:

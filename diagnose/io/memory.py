@@ -19,8 +19,8 @@ import numpy as np
 from diagnose.exceptions import ArgumentError, DataError
 from diagnose.io.splits import (
     ALIASES,
+    ALL_SPLITS,
     FILE_FORMATS,
-    SPLITS,
     Batch,
     Dataset,
     Split,
@@ -181,5 +181,5 @@ def as_dataset(
         if name in out:
             raise ArgumentError("splits", f"expected one entry per split, got two for {name}; drop one")
         out[name] = as_split(name, obj, batch_size=batch_size, label_column=label_column)
-    ordered = {s: out[s] for s in SPLITS if s in out}
+    ordered = {s: out[s] for s in ALL_SPLITS if s in out}
     return Dataset(root=Path("<memory>"), splits=ordered, classes=classes, human_error=human_error)

@@ -22,7 +22,7 @@ from diagnose import __version__
 from diagnose.core.gaps import Metric, SplitCounts
 from diagnose.exceptions import DataError, UsageError
 from diagnose.io.atomic import atomic_path, atomic_write_text
-from diagnose.io.splits import ALIASES, SPLITS, unreadable
+from diagnose.io.splits import ALIASES, ALL_SPLITS, unreadable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,7 +218,7 @@ def _prediction_files(directory: Path) -> dict[str, Path]:
             f"{directory}: expected prediction files named train, train_dev, dev or test (.parquet, or a folder of shards), "
             f"got {present}; name one file per split"
         )
-    return {s: found[s] for s in SPLITS if s in found}
+    return {s: found[s] for s in ALL_SPLITS if s in found}
 
 
 def _dataset(path: Path) -> Any:

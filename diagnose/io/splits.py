@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from diagnose.core.gaps import SPLITS  # the levels' order, defined once
+from diagnose.core.gaps import ALL_SPLITS, SPLITS  # noqa: F401  (the levels' order, defined once; re-exported)
 from diagnose.exceptions import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ ALIASES: dict[str, str] = {
     "valid": "dev",
     "validation": "dev",
     "test": "test",
+    # Target-distribution items that were in training (the two-column table of `diagnose gaps`).
+    "train_target": "train_target",
+    "train-target": "train_target",
+    "traintarget": "train_target",
 }
 FILE_FORMATS: dict[str, str] = {".pt": "pt", ".pth": "pt", ".npz": "npz", ".csv": "csv", ".parquet": "parquet"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -429,7 +433,7 @@ def find_splits(root: Path) -> dict[str, Path]:
                 f"for {canonical}; remove or rename one"
             )
         found[canonical] = entry
-    return {s: found[s] for s in SPLITS if s in found}
+    return {s: found[s] for s in ALL_SPLITS if s in found}
 
 
 def read_config(root: Path) -> dict[str, Any]:

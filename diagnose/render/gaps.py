@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from diagnose.core.gaps import GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport
+from diagnose.core.gaps import GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport, SplitResult
 from diagnose.render import markdown_table, pct, pts
 
 if TYPE_CHECKING:
@@ -83,6 +83,53 @@ def _headers(metric: str) -> list[str]:
     return h
 
 
+def two_column_rows(report: GapReport) -> list[list[str]]:
+    """The table of two distributions: rows human-level, trained on, not trained on, and their gaps."""
+    t = report.two_column
+    if t is None:
+        return []
+    m = report.metric
+
+    def cell(r: SplitResult | None, name: str) -> str:
+        return f"{_value(r.error, m)} ({name})" if r is not None else f"absent ({name})"
+
+    def gap(g: Gap | None) -> str:
+        return "unknown" if g is None else _gap_value(g, m)
+
+    rows = [
+        ["human-level", _value(t.human, m) if t.human is not None else "unknown",
+         _value(t.human_target, m) if t.human_target is not None else "unknown"],
+        ["error on items trained on", cell(t.train, "train"), cell(t.train_target, "train_target")],
+        ["error on items not trained on", cell(t.train_dev, "train_dev"), cell(t.dev, "dev")],
+        ["avoidable bias (trained on - human)", gap(report.gaps.get("avoidable_bias")), gap(t.target_bias)],
+        ["variance (not trained on - trained on)", gap(report.gaps.get("variance")), gap(t.target_variance)],
+    ]
+    return rows
+
+
+def two_column_lines(report: GapReport) -> list[str]:
+    t = report.two_column
+    if t is None:
+        return []
+    m = report.metric
+    lines = []
+    if t.difficulty is not None:
+        word = "harder" if t.difficulty > 0 else "easier" if t.difficulty < 0 else "as hard"
+        lines.append(f"The target data is {word} for people: its human level is {_value(t.human_target, m)} "
+                     f"against {_value(t.human, m)} on the training distribution.")
+    if t.mismatch_beyond is not None:
+        lines.append(f"Data mismatch beyond that difficulty (dev - train-dev - difficulty): {_gap_value(t.mismatch_beyond, m)}.")
+    return lines
+
+
+def _gap_value(g: Gap, metric: str) -> str:
+    text = f"{_diff(g.value, metric)} ({_ci(g.ci, metric)})"
+    return text if g.significant else text + " n.s."
+
+
+TWO_COLUMN_HEADERS = ("", "general (train distribution)", "target (dev/test distribution)")
+
+
 def verdict_lines(report: GapReport) -> list[str]:
     v = report.verdict
     if v.problem is None and all(g is None for g in report.gaps.values()):
@@ -101,8 +148,15 @@ def verdict_lines(report: GapReport) -> list[str]:
             for g in report.gaps.values()
             if g is not None and g.significant and g.value > 0 and g.name != v.problem
         ]
+        beyond = report.two_column.mismatch_beyond if report.two_column is not None else None
+        if v.problem == "data_mismatch" and beyond is not None:
+            head = head[:-1] + f"; {_diff(beyond.value, report.metric)} beyond what the harder target data explains."
         if others:
             head += f" Also significant: {', '.join(others)}."
+    if v.detail:
+        if v.problem is None:
+            head = "Verdict: the target data is harder, not mismatched."
+        return [head, v.detail]
     return [head]
 
 
@@ -160,6 +214,15 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
     for r in level_rows(report):
         table.add_row(*r)
     console.print(table)
+    if report.two_column is not None:
+        two = Table(show_edge=True, header_style="bold", title="Two distributions", title_justify="left")
+        for i, h in enumerate(TWO_COLUMN_HEADERS):
+            two.add_column(h, justify="left" if i == 0 else "right")
+        for r in two_column_rows(report):
+            two.add_row(*r)
+        console.print(two)
+        for line in two_column_lines(report):
+            console.print(line, markup=False, soft_wrap=True)
     for line in verdict_lines(report):
         console.print(line, markup=False, soft_wrap=True)
     for i, advice in enumerate(report.verdict.advice, 1):
@@ -187,6 +250,9 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
 def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> str:
     parts = [f"> **Warning:** {w}\n" for w in report.warnings]
     parts += [markdown_table(_headers(report.metric), level_rows(report)).rstrip("\n"), ""]
+    if report.two_column is not None:
+        parts += [markdown_table(TWO_COLUMN_HEADERS, two_column_rows(report)).rstrip("\n"), ""]
+        parts += two_column_lines(report) + [""]
     parts += verdict_lines(report)
     parts += [""] + [f"{i}. {a}" for i, a in enumerate(report.verdict.advice, 1)]
     if rows is not None:
