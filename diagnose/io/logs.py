@@ -781,7 +781,8 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
 
     cleaned = clean_text(text)
     table = None
-    if _TABLE_HINT.search(cleaned):  # Ultralytics console tables: names on a header line, numbers below
+    head = cleaned[: 4 * _HEAD_BYTES]  # the first table header comes before the first epoch ends
+    if "poch " in head and _TABLE_HINT.search(head):  # Ultralytics console tables: names on a header line, numbers below
         from diagnose.io.consoletable import read_console_tables
 
         lines = cleaned.split("\n")

@@ -57,10 +57,11 @@ _FILE_NAME = re.compile(r"\.(?:py|sh|c|cc|cpp|cu|h|txt|json|ya?ml|log|csv|pt|pth
 
 # Words that come before a number in prose (`No improvement for 3 epochs`, `saved to 2 files`): never
 # a metric's name when they stand alone.
-_PROSE = frozenset(
-    "a an and or the for to in on at of by from with after before than over under about around since "
-    "is was are were be has have had next just only all per each every up down into out no not".split()
-)
+_PROSE = frozenset({
+    "a", "an", "and", "or", "the", "for", "to", "in", "on", "at", "of", "by", "from", "with", "after", "before",
+    "than", "over", "under", "about", "around", "since", "is", "was", "are", "were", "be", "has", "have", "had",
+    "next", "just", "only", "all", "per", "each", "every", "up", "down", "into", "out", "no", "not",
+})
 
 
 def plausible_name(key: str) -> bool:
@@ -356,19 +357,35 @@ def parse_text(text: str) -> TextRecords:
     percent_of: dict[tuple[str, ...], list[bool]] = {}
     token_of: dict[tuple[str, ...], _TokenLayout | None] = {}
     parsed_sample = 0
-    for line in sample:
+
+    def _learn(line: str) -> None:
+        nonlocal parsed_sample
         items = parse_line(line)
         if not items:
-            continue
+            return
         parsed_sample += 1
         pieces = [piece for _, _, _, piece in items]
         sig = tuple(pieces)
         signatures[sig] += 1
         if sig not in token_of:
-            token_of[sig] = _token_layout(line, items)
+            token_of[sig] = layout = _token_layout(line, items)
+            if layout is not None and len(known) < 16:
+                known.append((re.compile(layout.pattern), sig))
         pieces_of[sig] = pieces
         keys_of[sig] = [k for k, _, _, _ in items]
         percent_of[sig] = [p for _, _, p, _ in items]
+
+    # A sample line that fits a layout already learned counts for it without being parsed again (the
+    # same token pattern decides which lines a layout reads below).
+    known: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
+    for line in sample:
+        for rx, seen in known:
+            if rx.match(line):
+                signatures[seen] += 1
+                parsed_sample += 1
+                break
+        else:
+            _learn(line)
     layouts = [
         sig
         for sig, count in signatures.most_common(_MAX_LAYOUTS)
