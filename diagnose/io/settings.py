@@ -246,16 +246,16 @@ def load_settings(
 def given_on_command_line(params: Mapping[str, Any]) -> dict[str, Any]:
     """The command's option values, with those left at their default set to None, so a file may set
     them (click knows which options were typed). Outside a click command, values pass unchanged."""
-    try:
-        import click
+    try:  # typer vendors click as typer._click (click itself is then not installed)
+        from typer._click.core import ParameterSource
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - an older typer, on top of click
+        from click.core import ParameterSource  # type: ignore[import-not-found, no-redef]
+        from click.globals import get_current_context  # type: ignore[import-not-found, no-redef]
 
-        ctx = click.get_current_context(silent=True)
-    except ImportError:  # pragma: no cover - typer depends on click
-        ctx = None
+    ctx = get_current_context(silent=True)
     if ctx is None:
         return dict(params)
-    from click.core import ParameterSource
-
     out: dict[str, Any] = {}
     for name, value in params.items():
         source = ctx.get_parameter_source(name)
