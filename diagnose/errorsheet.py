@@ -465,6 +465,7 @@ def _run_in(
 
     data_root: Path | None = data
     fmt: str | None = None
+    manifest: dict[str, Any] | None
     if model is not None:
         assert data is not None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnose-errors-")))
@@ -565,7 +566,7 @@ def _run_in(
 
 def _contact_sheet(
     result: ErrorSample,
-    rows: list[list[object]],
+    rows: list[list[Any]],
     suspect: np.ndarray,
     out: Path,
     data_root: Path | None,

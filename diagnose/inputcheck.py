@@ -79,6 +79,7 @@ def first_norm_stats(module: Any, split: Any, *, device: Any = "cpu", items: int
     acts = torch.cat(seen, dim=1)
     if acts.shape[1] < 2:
         return None
+    assert bn.running_mean is not None and bn.running_var is not None  # the layer was chosen for having them
     running_var = bn.running_var.detach().float().cpu()
     sd = (running_var + bn.eps).sqrt()
     shift = ((acts.mean(1) - bn.running_mean.detach().float().cpu()).abs() / sd).median()

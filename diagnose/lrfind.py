@@ -114,7 +114,7 @@ def sweep(
     and the step at which the loss diverged (None if it never did)."""
     steps = len(lrs)
     losses = np.full(steps, np.nan)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
     opt = Optimizer(optimizer, params, momentum=momentum, weight_decay=weight_decay)
     rng = np.random.default_rng(seed)
     n = len(y)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -189,7 +189,7 @@ def _draw_series(
         cx, lo, hi, _ = envelope(xs, ys)
         ax.plot(cx, hi, color=color, linewidth=1.6, zorder=3, drawstyle="steps-post")
     elif val or len(xs) < BAND_MIN_POINTS:
-        marker = {"marker": "o", "markersize": 3} if len(xs) <= 60 else {}
+        marker: dict[str, Any] = {"marker": "o", "markersize": 3} if len(xs) <= 60 else {}
         ax.plot(xs, ys, color=color, linewidth=1.6, linestyle=style, zorder=4 if val else 3, **marker)
     else:
         cx, lo, hi, mean = envelope(xs, ys)
@@ -403,7 +403,7 @@ def draw_curves(
             _loss_scale(ax, [r.series[n].value for r in runs for n in ("train_loss", "val_loss") if n in r.series])
     axes[-1].set_xlabel(key)
     # Legends below the panels: the runs (one colour each), then what each line style means.
-    style: list[tuple[object, str]] = [
+    style: list[tuple[Any, str]] = [
         (Line2D([], [], color="0.3", linestyle="-"), "train"),
         (Line2D([], [], color="0.3", linestyle="--"), "validation"),
     ]
