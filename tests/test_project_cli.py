@@ -66,3 +66,28 @@ def test_app_dir_points_at_the_project_from_elsewhere(project: Path, tmp_path: P
     proc = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--app-dir", tmp_path / "nope",
                cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("Error: --app-dir")
+
+
+def test_the_workflow_from_the_project_folder(project: Path) -> None:
+    """As a person runs it: no options retyped (pyproject.toml holds arch, mean, std), then the model
+    trained after the advice, then compare; then the trap, with the settings' mean/std left out."""
+    first = json.loads(run("gaps", "weights.pt", "data", "--log", "run.csv", "--json", cwd=project).stdout)
+    assert first["warnings"] == []
+    assert first["settings"]["arch"] == {"value": "mynet:MyNet", "source": "pyproject.toml (tool.diagnose)"}
+    assert first["settings"]["human_error"]["source"] == "data/diagnose.toml"
+    assert first["verdict"]["problem"] == "data_mismatch"
+    run("gaps", "weights_v2.pt", "data", "--workdir", ".diagnose-v2", "--json", cwd=project)
+    cmp = json.loads(run("compare", ".diagnose", ".diagnose-v2", "--json", cwd=project).stdout)
+    assert cmp["paired"] is True and cmp["splits"]["dev"]["test"] == "mcnemar_exact"
+    assert cmp["splits"]["dev"]["change"] < 0 and cmp["splits"]["dev"]["ci"][1] < 0
+    text = run("compare", ".diagnose", ".diagnose-v2", cwd=project).stdout
+    assert "Method: paired" in text and "better" in text
+    lines = (project / "pyproject.toml").read_text().splitlines()
+    (project / "pyproject.toml").write_text("\n".join(x for x in lines if not x.startswith(("mean", "std"))) + "\n")
+    trap = json.loads(run("gaps", "weights.pt", "data", "--log", "run.csv", "--workdir", ".trap", "--json",
+                          cwd=project).stdout)
+    assert len(trap["warnings"]) == 2 and "mean" not in trap["settings"]
+    assert trap["splits"]["dev"]["error"] > first["splits"]["dev"]["error"] + 0.2
+    shown = run("gaps", "weights.pt", "data", "--workdir", ".trap2", cwd=project).stdout
+    assert shown.lstrip().startswith("settings: arch mynet:MyNet from pyproject.toml")
+    assert "Warning: the train split does not look like what the model was trained on" in shown
