@@ -42,6 +42,7 @@ def command(
     max_items: opt.MaxItems = None,
     arch: opt.Arch = None,
     trust_pickle: opt.TrustPickle = False,
+    app_dir: opt.AppDir = opt.APP_DIR,
     arch_kwargs: opt.ArchKwargs = None,
     label_column: opt.LabelColumn = opt.LABEL_COLUMN,
     image_size: opt.ImageSize = None,
@@ -63,11 +64,20 @@ def command(
     out = Path(out)
     # How MODEL is loaded and DATA read: the same options as `diagnose gaps`, so the sheet's
     # predictions are the ones gaps counted.
+    # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
+    import json
+
+    from diagnose.io.settings import parse_arch_kwargs, resolve
+
+    settings = resolve(data, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
+                       image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
+                       std=parse_floats(std, "--std"))
+    kwargs = settings.get("arch_kwargs")
     evaluation = {
         "device": device.value, "precision": precision.value, "max_items": max_items, "seed": seed,
-        "batch_size": batch_size, "arch": arch, "arch_kwargs": arch_kwargs, "trust_pickle": trust_pickle,
-        "label_column": label_column, "image_size": parse_image_size(image_size),
-        "mean": parse_floats(mean, "--mean"), "std": parse_floats(std, "--std"),
+        "batch_size": batch_size, "arch": settings.get("arch"), "arch_kwargs": json.dumps(kwargs) if kwargs else None,
+        "trust_pickle": trust_pickle, "app_dir": app_dir, "label_column": settings.get("label_column"),
+        "image_size": settings.get("image_size"), "mean": settings.get("mean"), "std": settings.get("std"),
     }
 
     summary = run_errors(
