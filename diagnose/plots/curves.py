@@ -65,29 +65,41 @@ def envelope(x: np.ndarray, y: np.ndarray, columns: int = ENVELOPE_COLUMNS) -> t
     return centers, y_min, y_max, sums / counts
 
 
+_EPOCH_MAPS: dict[int, tuple[Series, tuple[np.ndarray, np.ndarray] | None]] = {}
+
+
 def _epoch_map(run: Mapping[str, Series]) -> tuple[np.ndarray, np.ndarray] | None:
     """Step -> fractional epoch for a run whose per-step rows carry an integer epoch: the first step
     of each epoch is its start, and a step sits at epoch + its share of the way to the next start.
     Returns (steps, epochs) to interpolate along, or None when the run logs no (step, epoch) pairs or
-    its epochs are already fractional."""
-    pairs_s, pairs_e = [], []
+    its epochs are already fractional. Read from the series with the most (step, epoch) pairs."""
+    best: Series | None = None
+    best_n = 0
     for s in run.values():
-        ok = np.isfinite(s.step) & np.isfinite(s.epoch)
-        if ok.any():
-            pairs_s.append(s.step[ok])
-            pairs_e.append(s.epoch[ok])
-    if not pairs_s:
+        n = len(s) if len(s) > best_n and np.isfinite(s.step[:1]).all() and np.isfinite(s.epoch[:1]).all() else 0
+        if n > best_n:
+            best, best_n = s, n
+    if best is None:
         return None
-    st, ep = np.concatenate(pairs_s), np.concatenate(pairs_e)
-    if not np.all(ep == np.round(ep)):
-        return None
-    epochs = np.unique(ep)
-    starts = np.array([st[ep == e].min() for e in epochs])
-    if len(epochs) < 2 or np.any(np.diff(starts) <= 0):
-        return None
-    # the last epoch ends one typical epoch length after it starts
-    ends = np.append(starts[1:], starts[-1] + float(np.median(np.diff(starts))))
-    return np.append(starts, ends[-1]), np.append(epochs, epochs[-1] + 1)
+    cached = _EPOCH_MAPS.get(id(best))
+    if cached is not None and cached[0] is best:
+        return cached[1]
+    ok = np.isfinite(best.step) & np.isfinite(best.epoch)
+    st, ep = best.step[ok], best.epoch[ok]
+    result = None
+    if len(ep) and np.all(ep == np.round(ep)):
+        order = np.lexsort((st, ep))
+        ep_s, st_s = ep[order], st[order]
+        first = np.concatenate([[0], np.flatnonzero(np.diff(ep_s)) + 1])
+        epochs, starts = ep_s[first], st_s[first]
+        if len(epochs) >= 2 and not np.any(np.diff(starts) <= 0):
+            # the last epoch ends one typical epoch length after it starts
+            end = starts[-1] + float(np.median(np.diff(starts)))
+            result = (np.append(starts, end), np.append(epochs, epochs[-1] + 1))
+    if len(_EPOCH_MAPS) > 64:
+        _EPOCH_MAPS.clear()
+    _EPOCH_MAPS[id(best)] = (best, result)
+    return result
 
 
 def _x_for(series: Series, key: str, run: Mapping[str, Series]) -> np.ndarray:
