@@ -465,10 +465,10 @@ def _run_in(
 
     data_root: Path | None = data
     fmt: str | None = None
-    manifest: dict[str, Any] | None
     if model is not None:
         assert data is not None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnose-errors-")))
+        manifest: dict[str, Any] | None
         path, manifest = _evaluate(model, data, split, tmp, **evaluation)
         source = f"evaluating {model} on {data}"
         folder = tmp
@@ -595,7 +595,8 @@ def _contact_sheet(
         f"{split}: {len(rows)} of {result.errors} misclassified items, seed {result.seed}. "
         "Tile number = row n of the sheet; caption true \u2192 predicted (confidence); red: suspect mislabel"
     )
-    fig = contact_sheet(tiles, captions, [int(r[0]) for r in rows], suspect=suspect.tolist(), title=title)
+    numbers = [int(r[0]) for r in rows]  # the sheet's row number, an int
+    fig = contact_sheet(tiles, captions, numbers, suspect=suspect.tolist(), title=title)
     png = out.with_suffix(".png")
     from diagnose.io.outputs import keep_or_backup
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from diagnose.io.logs import ParsedLog
 
 # --- thresholds ------------------------------------------------------------------------------------
 
@@ -989,3 +993,11 @@ def _healthy(s: Mapping[str, Series]) -> Hint:
         _, v = _finite(train)
         parts.append(f"training loss {_g(float(v[0]))} -> {_g(float(v[-1]))}")
     return Hint("healthy", "info", "no problem found: " + "; ".join(parts), "", {})
+
+
+@dataclass
+class RunResult:
+    """One training run as read from its log (io.logs.ParsedLog) and the findings about it."""
+
+    log: ParsedLog
+    hints: list[Hint]

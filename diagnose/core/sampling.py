@@ -10,7 +10,7 @@ of the predictions. The (true, predicted) pair counts are kept in the same pass.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -177,3 +177,64 @@ def sample_errors(predictions: pd.DataFrame, size: int, seed: int = 0) -> ErrorS
     sampler.add(predictions)
     return sampler.result(list(predictions.columns))
 
+
+# --------------------------------------------------------------------------- the errors command's result
+
+SUSPECT_RULE = "confident_learning"
+
+
+@dataclass(frozen=True)
+class ErrorsSummary:
+    split: str
+    items: int
+    errors: int
+    error_ci: tuple[float, float]
+    sample: int  # rows in the sheet
+    asked: int  # --sample
+    seed: int
+    sheet: str
+    contact_sheet: str | None
+    categories: tuple[str, ...]
+    pairs: tuple[tuple[str, str, int], ...]  # ten most-confused (true, predicted, count)
+    suspect: int | None  # rows flagged suspect_mislabel (None: no confidence / p_label columns)
+    source: str  # where the predictions came from
+    backup: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    thresholds: dict[str, float] | None = None  # class name -> its confident-learning threshold
+    confusion_png: str | None = None
+    grown: tuple[tuple[str, str, float, float, int], ...] = ()  # (true, pred, before, after, count), largest first
+    confusion_splits: tuple[str, ...] = ()  # the splits the confusion image shows
+
+    @property
+    def error(self) -> float:
+        return self.errors / self.items if self.items else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        """The document of `diagnose errors --json`."""
+        s = self
+        return {
+            "split": s.split,
+            "items": s.items,
+            "errors": s.errors,
+            "error": s.error,
+            "error_ci": [s.error_ci[0], s.error_ci[1]],
+            "sample": s.sample,
+            "sample_asked": s.asked,
+            "all_errors": s.sample == s.errors,
+            "seed": s.seed,
+            "sheet": s.sheet if s.errors else None,
+            "contact_sheet": s.contact_sheet,
+            "confusion_png": s.confusion_png,
+            "confusion_splits": list(s.confusion_splits),
+            "grown_confusions": [
+                {"label": t, "pred": p, "before": x, "after": y, "growth": y - x, "count": n} for t, p, x, y, n in s.grown
+            ],
+            "backup": s.backup,
+            "categories": list(s.categories),
+            "pairs": [{"label": a, "pred": b, "count": c} for a, b, c in s.pairs],
+            "suspect_mislabel": s.suspect,
+            "suspect_rule": SUSPECT_RULE,
+            "suspect_thresholds": s.thresholds,
+            "source": s.source,
+            "notes": list(s.notes),
+        }

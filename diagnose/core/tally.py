@@ -216,3 +216,14 @@ def tally_marks(
         note_words=count_note_words(notes or []),
         skipped_unmarked=skip_unmarked,
     )
+
+
+@dataclass(frozen=True)
+class TallyContext:
+    """Where a tally's sheet and error rate came from (shown beside the counts)."""
+
+    sheet: str
+    split: str | None
+    error_source: str | None  # where the error rate came from ("--error", a manifest path), or None
+    skipped_rows: int = 0
+    split_errors: int | None = None  # misclassified items in the whole split (from the manifest)

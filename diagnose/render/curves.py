@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from diagnose.core.hints import Hint, Series
+from diagnose.core.hints import Hint, RunResult, Series  # noqa: F401  (RunResult lives in core)
 from diagnose.render import markdown_table
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from diagnose.io.logs import ParsedLog
-
-
-@dataclass
-class RunResult:
-    log: ParsedLog
-    hints: list[Hint]
 
 
 def _int_or_round(v: float) -> float | int:

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from diagnose.core.sampling import SUSPECT_RULE, ErrorsSummary  # noqa: F401  (the result type lives in core)
 from diagnose.render import markdown_table, pct
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 PAIR_HEADERS = ("true", "predicted", "count", "share of errors")
-SUSPECT_RULE = "confident_learning"
 # What a flagged row means, for people: see diagnose.core.labelissues.
 SUSPECT_WHY = (
     "confident learning: another class passes its own threshold, the mean probability the model gives "
     "items labelled with that class"
 )
-
-
-@dataclass(frozen=True)
-class ErrorsSummary:
-    split: str
-    items: int
-    errors: int
-    error_ci: tuple[float, float]
-    sample: int  # rows in the sheet
-    asked: int  # --sample
-    seed: int
-    sheet: str
-    contact_sheet: str | None
-    categories: tuple[str, ...]
-    pairs: tuple[tuple[str, str, int], ...]  # ten most-confused (true, predicted, count)
-    suspect: int | None  # rows flagged suspect_mislabel (None: no confidence / p_label columns)
-    source: str  # where the predictions came from
-    backup: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    thresholds: dict[str, float] | None = None  # class name -> its confident-learning threshold
-    confusion_png: str | None = None
-    grown: tuple[tuple[str, str, float, float, int], ...] = ()  # (true, pred, before, after, count), largest first
-    confusion_splits: tuple[str, ...] = ()  # the splits the confusion image shows
-
-    @property
-    def error(self) -> float:
-        return self.errors / self.items if self.items else 0.0
 
 
 def lines(s: ErrorsSummary) -> list[str]:
@@ -122,32 +94,7 @@ def render_table(console: Console, s: ErrorsSummary) -> None:
 
 
 def to_json(s: ErrorsSummary) -> dict[str, object]:
-    return {
-        "split": s.split,
-        "items": s.items,
-        "errors": s.errors,
-        "error": s.error,
-        "error_ci": [s.error_ci[0], s.error_ci[1]],
-        "sample": s.sample,
-        "sample_asked": s.asked,
-        "all_errors": s.sample == s.errors,
-        "seed": s.seed,
-        "sheet": s.sheet if s.errors else None,
-        "contact_sheet": s.contact_sheet,
-        "confusion_png": s.confusion_png,
-        "confusion_splits": list(s.confusion_splits),
-        "grown_confusions": [
-            {"label": t, "pred": p, "before": x, "after": y, "growth": y - x, "count": n} for t, p, x, y, n in s.grown
-        ],
-        "backup": s.backup,
-        "categories": list(s.categories),
-        "pairs": [{"label": a, "pred": b, "count": c} for a, b, c in s.pairs],
-        "suspect_mislabel": s.suspect,
-        "suspect_rule": SUSPECT_RULE,
-        "suspect_thresholds": s.thresholds,
-        "source": s.source,
-        "notes": list(s.notes),
-    }
+    return s.to_json()
 
 
 def to_markdown(s: ErrorsSummary) -> str:

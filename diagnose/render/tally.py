@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from diagnose.core.tally import TallyContext  # noqa: F401  (the result type lives in core)
 from diagnose.render import markdown_table, pct, pts
 
 if TYPE_CHECKING:
@@ -13,15 +13,6 @@ if TYPE_CHECKING:
     from diagnose.core.tally import SheetTally
 
 HEADERS = ("category", "count", "share", "95% CI", "ceiling", "ceiling 95% CI")
-
-
-@dataclass(frozen=True)
-class TallyContext:
-    sheet: str
-    split: str | None
-    error_source: str | None  # where the error rate came from ("--error", a manifest path), or None
-    skipped_rows: int = 0
-    split_errors: int | None = None  # misclassified items in the whole split (from the manifest)
 
 
 def _range(lo: float, hi: float, as_points: bool = False) -> str:
