@@ -150,10 +150,18 @@ def test_ema_matches_the_loop(w: float) -> None:
 def test_make_runs_really_trains(tmp_path: Path) -> None:
     from fixtures import make_runs
 
-    runs = make_runs.make_all(tmp_path, ["underfitting"])
+    runs = make_runs.make_all(tmp_path, ["underfitting", "gap"])
     assert runs["underfitting"].epochs[-1]["train_acc"] < 0.5
     ids = {h.id: h.severity for h in find_hints(parse_log(tmp_path / "underfitting.keras.csv").series)}
     assert ids.get("underfitting") == "warn"
+    # 40 training images: every one learned, about a fifth of the validation set missed, stably
+    last = runs["gap"].epochs[-10:]
+    gaps = [e["train_acc"] - e["val_acc"] for e in last]
+    assert min(gaps) > 0.15 and max(gaps) - min(gaps) < 0.03
+    warns = [h.id for h in find_hints(parse_log(tmp_path / "gap.history.tsv").series) if h.severity == "warn"]
+    assert warns == ["overfitting"]
+    # the bundled file is what the script writes
+    assert (tmp_path / "gap.history.tsv").read_bytes() == (RUNS / "gap.history.tsv").read_bytes()
 
 
 def _hint(hints: list, hid: str):
