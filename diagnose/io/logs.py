@@ -439,7 +439,7 @@ def _read_csv(data: bytes, sep: str, notes: list[str]) -> _Reading:
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         if "utf8" in str(exc).lower().replace("-", ""):
             raise _NotUtf8 from None
-        raise LogParseError(f"expected a table with a header, got {str(exc).splitlines()[0]}") from None
+        raise LogParseError(f"expected a table with a header, got {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     try:
         cols = _arrow_columns(table)
     except pa.ArrowInvalid as exc:

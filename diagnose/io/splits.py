@@ -623,7 +623,7 @@ def _load_pt(name: str, path: Path, fmt: str, label_column: str) -> Split:
             "save torch tensors (torch.from_numpy) or use .npz"
         ) from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise DataError(f"{path}: expected a complete torch.save file, got {str(exc).splitlines()[0][:160]}; save it again") from None
+        raise DataError(f"{path}: expected a complete torch.save file, got {(str(exc).splitlines() or [type(exc).__name__])[0][:160]}; save it again") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a dict with 'x' and 'y', got {type(obj).__name__}; save {{'x': inputs, 'y': labels}}")
     x = _pick(obj, _X_KEYS, path, "inputs")
@@ -708,7 +708,7 @@ def _load_table(name: str, path: Path, fmt: str, label_column: str) -> Split:
             with pcsv.open_csv(path, read_options=pcsv.ReadOptions(encoding=_csv_encoding(path))) as reader:
                 schema_names = reader.schema.names
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path}: expected a readable {fmt.upper()} table, got {str(exc).splitlines()[0][:160]}; check the file") from None
+        raise DataError(f"{path}: expected a readable {fmt.upper()} table, got {(str(exc).splitlines() or [type(exc).__name__])[0][:160]}; check the file") from None
     dupes = sorted({n for n in schema_names if schema_names.count(n) > 1})
     if dupes:
         # Read by name, every copy would be the first column (64 features named f0 read as one).
