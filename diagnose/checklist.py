@@ -14,10 +14,12 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from diagnose.core.checks import Check, Status, most_severe
 
@@ -42,12 +44,17 @@ FD_STEPS = (1e-5, 1e-6)  # a coordinate fails only if it fails at both steps (a 
 # notes, "Neural Networks Part 1") - that is a fail. A warning from a quarter of a layer on: an untouched PyTorch-
 # default MLP on non-negative inputs already has 10-15% never-positive units (measured: 4 of 32 on the
 # bundled digits before training, 6 of 32 after), so a lower bar would flag most ordinary models.
-# A sigmoid / tanh unit is saturated when 90% of its outputs lie within 1% of a bound (sigmoid slope
-# < 0.01, 4% of its peak); fresh sigmoid MLPs show none, so 10% of a layer already warns.
+# Saturation is counted as the usual activation histograms count it (Glorot & Bengio, "Understanding
+# the difficulty of training deep feedforward neural networks", AISTATS 2010, figures 2-4, and
+# CS231n's tanh histograms): the share of ALL a layer's outputs within 1% of a bound, where a
+# sigmoid's slope is under 0.01 (4% of its peak) and a tanh's under 0.04. Per unit "saturated on 90%
+# of items" missed a layer with 60% of its outputs pinned. Fresh PyTorch-default sigmoid / tanh MLPs
+# on standardised digits put under 1% of outputs there (measured); 5% is a clear departure, so it
+# warns. From 25% a quarter of the layer passes almost no gradient - the "saturated from the start"
+# regime of Glorot & Bengio's figure 2 - so it fails.
 DEAD_WARN, DEAD_FAIL = 0.25, 0.40
-SATURATED_WARN, SATURATED_FAIL = 0.10, 0.40
+SATURATED_WARN, SATURATED_FAIL = 0.05, 0.25
 SATURATION_MARGIN = 0.01
-SATURATED_SHARE = 0.90
 # init_scale: weight std against the references for the layer's fan-in / fan-out: He sqrt(2/fan_in)
 # (He et al. 2015), Xavier sqrt(2/(fan_in + fan_out)) (Glorot & Bengio 2010), and PyTorch's default
 # kaiming_uniform(a=sqrt(5)), std 1/sqrt(3 fan_in). Within the references is fine; 2x outside warns,
@@ -205,9 +212,13 @@ def check_init_loss(fresh: nn.Module | None, batches: Iterable[tuple[torch.Tenso
 
 
 def check_overfit_batch(
-    model: nn.Module, x: torch.Tensor, y: np.ndarray, *, steps: int = 500, lr: float = OVERFIT_LR, fmt: str | None = None
+    model: nn.Module, x: torch.Tensor, y: np.ndarray, *, steps: int = 500, lr: float = OVERFIT_LR, fmt: str | None = None,
+    start: str = "",
 ) -> Check:
-    """Train a copy on one batch with Adam: it must reach near-zero loss and every item right."""
+    """Train a copy on one batch with Adam: it must reach near-zero loss and every item right.
+
+    `start` says which weights it starts from: fresh ones prove the design and the pipeline can learn;
+    trained ones start near a low loss and prove little (run_checks passes fresh ones when it has them)."""
     try:
         work = copy_model(model)
     except Exception as exc:  # noqa: BLE001 - some compiled modules refuse to copy
@@ -257,13 +268,15 @@ def check_overfit_batch(
         "final_loss": final,
         "accuracy": acc,
         "loss_curve": history[:: max(1, len(history) // 20)],
+        "start": start or "the weights given",
     }
+    since = f" from {start}" if start else ""
     acc_text = f", accuracy {acc * 100:.0f}%" if task != "regression" else ""
     if reached is not None:
         return Check(
             "overfit_batch",
             "pass",
-            f"Fit one batch of {len(t)} items in {reached} Adam steps (loss {history[0]:.3g} -> {final:.3g}{acc_text}).",
+            f"Fit one batch of {len(t)} items in {reached} Adam steps{since} (loss {history[0]:.3g} -> {final:.3g}{acc_text}).",
             "",
             details,
         )
@@ -271,7 +284,7 @@ def check_overfit_batch(
     return Check(
         "overfit_batch",
         status,
-        f"After {len(history) - 1} Adam steps (lr {lr:g}) on {len(t)} items the loss went {history[0]:.3g} -> {final:.3g}{acc_text}; "
+        f"After {len(history) - 1} Adam steps (lr {lr:g}){since} on {len(t)} items the loss went {history[0]:.3g} -> {final:.3g}{acc_text}; "
         f"target loss <= {OVERFIT_LOSS:g}{' and 100% accuracy' if task != 'regression' else ' of the label variance'}.",
         f"A model that cannot memorise {len(t)} items has a bug before it has a capacity problem: check that the loss "
         "matches the output (logits vs probabilities), that labels line up with inputs, that gradients reach "
@@ -370,63 +383,147 @@ def check_gradcheck(
     )
 
 
+def _functional_activations() -> dict[Callable[..., Any], tuple[str, tuple[float, float] | None]]:
+    """Functional activations traced in forward: function -> (name, bounds of a squashing one, else None)."""
+    F = nn.functional
+    relus = {
+        "relu": (F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_),
+        "leaky_relu": (F.leaky_relu,), "relu6": (F.relu6,), "elu": (F.elu,), "selu": (F.selu, torch.selu),
+        "celu": (F.celu,), "gelu": (F.gelu,), "silu": (F.silu,), "mish": (F.mish,),
+    }
+    squash = {
+        "sigmoid": ((F.sigmoid, torch.sigmoid, torch.Tensor.sigmoid), (0.0, 1.0)),
+        "tanh": ((F.tanh, torch.tanh, torch.Tensor.tanh), (-1.0, 1.0)),
+        "hardsigmoid": ((F.hardsigmoid,), (0.0, 1.0)),
+        "hardtanh": ((F.hardtanh,), (-1.0, 1.0)),
+    }
+    table: dict[Callable[..., Any], tuple[str, tuple[float, float] | None]] = {}
+    for name, fns in relus.items():
+        table.update({f: (name, None) for f in fns})
+    for name, (fns, bounds) in squash.items():
+        table.update({f: (name, bounds) for f in fns})
+    return table
+
+
+class _ActivationStats:
+    """Per layer: the running max of each unit (ReLU family: dead when never positive) or the count of
+    outputs within SATURATION_MARGIN of a bound (sigmoid / tanh)."""
+
+    def __init__(self) -> None:
+        self.layers: dict[tuple[str, int], dict] = {}
+
+    def add(self, key: tuple[str, int], kind: str, bounds: tuple[float, float] | None, out: torch.Tensor) -> None:
+        o = out.detach().float()
+        o = o.unsqueeze(1) if o.ndim == 1 else o
+        per_unit = o.transpose(0, 1).reshape(o.shape[1], -1)
+        s = self.layers.setdefault(key, {"kind": kind, "max": None, "near": 0, "count": 0})
+        if bounds is None:
+            mx = per_unit.max(dim=1).values
+            s["max"] = mx if s["max"] is None else torch.maximum(s["max"], mx)
+            return
+        lo, hi = bounds
+        margin = SATURATION_MARGIN * (hi - lo)
+        s["near"] += int(((per_unit <= lo + margin) | (per_unit >= hi - margin)).sum())
+        s["count"] += per_unit.numel()
+        s["units"] = per_unit.shape[0]
+
+
+class _FunctionalSpy(TorchFunctionMode):
+    """Sees F.relu / torch.sigmoid / x.tanh() ... called in forward and records their outputs, named
+    after the layer (Linear / Conv, or a norm layer right after one) whose output they were applied to."""
+
+    def __init__(self, producers: dict[int, str], record: Callable[[str, str, tuple[float, float] | None, torch.Tensor], None]) -> None:
+        super().__init__()
+        self.producers, self.record, self.table = producers, record, _functional_activations()
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        hit = self.table.get(func)
+        if hit is not None and args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor) and out.ndim:
+            source = self.producers.get(id(args[0]), "")
+            self.record(source, hit[0], hit[1], out)
+        return out
+
+
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d)
+
+
 @torch.no_grad()
 def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
-    """Dead ReLU-family units and saturated sigmoid/tanh units per layer, from forward hooks.
+    """Dead ReLU-family units and saturated sigmoid/tanh layers, from forward hooks on activation
+    modules and from a trace of functional activations (F.relu, torch.sigmoid, x.tanh() in forward).
 
     A unit is a channel (dim 1) of the activation's output. Dead: never positive over the items seen.
-    Saturated: at least SATURATED_SHARE of its outputs within SATURATION_MARGIN of a bound.
+    Saturation: the share of all the layer's outputs within SATURATION_MARGIN of a bound.
     """
     if isinstance(model, torch.jit.ScriptModule):
         return Check("activations", "skip", "TorchScript modules cannot take forward hooks after scripting.",
                      "Pass the eager model (state_dict with --arch) to see activation health.")
     acts = [(n, m) for n, m in model.named_modules() if isinstance(m, RELU_FAMILY + SQUASHING)]
-    if not acts:
-        return Check(
-            "activations",
-            "skip",
-            "No activation modules (nn.ReLU, nn.Sigmoid, nn.Tanh, ...) found; functional calls such as F.relu cannot be hooked.",
-        )
     # One module object may be called several times per forward (`self.act = nn.ReLU()` reused after
     # layers of different widths): each call is its own layer, keyed (name, call number).
-    stats: dict[tuple[str, int], dict] = {}
+    stats = _ActivationStats()
     outputs: dict[tuple[str, int], torch.Tensor] = {}
     calls: dict[str, int] = {}
+    producers: dict[int, str] = {}
+    traced: set[str] = set()
+    inside = [0]
 
-    def hook(name: str, m: nn.Module) -> Callable[[nn.Module, object, torch.Tensor], None]:
+    def record(name: str, kind: str, bounds: tuple[float, float] | None, out: torch.Tensor) -> None:
+        key = (name, calls.get(name, 0))
+        calls[name] = key[1] + 1
+        outputs[key] = out
+        stats.add(key, kind, bounds, out)
+
+    def module_hook(name: str, m: nn.Module) -> Callable[..., None]:
+        bounds = None
+        if isinstance(m, SQUASHING):
+            bounds = (-1.0, 1.0) if isinstance(m, (nn.Tanh, nn.Hardtanh)) else (0.0, 1.0)
+            if isinstance(m, nn.Hardtanh):
+                bounds = (float(m.min_val), float(m.max_val))
+
         def fn(_mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
-            if not isinstance(out, torch.Tensor) or out.ndim == 0:
-                return
-            key = (name, calls.get(name, 0))
-            calls[name] = key[1] + 1
-            o = out.detach().float()
-            o = o.unsqueeze(1) if o.ndim == 1 else o
-            per_unit = o.transpose(0, 1).reshape(o.shape[1], -1)
-            s = stats.setdefault(key, {"kind": type(m).__name__, "max": None, "near": 0, "count": 0})
-            outputs[key] = out
-            if isinstance(m, RELU_FAMILY):
-                mx = per_unit.max(dim=1).values
-                s["max"] = mx if s["max"] is None else torch.maximum(s["max"], mx)
-            else:
-                lo, hi = (-1.0, 1.0) if isinstance(m, (nn.Tanh, nn.Hardtanh)) else (0.0, 1.0)
-                if isinstance(m, nn.Hardtanh):
-                    lo, hi = m.min_val, m.max_val
-                margin = SATURATION_MARGIN * (hi - lo)
-                near = ((per_unit <= lo + margin) | (per_unit >= hi - margin)).sum(dim=1)
-                s["near"] = near if isinstance(s["near"], int) else s["near"] + near
-                s["count"] += per_unit.shape[1]
+            inside[0] -= 1
+            if isinstance(out, torch.Tensor) and out.ndim:
+                record(name, type(m).__name__, bounds, out)
 
         return fn
 
+    def enter(*_: object) -> None:  # the spy must not count nn.Sigmoid's own torch.sigmoid a second time
+        inside[0] += 1
+
+    def producer_hook(name: str, norm: bool) -> Callable[..., None]:
+        def fn(_mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+            if isinstance(out, torch.Tensor):
+                first = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
+                # a norm layer right after a Linear / Conv keeps that layer's name
+                producers[id(out)] = producers.get(id(first), name) if norm and first is not None else name
+
+        return fn
+
+    def functional(source: str, fname: str, bounds: tuple[float, float] | None, out: torch.Tensor) -> None:
+        if inside[0]:
+            return
+        traced.add(fname)
+        record(source or f"F.{fname}", f"F.{fname}", bounds, out)
+
     model.eval()
-    handles = [m.register_forward_hook(hook(n, m)) for n, m in acts]
+    handles = [m.register_forward_hook(module_hook(n, m)) for n, m in acts]
+    handles += [m.register_forward_pre_hook(enter) for _, m in acts]
+    for n, m in model.named_modules():
+        if _is_weighted(m):
+            handles.append(m.register_forward_hook(producer_hook(n, False)))
+        elif isinstance(m, NORMS):
+            handles.append(m.register_forward_hook(producer_hook(n, True)))
     final_names: set[tuple[str, int]] = set()
     most_calls: dict[str, int] = {}
     items = 0
     try:
         for x in xs:
             calls.clear()
-            out = _logits(model, x)
+            producers.clear()
+            with _FunctionalSpy(producers, functional):
+                out = _logits(model, x)
             items += len(x)
             final_names |= {n for n, o in outputs.items() if o is out}
             outputs.clear()
@@ -435,10 +532,17 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
     finally:
         for h in handles:
             h.remove()
+    if not stats.layers:
+        return Check(
+            "activations",
+            "skip",
+            "No activation found: no activation modules (nn.ReLU, nn.Sigmoid, ...) and no functional call "
+            "(F.relu, torch.sigmoid, x.tanh(), ...) in the forward pass.",
+        )
     layers = {}
     statuses: list[Status] = []
     phrases = []
-    for key, s in stats.items():
+    for key, s in stats.layers.items():
         if key in final_names:
             continue  # the model's own output (a final sigmoid): confident outputs are its job
         name = key[0] if most_calls.get(key[0], 1) == 1 else f"{key[0]}#{key[1] + 1}"
@@ -451,27 +555,29 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
                 statuses.append("fail" if share >= DEAD_FAIL else "warn")
                 phrases.append(f"{name} ({s['kind']}) {dead}/{units} dead ({share * 100:.0f}%)")
         else:
-            units = len(s["near"])
-            sat = int((s["near"].float() / s["count"] >= SATURATED_SHARE).sum())
-            share = sat / units
-            layers[name] = {"kind": s["kind"], "units": units, "saturated": sat, "saturated_share": share,
-                            "near_bound_share": float(s["near"].sum()) / (s["count"] * units)}
+            share = s["near"] / max(s["count"], 1)
+            layers[name] = {"kind": s["kind"], "units": s["units"], "near_bound_share": share}
             if share >= SATURATED_WARN:
                 statuses.append("fail" if share >= SATURATED_FAIL else "warn")
-                phrases.append(f"{name} ({s['kind']}) {sat}/{units} saturated ({share * 100:.0f}%)")
+                phrases.append(f"{name} ({s['kind']}) {share * 100:.0f}% of outputs within 1% of a bound")
     if not layers:
         return Check("activations", "skip", "The only activation is the model's output layer.")
     status: Status = most_severe(statuses)
     dead_total = sum(v.get("dead", 0) for v in layers.values())
     relu_units = sum(v["units"] for v in layers.values() if "dead" in v)
-    sat_total = sum(v.get("saturated", 0) for v in layers.values())
-    sq_units = sum(v["units"] for v in layers.values() if "saturated" in v)
+    sq = [v for v in layers.values() if "near_bound_share" in v]
     summary = []
     if relu_units:
         summary.append(f"{dead_total}/{relu_units} ReLU-family units dead")
-    if sq_units:
-        summary.append(f"{sat_total}/{sq_units} sigmoid/tanh units saturated")
+    if sq:
+        worst = max(v["near_bound_share"] for v in sq)
+        summary.append(f"at most {worst * 100:.1f}% of a sigmoid/tanh layer's outputs within 1% of a bound")
     evidence = f"Over {items:,} train items, {len(layers)} activation layer{'s' if len(layers) > 1 else ''}: " + ", ".join(summary) + "."
+    if traced:
+        evidence += (
+            f" Functional activations ({', '.join(sorted(traced))}) traced in forward; each is named after the layer "
+            "whose output it was applied to."
+        )
     if phrases:
         evidence += " Worst: " + "; ".join(phrases[:4]) + "."
     advice = ""
@@ -481,7 +587,7 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
             "LeakyReLU / PReLU keep a gradient. Saturated sigmoid / tanh units come from weights that are too large "
             "or unnormalised inputs: use Xavier init, normalise inputs, add batch norm, or switch to ReLU."
         )
-    return Check("activations", status, evidence, advice, {"items": items, "layers": layers})
+    return Check("activations", status, evidence, advice, {"items": items, "layers": layers, "functional": sorted(traced)})
 
 
 def _kind(m: nn.Module) -> str:
@@ -721,6 +827,8 @@ def run_checks(
     seed: int = 0,
     device: str = "cpu",
     advance: Callable[[int], None] | None = None,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
 ) -> list[Check]:
     """Every sanity check on `model` with items of a training split (io.splits.Split).
 
@@ -729,6 +837,7 @@ def run_checks(
     """
     from diagnose.core.datachecks import InputSummary, check_input_stats
 
+    chosen = select_checks(only, skip)
     rng = np.random.default_rng(seed)
     n = split.n  # type: ignore[attr-defined]
     sample = np.sort(rng.choice(n, size=min(items, n), replace=False))
@@ -746,7 +855,10 @@ def run_checks(
     cpu = torch.device("cpu")
     steps_: list[Callable[[], Check]] = [
         lambda: check_init_loss(fresh, fresh_batches, source=fresh_source),
-        lambda: check_overfit_batch(model, x1, y1, steps=steps, lr=lr, fmt=fmt),
+        lambda: check_overfit_batch(
+            fresh if fresh is not None else model, x1, y1, steps=steps, lr=lr, fmt=fmt,
+            start=fresh_source if fresh is not None else "the loaded weights",
+        ),
         lambda: check_gradcheck(
             copy_model(model).to(cpu), x1[:gradcheck_inputs].to(cpu), y1[:gradcheck_inputs],
             coords=gradcheck_coords, seed=seed, fmt=fmt,
@@ -766,8 +878,22 @@ def run_checks(
         ),
     ]
     checks = []
-    for run in steps_:
-        checks.append(run())
+    for cid, run in zip(CHECK_IDS, steps_, strict=True):
+        if cid in chosen:
+            checks.append(run())
+        else:
+            checks.append(Check(cid, "skip", "Left out (--only / --skip)."))
         if advance is not None:
             advance(1)
     return checks
+
+
+def select_checks(only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> set[str]:
+    """The check ids to run: all of CHECK_IDS, or `only` of them, less `skip`. An unknown id is a usage error."""
+    from diagnose.exceptions import UsageError
+
+    for option, ids in (("--only", only or ()), ("--skip", skip)):
+        unknown = [i for i in ids if i not in CHECK_IDS]
+        if unknown:
+            raise UsageError(f"{option}: expected check ids among {', '.join(CHECK_IDS)}, got {', '.join(unknown)}; fix the list")
+    return (set(only) if only else set(CHECK_IDS)) - set(skip)

@@ -14,6 +14,9 @@ from diagnose import checklist as S
 from fixtures.make_defects import (
     MLP,
     BrokenLinear,
+    FunctionalMLP,
+    dead_functional_mlp,
+    pinned_sigmoid_mlp,
     broken_backward_mlp,
     dead_relu_mlp,
     digits,
@@ -118,6 +121,8 @@ def test_overfit_batch_fails_on_zero_init_and_dead_relus(dead, one) -> None:
         assert c.details["reached_at_step"] is None
         assert c.details["accuracy"] < 1.0
         assert "After 500 Adam steps" in c.evidence
+    c = S.check_overfit_batch(dead, *one, start="the loaded weights")
+    assert "from the loaded weights" in c.evidence and c.details["start"] == "the loaded weights"
 
 
 def test_overfit_batch_torchscript_trains(one) -> None:
@@ -218,9 +223,51 @@ def test_activations_saturated_sigmoids(batches) -> None:
     x = torch.cat(_xs(batches))
     with torch.no_grad():
         s1 = torch.sigmoid(m.net[1](x))
-    near = ((s1 <= S.SATURATION_MARGIN) | (s1 >= 1 - S.SATURATION_MARGIN)).float().mean(dim=0)
-    assert c.details["layers"]["net.2"]["saturated"] == int((near >= S.SATURATED_SHARE).sum())
+    near = ((s1 <= S.SATURATION_MARGIN) | (s1 >= 1 - S.SATURATION_MARGIN)).float().mean()
+    assert c.details["layers"]["net.2"]["near_bound_share"] == pytest.approx(float(near), rel=1e-6)
     assert "Xavier" in c.advice
+
+
+def test_activations_a_sigmoid_layer_with_60_percent_pinned_fails(batches) -> None:
+    # Counted per unit ("90% of its outputs pinned") this layer looked healthy: no unit reaches 90%.
+    m = pinned_sigmoid_mlp()
+    c = S.check_activations(m, _xs(batches))
+    x = torch.cat(_xs(batches))
+    with torch.no_grad():
+        s1 = torch.sigmoid(m.net[1](x))
+    near = (s1 <= 0.01) | (s1 >= 0.99)
+    assert 0.55 < float(near.float().mean()) < 0.65 and int((near.float().mean(dim=0) >= 0.9).sum()) <= 2
+    assert c.details["layers"]["net.2"]["near_bound_share"] == pytest.approx(float(near.float().mean()), rel=1e-6)
+    assert c.status == "fail" and "net.2 (Sigmoid) 60% of outputs within 1% of a bound" in c.evidence
+
+
+def test_activations_functional_relus_are_traced(train, batches) -> None:
+    # F.relu in forward: no activation module to hook; the trace names each call after its layer.
+    dead = dead_functional_mlp(*train)
+    c = S.check_activations(dead, _xs(batches))
+    assert c.status == "fail" and c.details["functional"] == ["relu"]
+    x = torch.cat(_xs(batches))
+    with torch.no_grad():
+        h1 = dead.fc1(x)
+        h2 = dead.fc2(torch.relu(h1))
+    for name, pre in (("fc1", h1), ("fc2", h2)):
+        assert c.details["layers"][name]["kind"] == "F.relu"
+        assert c.details["layers"][name]["dead"] == int((pre.max(dim=0).values <= 0).sum())
+    assert "traced in forward" in c.evidence
+    # the same design with fresh weights is quiet; a module activation is not counted twice
+    torch.manual_seed(0)
+    fresh = S.check_activations(FunctionalMLP(), _xs(batches))
+    assert fresh.status == "pass", fresh.evidence
+    assert set(S.check_activations(fresh_mlp(act="sigmoid"), _xs(batches)).details["layers"]) == {"net.2", "net.4"}
+
+
+def test_only_and_skip() -> None:
+    assert S.select_checks(["init_loss", "activations"], ["activations"]) == {"init_loss"}
+    assert S.select_checks(None, ["gradcheck"]) == set(S.CHECK_IDS) - {"gradcheck"}
+    from diagnose.exceptions import UsageError
+
+    with pytest.raises(UsageError, match="--skip: expected check ids among init_loss"):
+        S.select_checks(None, ["gradchek"])
 
 
 def test_activations_quiet_on_healthy(healthy, batches) -> None:

@@ -37,6 +37,8 @@ def command(
     image_size: str | None = typer.Option(None, "--image-size", help="Resize images to H,W (or one number for square)."),
     mean: str | None = typer.Option(None, "--mean", help="Per-channel mean subtracted from image pixels in [0, 1], e.g. 0.485,0.456,0.406."),
     std: str | None = typer.Option(None, "--std", help="Per-channel standard deviation pixels are divided by."),
+    only: str | None = typer.Option(None, "--only", help="Run only these checks, comma-separated, e.g. init_loss,activations."),
+    skip: str | None = typer.Option(None, "--skip", help="Leave these checks out, comma-separated, e.g. overfit_batch,gradcheck (the slow ones)."),
     fail_on: FailOn | None = typer.Option(None, "--fail-on", help="Exit with code 3 when any check reaches this status (warn: warn or fail)."),
     json_out: bool = typer.Option(False, "--json", help="Print {\"checks\": [...]} as JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the checks as Markdown."),
@@ -64,6 +66,7 @@ def command(
         app_dir=app_dir, split=split, batch=batch, steps=steps, lr=lr, items=items, coords=gradcheck_coords, seed=seed,
         device=device.value, label_column=settings.get("label_column"), image_size=settings.get("image_size"),
         mean=settings.get("mean"), std=settings.get("std"), show_progress=not (json_out or markdown),
+        only=_ids(only), skip=_ids(skip) or [],
     )
     where = settings.describe(INPUT_KEYS)
     if where:
@@ -80,6 +83,7 @@ def _run(
     app_dir: Path | None, split: str,
     batch: int, steps: int, lr: float, items: int, coords: int, seed: int, device: str, label_column: str,
     image_size: tuple[int, int] | None, mean: list[float] | None, std: list[float] | None, show_progress: bool,
+    only: list[str] | None = None, skip: list[str] | None = None,
 ) -> tuple[list[Any], str]:
     import torch
 
@@ -112,7 +116,18 @@ def _run(
         checks = sanity.run_checks(
             loaded.module, dataset.splits[name], fresh=fresh, fresh_source=source, fmt=loaded.format, eager=eager,
             batch=batch, steps=steps, lr=lr, items=items, gradcheck_coords=coords, seed=seed, device=str(dev),
-            advance=advance,
+            advance=advance, only=only, skip=skip or (),
         )
     what = model_path.name if model_path is not None else f"--arch {arch}"
     return checks, f"diagnose sanity: {what} ({loaded.format}) on {data.name or data}/{name}"
+
+
+def _ids(text: str | None) -> list[str] | None:
+    """'a, b' -> ['a', 'b']; checked against the check ids before any work."""
+    if text is None:
+        return None
+    from diagnose.checklist import select_checks
+
+    ids = [t.strip() for t in text.split(",") if t.strip()]
+    select_checks(ids, ())
+    return ids
