@@ -212,7 +212,7 @@ def _align(old: SplitItems, new: SplitItems) -> tuple[np.ndarray, np.ndarray] | 
     return oo, on
 
 
-def _classes(name: str, index: int, classes: Sequence[str] | None) -> str:
+def _class_name(index: int, classes: Sequence[str] | None) -> str:
     return classes[index] if classes is not None and index < len(classes) else str(index)
 
 
@@ -247,7 +247,7 @@ def compare_runs(
             rows = []
             for c in np.unique(labels_new):
                 mask = labels_new == c
-                rows.append(ClassChange(int(c), _classes(split, int(c), classes), paired_change(wrong_old[mask], wrong_new[mask])))
+                rows.append(ClassChange(int(c), _class_name(int(c), classes), paired_change(wrong_old[mask], wrong_new[mask])))
         else:
             notes.append(f"{split}: unpaired ({aligned})")
             la, lb = np.asarray(a.labels), np.asarray(b.labels)
@@ -256,7 +256,7 @@ def compare_runs(
             rows = []
             for c in np.union1d(np.unique(la), np.unique(lb)):
                 ma, mb = la == c, lb == c
-                rows.append(ClassChange(int(c), _classes(split, int(c), classes), unpaired_change(
+                rows.append(ClassChange(int(c), _class_name(int(c), classes), unpaired_change(
                     Side(int(ma.sum()), int(wa[ma].sum())), Side(int(mb.sum()), int(wb[mb].sum())))))
         per_class[split] = rows
     if not splits:

@@ -150,7 +150,7 @@ def verdict_lines(report: GapReport) -> list[str]:
         ]
         beyond = report.two_column.mismatch_beyond if report.two_column is not None else None
         if v.problem == "data_mismatch" and beyond is not None:
-            head = head[:-1] + f"; {_diff(beyond.value, report.metric)} beyond what the harder target data explains."
+            head = head[:-1] + f"; {_diff(beyond.value, report.metric)} once the target's own human level is allowed for."
         if others:
             head += f" Also significant: {', '.join(others)}."
     if v.detail:
