@@ -24,6 +24,7 @@ from diagnose.render.errors import ErrorsSummary
 
 if TYPE_CHECKING:
     from diagnose.core.sampling import ErrorSample
+    from diagnose.io.manifest import Manifest
 
 class ErrorSheet(pd.DataFrame):
     """One row per sampled misclassified item: n (row number), split, index, id, label, pred,
@@ -157,11 +158,11 @@ def _split_file(directory: Path, split: str) -> Path:
     return files[split]
 
 
-def _classes(manifest: dict[str, Any] | None, *folders: Path | None) -> list[str] | None:
+def _classes(manifest: Manifest | None, *folders: Path | None) -> list[str] | None:
     from diagnose.io.splits import read_classes
 
-    if manifest and isinstance(manifest.get("classes"), list):
-        return [str(c) for c in manifest["classes"]]
+    if manifest is not None and manifest.classes is not None:
+        return manifest.classes
     for folder in folders:
         names = read_classes(folder) if folder is not None else None
         if names:
@@ -460,7 +461,7 @@ def _run_in(
 ) -> ErrorsSummary:
     from diagnose.core.sampling import ErrorSampler
     from diagnose.core.stats import wilson_interval
-    from diagnose.io.predictions import read_manifest
+    from diagnose.io.manifest import read_manifest
     from diagnose.io.sheet import write_sheet
 
     data_root: Path | None = data
@@ -468,7 +469,7 @@ def _run_in(
     if model is not None:
         assert data is not None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnose-errors-")))
-        manifest: dict[str, Any] | None
+        manifest: Manifest | None
         path, manifest = _evaluate(model, data, split, tmp, **evaluation)
         source = f"evaluating {model} on {data}"
         folder = tmp
@@ -485,10 +486,10 @@ def _run_in(
         path, manifest = _split_file(workdir, split), read_manifest(workdir)
         source = str(path)
         folder = workdir
-    if manifest and data_root is None and isinstance(manifest.get("data"), dict) and manifest["data"].get("path"):
-        data_root = Path(manifest["data"]["path"])
-    if manifest and isinstance(manifest.get("data"), dict):
-        fmt = ((manifest["data"].get("splits") or {}).get(split) or {}).get("format")
+    if manifest is not None and data_root is None and manifest.data.path:
+        data_root = Path(manifest.data.path)
+    if manifest is not None:
+        fmt = manifest.split_format(split)
     classes = _classes(manifest, data_root, predictions)
     from diagnose.io.digest import check_recorded_digest
     from diagnose.io.outputs import refuse_inputs
@@ -509,10 +510,10 @@ def _run_in(
         raise DataError(f"{path}: expected at least one prediction, got 0 rows; check the file")
     pairs = tuple((_name(a, classes), _name(b, classes), c) for a, b, c in result.pairs)
     notes: list[str] = []
-    entry = ((manifest or {}).get("splits") or {}).get(split)
-    if isinstance(entry, dict) and isinstance(entry.get("n_total"), int) and entry["n_total"] > result.items:
+    entry = manifest.splits.get(split) if manifest is not None else None
+    if entry is not None and entry.n_total is not None and entry.n_total > result.items:
         notes.append(
-            f"These predictions cover a seeded sample of {result.items:,} of the {entry['n_total']:,} {split} items "
+            f"These predictions cover a seeded sample of {result.items:,} of the {entry.n_total:,} {split} items "
             "(diagnose gaps --max-items): the counts above are of that sample."
         )
     backup = None
@@ -639,11 +640,12 @@ def _evaluate(
     trust_pickle: bool, label_column: str, image_size: tuple[int, int] | None, mean: list[float] | None,
     std: list[float] | None, app_dir: Path | None = None, device: str = "auto", precision: str = "fp32",
     max_items: int | None = None, seed: int = 0,
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, Manifest]:
     """Evaluate MODEL on DATA's split into a temporary predictions file (the saved ones of
     `diagnose gaps` are left alone), through the evaluation of `diagnose gaps` (same device, precision,
-    --max-items sample). Returns that file and a manifest-like dict for class names."""
+    --max-items sample). Returns that file and a Manifest of what the sheet needs (classes, data, n_total)."""
     from diagnose.evaluate import evaluate_model
+    from diagnose.io.manifest import DataRecord, Manifest, SplitFile, SplitRun
     from diagnose.io.models import arch_kwargs_from_json, load_model
     from diagnose.io.predictions import predictions_path
     from diagnose.io.splits import load_dataset
@@ -659,10 +661,10 @@ def _evaluate(
 
     evaluate_model(load, dataset, device=device, precision=precision, batch_size=batch_size,  # type: ignore[arg-type]
                    max_items=max_items, seed=seed, splits=[split], workdir=tmp)
-    n_total = dataset.splits[split].n
-    manifest = {
-        "classes": dataset.classes,
-        "data": {"path": str(Path(data).resolve()), "splits": {split: {"format": dataset.splits[split].format}}},
-        "splits": {split: {"n_total": n_total}},
-    }
+    target = dataset.splits[split]
+    manifest = Manifest(
+        classes=dataset.classes,
+        data=DataRecord(path=str(Path(data).resolve()), splits={split: SplitFile(format=target.format)}),
+        splits={split: SplitRun(n_total=target.n)},
+    )
     return predictions_path(tmp, split), manifest
