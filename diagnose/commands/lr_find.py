@@ -54,6 +54,15 @@ def command(
         model, data = None, model  # `diagnose lr-find --arch net.py:Net DATA`: fresh weights
     if data is None:
         raise UsageError("diagnose lr-find: expected [MODEL] DATA, got no DATA; run e.g. diagnose lr-find --arch net.py:Net data/")
+    import json
+
+    from diagnose.io.settings import parse_arch_kwargs, resolve
+
+    # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
+    settings = resolve(data, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
+                       image_size=opt.parse_image_size(image_size), mean=opt.parse_floats(mean, "--mean"),
+                       std=opt.parse_floats(std, "--std"))
+    arch, kwargs = settings.get("arch"), settings.get("arch_kwargs")
     if model is None and arch is None:
         raise UsageError("MODEL: expected a model file or --arch, got neither; pass one")
     if start <= 0 or end <= 0:
@@ -69,11 +78,11 @@ def command(
         refuse_inputs(target, [model, data])
         check_target(target)
     res, title = _run(
-        model, data, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, app_dir=app_dir, split=split,
-        optimizer=optimizer.value, momentum=momentum, weight_decay=weight_decay, start=start, end=end, steps=steps,
-        batch_size=batch_size, repeats=repeats, seed=seed, device=device.value, label_column=label_column,
-        image_size=opt.parse_image_size(image_size), mean=opt.parse_floats(mean, "--mean"),
-        std=opt.parse_floats(std, "--std"), show_progress=not json_out,
+        model, data, arch=arch, arch_kwargs=json.dumps(kwargs) if kwargs else None, trust_pickle=trust_pickle,
+        app_dir=app_dir, split=split, optimizer=optimizer.value, momentum=momentum, weight_decay=weight_decay,
+        start=start, end=end, steps=steps, batch_size=batch_size, repeats=repeats, seed=seed, device=device.value,
+        label_column=settings.get("label_column"), image_size=settings.get("image_size"), mean=settings.get("mean"),
+        std=settings.get("std"), show_progress=not json_out,
     )
     kept = None
     if target is not None:
@@ -129,5 +138,5 @@ def _run(
         )
     res.source = source
     res.optimizer = optimizer
-    what = model_path.name if model_path is not None else f"--arch {arch}"
-    return res, f"diagnose lr-find: {what}, {optimizer}, {repeats} x {steps} steps of {batch_size} on {data.name or data}/{name}"
+    what = model_path.name if model_path is not None else Path(arch.rpartition(":")[0]).name + ":" + arch.rpartition(":")[2]
+    return res, f"lr-find: {what}, {optimizer}, {repeats} x {steps} steps of {batch_size} on {data.name or data}/{name}"
