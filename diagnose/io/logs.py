@@ -1280,7 +1280,7 @@ def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list
                         sep = {"csv": ",", "tsv": "\t", "csv;": ";"}[fmt]
                         fmt = "csv" if fmt == "csv;" else fmt
                         reading = _read_csv(data, sep, notes)
-                except _NotUtf8:
+                except (_NotUtf8, UnicodeDecodeError):  # a byte that is not UTF-8, wherever a reader found it
                     text, _ = _decode(data)
                     notes.append("some bytes are not UTF-8; they were replaced")
                     data = text.encode()
