@@ -1,0 +1,263 @@
+"""Property-based fuzzing of every reader: whatever the bytes, the result is a parsed value or one
+DiagnoseError (the `Error:` line), never another exception, a hang or a crash.
+
+Profiles: "ci" (the default, derandomized so CI is reproducible; examples per target in EXAMPLES),
+"dev" (HYPOTHESIS_PROFILE=dev: a tenth, random) and "deep" (2,000 of every target, random). Targets: the log reader (random bytes, mutations of every
+bundled log, random CSV / JSON-lines shapes), the sheet reader (random sheets), and the model and
+split loaders (random truncations of valid files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from diagnose.exceptions import DiagnoseError
+
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, suppress_health_check=_QUIET)
+settings.register_profile("dev", deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("deep", derandomize=False, deadline=None, suppress_health_check=_QUIET)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+# Examples per target in the default ("ci") run, sized so the file stays near a minute on two shared
+# cores: cheap targets get 1,000; the log reader's table and JSON paths cost 20-70 ms an example (pandas
+# per column), so they get fewer. HYPOTHESIS_PROFILE=deep runs 2,000 of every target (about 10 minutes).
+EXAMPLES = {"bytes": 1000, "mutated": 200, "csv": 150, "json": 100, "sheet": 300, "sheet_bytes": 1000,
+            "cells": 1000, "truncated": 200}
+
+
+def examples(target: str) -> settings:
+    n = 2000 if PROFILE == "deep" else EXAMPLES[target] // (10 if PROFILE == "dev" else 1)
+    return settings(max_examples=n)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "fixtures" / "runs"
+EXAMPLE = ROOT / "fixtures" / "example"
+# The head of every bundled log (TensorBoard event files included): what the mutations start from.
+SEEDS = sorted(p for p in RUNS.rglob("*") if p.is_file() and p.suffix != ".png")
+HEADS = [p.read_bytes()[:6000] for p in SEEDS]
+
+
+def _holds(fn: Callable[[], Any]) -> None:
+    """The property: a result or a DiagnoseError. Warnings are the CLI boundary's business."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.suppress(DiagnoseError):
+            fn()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _write(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+# --- the log reader -----------------------------------------------------------------------------
+
+NAMES = ["run.log", "metrics.csv", "history.json", "trainer_state.json", "results.txt", "events.out.tfevents.1.x"]
+
+
+@examples('bytes')
+@given(data=st.binary(max_size=2000), name=st.sampled_from(NAMES))
+def test_log_reader_random_bytes(scratch: Path, data: bytes, name: str) -> None:
+    from diagnose.io.logs import parse_runs
+
+    path = _write(scratch, name, data)
+    _holds(lambda: parse_runs(path))
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
+    k = draw(st.integers(0, len(HEADS) - 1))
+    data = bytearray(HEADS[k])
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "cut", "insert", "truncate", "dup"]))
+        at = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "flip" and data:
+            data[at] = draw(st.integers(0, 255))
+        elif op == "cut":
+            del data[at : at + draw(st.integers(1, 200))]
+        elif op == "insert":
+            data[at:at] = draw(st.sampled_from([b"nan", b"1e308", b"-1e308", b",", b"\n", b"{", b"[", b'"', b"\x00", b"inf",
+                                                b"loss", b"epoch", b"\xff\xfe", b"\r"]))
+        elif op == "truncate":
+            del data[at:]
+        elif op == "dup":
+            data[at:at] = data[at : at + 300]
+    return SEEDS[k].name, bytes(data)
+
+
+@examples('mutated')
+@given(case=mutated())
+def test_log_reader_mutated_bundled_logs(scratch: Path, case: tuple[str, bytes]) -> None:
+    from diagnose.io.logs import parse_runs
+
+    name, data = case
+    path = _write(scratch, name, data)
+    _holds(lambda: parse_runs(path))
+
+
+KEYS = ["epoch", "step", "loss", "val_loss", "train_loss", "acc", "val_acc", "accuracy", "lr", "learning_rate",
+        "global_step", "eval_loss", "", "loss", "x y", "Epoch", "time"]
+CELLS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**20), 10**20), st.sampled_from(["", "nan", "NaN", "-", "1e308", "abc"]),
+    st.text(max_size=6),
+)
+
+
+@examples('csv')
+@given(keys=st.lists(st.sampled_from(KEYS), min_size=1, max_size=6), rows=st.lists(st.lists(CELLS, max_size=7), max_size=25),
+       sep=st.sampled_from([",", "\t", ";", " "]))
+def test_log_reader_random_csv(scratch: Path, keys: list[str], rows: list[list[Any]], sep: str) -> None:
+    from diagnose.io.logs import parse_runs
+
+    text = sep.join(keys) + "\n" + "".join(sep.join(map(str, r)) + "\n" for r in rows)
+    path = _write(scratch, "metrics.csv", text.encode("utf-8", "surrogatepass"))
+    _holds(lambda: parse_runs(path))
+
+
+SCALAR = st.one_of(st.none(), st.booleans(), st.floats(allow_nan=False), st.integers(-(10**6), 10**6),
+                   st.sampled_from(["", "nan", "0.5", "abc"]))
+# Mostly flat records, as logs are; some values a list or a small object (cheap to generate).
+JSON = st.one_of(SCALAR, SCALAR, SCALAR, st.lists(SCALAR, max_size=3), st.dictionaries(st.sampled_from(KEYS), SCALAR, max_size=3))
+
+
+@examples('json')
+@given(records=st.lists(st.dictionaries(st.sampled_from(KEYS), JSON, max_size=5), max_size=12),
+       shape=st.sampled_from(["jsonl", "array", "log_history", "nested"]))
+def test_log_reader_random_json(scratch: Path, records: list[dict[str, Any]], shape: str) -> None:
+    import json
+
+    from diagnose.io.logs import parse_runs
+
+    if shape == "jsonl":
+        text, name = "".join(json.dumps(r) + "\n" for r in records), "metrics.jsonl"
+    elif shape == "array":
+        text, name = json.dumps(records), "history.json"
+    elif shape == "log_history":
+        text, name = json.dumps({"log_history": records, "global_step": 3}), "trainer_state.json"
+    else:
+        text, name = json.dumps({"runs": {"a": records}}), "metrics.json"
+    path = _write(scratch, name, text.encode())
+    _holds(lambda: parse_runs(path))
+
+
+# --- the sheet reader ---------------------------------------------------------------------------
+
+HEADERS = ["n", "split", "index", "id", "label", "pred", "blurry", "mislabeled", "note", "", "Sum", "=cmd", "-x", "N", "#"]
+
+
+@examples('sheet')
+@given(header=st.lists(st.sampled_from(HEADERS), min_size=1, max_size=8),
+       rows=st.lists(st.lists(st.one_of(st.text(max_size=5), st.sampled_from(["x", "1", "yes", "sum", "'=a", "\u2713"])), max_size=9), max_size=15),
+       sep=st.sampled_from([",", ";", "\t"]), encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"]),
+       crlf=st.booleans())
+def test_sheet_reader_random_sheets(
+    scratch: Path, header: list[str], rows: list[list[str]], sep: str, encoding: str, crlf: bool
+) -> None:
+    import csv
+
+    from diagnose.io.sheet import read_sheet
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=sep, lineterminator="\r\n" if crlf else "\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    data = buf.getvalue().encode(encoding, errors="replace")
+    path = _write(scratch, "sheet.csv", data)
+    _holds(lambda: read_sheet(path))
+    _holds(lambda: read_sheet(path, categories=["blurry"]))
+
+
+@examples('sheet_bytes')
+@given(data=st.binary(max_size=1500))
+def test_sheet_reader_random_bytes(scratch: Path, data: bytes) -> None:
+    from diagnose.io.sheet import read_sheet
+
+    _holds(lambda: read_sheet(_write(scratch, "sheet.csv", data)))
+
+
+@examples('cells')
+@given(value=st.text(max_size=12))
+def test_sheet_cells_escape_and_read_back(value: str) -> None:
+    from diagnose.io.sheet import FORMULA_STARTS, _safe_text, unescape_cell
+
+    escaped = _safe_text(value)
+    assert not escaped.startswith(FORMULA_STARTS)
+    assert unescape_cell(escaped) == value
+
+
+# --- model and split loaders: random truncations of valid files ---------------------------------
+
+@pytest.fixture(scope="module")
+def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A model in each format and a split in each file format, as bytes to truncate."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "fixtures"))
+    try:
+        import make_fixtures  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT / "fixtures"))
+    root = tmp_path_factory.mktemp("valid")
+    models = make_fixtures.write_model_formats(root / "models")
+    data = make_fixtures.write_data_formats(root / "data", images=False)
+    out = {f"model:{k}": p.read_bytes() for k, (p, _) in models.items() if k in ("torchscript", "state_dict", "safetensors", "checkpoint")}
+    for kind in ("pt", "npz", "csv", "parquet"):
+        dev = next(p for p in data[kind].iterdir() if p.stem in ("dev", "val", "validation"))
+        out[f"split:{kind}.{dev.name}"] = dev.read_bytes()
+    return out
+
+
+VALID = ["model:torchscript", "model:state_dict", "model:safetensors", "model:checkpoint",
+         "split:pt", "split:npz", "split:csv", "split:parquet"]
+
+
+@examples('truncated')
+@given(key=st.sampled_from(VALID), share=st.floats(0.0, 1.0, exclude_max=True))
+def test_model_and_split_loaders_on_truncated_files(
+    scratch: Path, valid_files: dict[str, bytes], key: str, share: float
+) -> None:
+    from diagnose.io.models import load_model
+    from diagnose.io.splits import load_dataset
+
+    key = next(k for k in valid_files if k.startswith(key + ".") or k == key) if key.startswith("split:") else key
+    blob = valid_files[key]
+    cut = int(share * len(blob))
+    kind, _, name = key.partition(":")
+    name = name.partition(".")[2] if kind == "split" else name
+    if kind == "model":
+        suffix = {"safetensors": ".safetensors"}.get(name, ".pt")
+        path = _write(scratch, f"model{suffix}", blob[:cut])
+        _holds(lambda: load_model(path, arch=f"{EXAMPLE / 'arch.py'}:DigitsMLP"))
+    else:
+        folder = scratch / "split"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        _write(folder, name, blob[:cut])
+
+        def read() -> None:
+            ds = load_dataset(folder)
+            for split in ds.splits.values():
+                for _ in split.batches(64):
+                    pass
+
+        _holds(read)
