@@ -128,6 +128,25 @@ def write_error(exc: OSError, target: Path | str) -> DiagnoseError:
     return DiagnoseError(f"{target}: expected to write the file, got {exc.strerror or exc}; check the disk and the path")
 
 
+@contextlib.contextmanager
+def _defer_sigint() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 class OutputGroup:
     """Temporaries for several outputs, renamed into place together when the block succeeds.
 
@@ -170,9 +189,11 @@ class OutputGroup:
                 os.chmod(tmp, 0o666 & ~_umask())
                 with open(tmp, "rb+") as fh:
                     os.fsync(fh.fileno())
-            # The renames are the only step left: each is atomic, and nothing is computed between them.
-            for tmp, target in self._pending:
-                os.replace(tmp, target)
+            # The renames are the only step left: each is atomic, nothing is computed between them, and
+            # Ctrl-C waits until all are done (then interrupts), so the files never come from two runs.
+            with _defer_sigint():
+                for tmp, target in self._pending:
+                    os.replace(tmp, target)
         except OSError as err:
             self._discard()
             raise write_error(err, self._pending[0][1] if self._pending else "output") from None
