@@ -289,3 +289,11 @@ def test_a_loss_that_sits_orders_of_magnitude_above_chance_is_broken_not_overfit
     warns = {h.id for h in hints if h.severity == "warn"}
     assert warns == {"not_learning", "lr_too_high"}
     assert "orders of magnitude above the chance level" in _hint(hints, "lr_too_high").evidence
+
+
+def test_a_run_too_short_to_judge_is_not_called_healthy() -> None:
+    acc = np.array([0.34, 0.37, 0.42, 0.48])  # 48% after four epochs
+    loss = np.array([1.28, 1.12, 1.07, 1.03])
+    hints = find_hints({"train_loss": _series("train_loss", loss), "train_acc": _series("train_acc", acc)})
+    assert [h.id for h in hints] == ["too_short"]
+    assert "4 points, 5 needed" in hints[0].evidence

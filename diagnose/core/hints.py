@@ -181,6 +181,7 @@ ADVICE = {
     "still_improving": "validation is still improving: train longer",
     "schedule": "",
     "healthy": "",
+    "too_short": "log more evaluations (or train longer) before reading the curves",
     "no_curves": "",
 }
 
@@ -850,7 +851,7 @@ def _underfitting(s: Mapping[str, Series]) -> Hint | None:
         _, v = _finite(train)
         q = max(2, len(v) // 4)
         improving = len(v) >= 2 * q and np.median(v[-q:]) < (1 - 0.02) * np.median(v[-2 * q : -q])
-    gap_txt = f", {abs(gap) * 100:.1f} points from validation" if gap is not None else ""
+    gap_txt = f", {abs(gap) * 100:.1f} points {'below' if gap < 0 else 'above'} validation" if gap is not None else ""
     state = ("and still improving slowly" if improving else "and no longer improving")
     return Hint(
         "underfitting", "warn",
@@ -992,6 +993,11 @@ def _healthy(s: Mapping[str, Series]) -> Hint:
     if train is not None and np.isfinite(train.value).sum() >= 2:
         _, v = _finite(train)
         parts.append(f"training loss {_g(float(v[0]))} -> {_g(float(v[-1]))}")
+    counts = [int(np.isfinite(s[n].value).sum()) for n in ("train_loss", "val_loss", "train_acc", "val_acc") if n in s]
+    if counts and max(counts) < MIN_EVALS:
+        # a handful of points: nothing fired because nothing could be judged, not because all is well
+        return Hint("too_short", "info", f"too short to judge ({max(counts)} points, {MIN_EVALS} needed): " + "; ".join(parts),
+                    ADVICE["too_short"], {})
     return Hint("healthy", "info", "no problem found: " + "; ".join(parts), "", {})
 
 
