@@ -11,13 +11,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diagnose.exceptions import InputError, OverwriteRefused, UsageError
 
+if TYPE_CHECKING:
+    from diagnose.io.manifest import Manifest
+
 
 def build_content(
-    workdir: Path, manifest: dict[str, Any] | None, *, log: list[Path], sheet: Path | None, data: Path | None,
+    workdir: Path, manifest: Manifest | None, *, log: list[Path], sheet: Path | None, data: Path | None,
     out: Path, classes: int | None, smooth: float, label_column: str, image_size: str | None,
     baseline: Path | None, show_progress: bool,
 ) -> Any:
@@ -129,7 +132,7 @@ def _created_epoch(created: Any) -> float | None:
         return None
 
 
-def _stale_notes(manifest: dict[str, Any]) -> list[str]:
+def _stale_notes(manifest: Manifest) -> list[str]:
     """Files changed since `diagnose gaps` evaluated them: the report would describe another model.
 
     A file is hashed only when its modification time is after the run (hashing a large model costs
@@ -137,19 +140,17 @@ def _stale_notes(manifest: dict[str, Any]) -> list[str]:
     """
     from diagnose.io.digest import sha256_file
 
-    created = _created_epoch(manifest.get("created"))
+    created = _created_epoch(manifest.created)
     files: list[tuple[str, Path, str]] = []
-    model = manifest.get("model") or {}
-    if model.get("path") and model.get("sha256"):
-        files.append(("model", Path(model["path"]), model["sha256"]))
-    data = manifest.get("data") or {}
-    for name, s in (data.get("splits") or {}).items():
-        if isinstance(s, dict) and s.get("sha256") and data.get("path"):
-            files.append((f"{name} split", Path(data["path"]) / s["path"], s["sha256"]))
+    if manifest.model.path and manifest.model.sha256:
+        files.append(("model", Path(manifest.model.path), manifest.model.sha256))
+    for name, s in manifest.data.splits.items():
+        if s.sha256 and s.path and manifest.data.path:
+            files.append((f"{name} split", Path(manifest.data.path) / s.path, s.sha256))
     notes = []
     for what, path, sha in files:
         if not path.is_file():
-            notes.append(f"the {what} file {path} is no longer there; the numbers are from the run of {manifest.get('created')}")
+            notes.append(f"the {what} file {path} is no longer there; the numbers are from the run of {manifest.created}")
             continue
         if created is not None and path.stat().st_mtime <= created:
             continue
@@ -159,15 +160,15 @@ def _stale_notes(manifest: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
+def _gaps_section(workdir: Path, manifest: Manifest) -> Any:
     from diagnose.core.gaps import class_breakdown
     from diagnose.exceptions import DataError
     from diagnose.io.predictions import MANIFEST, prediction_files, tally_predictions
     from diagnose.render.report import GapsSection
 
     where = Path(workdir) / MANIFEST
-    doc = manifest.get("report")
-    if not isinstance(doc, dict):
+    doc = manifest.report
+    if doc is None:
         raise InputError(f"{where}: expected a `report` entry written by diagnose gaps, got none; rerun diagnose gaps")
     report = _report_from_json(doc, where)
     notes = _stale_notes(manifest)
@@ -180,7 +181,7 @@ def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
         except DataError:
             files = {}
         if all(s in files for s in report.splits):
-            classes = manifest.get("classes")
+            classes = manifest.classes
             confusions: dict[str, Any] = {}  # split -> (C, C) confusion matrix
             for name, path in files.items():
                 if name not in report.splits:
@@ -198,7 +199,8 @@ def _gaps_section(workdir: Path, manifest: dict[str, Any]) -> Any:
                 figure = _confusion_figures(confusions, classes)
         else:
             notes.append(f"no saved predictions in {Path(workdir) / 'predictions'} for every split: the per-class table is left out")
-    section = GapsSection(report=report, manifest=manifest, manifest_path=str(where), class_rows=rows, notes=notes)
+    section = GapsSection(report=report, manifest=manifest.to_json(), manifest_path=str(where), class_rows=rows,
+                          notes=notes)
     if figure is not None:
         section.confusion_png, section.confusion_png_narrow, section.confusion_splits, section.grown = figure
     return section
@@ -277,14 +279,17 @@ def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> 
     parsed = [parse_log(p) for p in logs]
     results = [RunResult(p, find_hints(p.series, classes=classes)) for p in parsed]
     labels = run_labels(logs)
-    fig = curves_figure(labels, results, smooth=smooth)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    pngs = []
+    # The page's figure, and a 430 px one for phones (its text stays readable at their width).
+    for width in (10.0, 4.3):
+        buf = io.BytesIO()
+        curves_figure(labels, results, smooth=smooth, width=width).savefig(buf, format="png", dpi=100)
+        pngs.append(buf.getvalue())
     notes = [f"{label}: {note}" for label, r in zip(labels, results, strict=True) for note in r.log.notes]
-    return CurvesSection(results=results, labels=labels, figure_png=buf.getvalue(), notes=notes)
+    return CurvesSection(results=results, labels=labels, figure_png=pngs[0], figure_png_narrow=pngs[1], notes=notes)
 
 
-def _data_section(data: Path, manifest: dict[str, Any] | None, *, label_column: str, image_size: str | None,
+def _data_section(data: Path, manifest: Manifest | None, *, label_column: str, image_size: str | None,
                   show_progress: bool) -> Any:
     # `diagnose data DIR`, with the smallest-detectable-gap check at the model's dev error when known.
     from diagnose.api import data_checks
@@ -294,9 +299,9 @@ def _data_section(data: Path, manifest: dict[str, Any] | None, *, label_column: 
 
     error_rate = 0.1
     for split in ("dev", "test", "train_dev"):
-        entry = ((manifest or {}).get("splits") or {}).get(split)
-        if isinstance(entry, dict) and isinstance(entry.get("error"), (int, float)) and 0 < entry["error"] < 1:
-            error_rate = float(entry["error"])
+        entry = manifest.splits.get(split) if manifest is not None else None
+        if entry is not None and entry.error is not None and 0 < entry.error < 1:
+            error_rate = entry.error
             break
     dataset = load_dataset(data, label_column=label_column, image_size=parse_image_size(image_size))
     checks, verdicts = data_checks(dataset, error_rate=error_rate, batch_size=1024, show_progress=show_progress)

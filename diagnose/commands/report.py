@@ -38,7 +38,7 @@ def command(
     ),
     open_page: bool = typer.Option(False, "--open", help="Open the page in the default web browser once written."),
 ) -> None:
-    from diagnose.io.predictions import MANIFEST, read_manifest
+    from diagnose.io.manifest import MANIFEST, read_manifest
 
     manifest = read_manifest(workdir)
     if manifest is None and not (log or sheet or data or baseline):
