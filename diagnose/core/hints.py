@@ -453,10 +453,9 @@ def _chance(s: Mapping[str, Series], classes: int | None) -> Chance | None:
         cands.append((classes, "--classes"))
     else:
         for n, v in accs:
-            a = _tail_level(v)
-            k = round(1 / a) if 0 < a < 0.5 else 0
-            if k >= 2 and abs(a - 1 / k) <= max(0.05, CHANCE_ACC_MARGIN / k):
-                cands.append((k, f"the {label[n]} plateau at {a:.1%} ~ 1/{k}"))
+            k_acc = _k_from_acc(v)
+            if k_acc is not None:
+                cands.append((k_acc, f"the {label[n]} plateau at {_tail_level(v):.1%} ~ 1/{k_acc}"))
         for n, v in losses:
             first = float(v[0])
             k = round(math.exp(first)) if 0.5 < first < 14 else 0
@@ -517,12 +516,15 @@ def _acc_classes(s: Mapping[str, Series]) -> int | None:
         if n in s:
             _, v = _finite(s[n])
             if len(v) >= MIN_EVALS:
-                a = _tail_level(v)
-                k = round(1 / a) if 0 < a < 0.5 else 0
-                if k >= 2 and abs(a - 1 / k) <= max(0.05, CHANCE_ACC_MARGIN / k):
-                    return k
-                return None
+                return _k_from_acc(v)
     return None
+
+
+def _k_from_acc(v: np.ndarray) -> int | None:
+    """The C whose chance accuracy 1/C the accuracy's level at the end sits at, or None."""
+    a = _tail_level(v)
+    k = round(1 / a) if 0 < a < 0.5 else 0
+    return k if k >= 2 and abs(a - 1 / k) <= max(0.05, CHANCE_ACC_MARGIN / k) else None
 
 
 def _exploded_start(s: Mapping[str, Series], k: int | None) -> Hint | None:
