@@ -29,7 +29,8 @@ def read_runs(paths: Sequence[Path], *, fmt: str | None = None) -> tuple[list[Pa
     return parsed, labels
 
 
-def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth: float | None, metrics: Sequence[str] = ()) -> Figure:
+def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth: float | None, metrics: Sequence[str] = (),
+                  width: float = 10.0) -> Figure:
     """The figure of `diagnose curves` (and of the report's curves section): each run's canonical
     series plus the --metric ones, its findings marked, titled by the run or the number of runs."""
     from diagnose.plots.curves import RunCurves, draw_curves
@@ -43,7 +44,7 @@ def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth
                 series[m] = s
         runs.append(RunCurves(label=label, series=series, hints=r.hints))
     title = labels[0] if len(labels) == 1 else f"{len(labels)} runs"
-    return draw_curves(runs, smooth=smooth, metrics=metrics, title=title)
+    return draw_curves(runs, smooth=smooth, metrics=metrics, title=title, width=width)
 
 
 def expand_runs(paths: list[Path]) -> list[Path]:

@@ -165,10 +165,10 @@ def test_embedded_figures_are_pngs(full: tuple[str, dict], inputs: Inputs) -> No
         assert im.format == "PNG" and im.size[0] > 900  # train_dev and dev side by side
     contact = base64.b64decode(blobs[1], validate=True)
     assert contact == (inputs.root / "sheet.png").read_bytes()
-    # Phones get their own variants (srcset): the matrices stacked, the tiles two to a row.
+    # Phones get their own variants (srcset): the matrices stacked, the tiles two to a row, the curves narrow.
     narrow = re.findall(r'srcset="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(narrow) == 2
-    for blob, width in zip(narrow, (430, 2 * 144), strict=True):
+    assert len(narrow) == 3
+    for blob, width in zip(narrow, (430, 2 * 144, 430), strict=True):
         with Image.open(io.BytesIO(base64.b64decode(blob, validate=True))) as im:
             assert im.size[0] == width
     with Image.open(io.BytesIO(base64.b64decode(blobs[2], validate=True))) as im:

@@ -94,6 +94,7 @@ class CurvesSection:
     labels: list[str]
     figure_png: bytes | None
     notes: list[str] = field(default_factory=list)
+    figure_png_narrow: bytes | None = None  # the same figure 430 px wide, for a phone
 
 
 @dataclass
@@ -514,7 +515,7 @@ def _curves_html(section: CurvesSection) -> str:
 
     out = []
     if section.figure_png:
-        out.append(f'<figure>{_png(section.figure_png, "training curves")}</figure>')
+        out.append(f'<figure>{_picture(section.figure_png, section.figure_png_narrow, "training curves")}</figure>')
     for label, r in zip(section.labels, section.results, strict=True):
         out.append(f"<h3>{_e(label)}</h3><p class=small>{_e(run_header(r.log))}</p>")
         out.append(_table(FINDING_HEADERS, finding_rows(r.hints), cls="findings"))
