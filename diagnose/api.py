@@ -40,6 +40,7 @@ def gaps(
     splits: Mapping[str, Any] | PathLike,
     *,
     human_error: float | None = None,
+    human_error_target: float | None = None,
     metric: Metric = "error",
     device: str = "auto",
     precision: Precision = "fp32",
@@ -64,8 +65,10 @@ def gaps(
     model: an nn.Module, or a model file (TorchScript, torch.export, state dict with `arch`,
     safetensors, a pickled module with trust_pickle=True). splits: a DATA folder, or a dict of split
     name -> DataLoader, Dataset, (x, y) tensors or arrays, or a split file. human_error: a fraction
-    in [0, 1) (default: human_error in DATA/diagnose.toml). max_items: evaluate a seeded sample of at
-    most that many items per split. workdir: where the per-item predictions and manifest.json go
+    in [0, 1) (default: human_error in DATA/diagnose.toml). human_error_target: the human level on the
+    target (dev/test) data; with it (or a train_target split) the report holds the two-column table.
+    max_items: evaluate a seeded sample of at most that many items per split. workdir: where the per-item
+    predictions and manifest.json go
     (default: a temporary folder that lives as long as the report, for `sample_errors`).
 
     Returns a GapReport: `.verdict`, `.splits["dev"].error`, `.gaps["variance"].ci`, `.to_json()`,
@@ -79,6 +82,7 @@ def gaps(
     from diagnose.io.predictions import PREDICTIONS
 
     human_error = check_human_error(human_error, metric, "human_error")
+    human_error_target = check_human_error(human_error_target, metric, "human_error_target")
     dataset = as_dataset(splits, classes=classes, batch_size=batch_size, label_column=label_column, image_size=image_size,
                          mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None,
                          workers=workers)
@@ -112,7 +116,7 @@ def gaps(
     if classes_ is not None and evaluation.num_classes is not None and len(classes_) != evaluation.num_classes:
         notes.append(f"classes.txt names {len(classes_)} classes but the model has {evaluation.num_classes} outputs; "
                      "class names are shown by index where they do not fit")
-    report = compute_gaps(summaries, human_error=human, metric=metric)
+    report = compute_gaps(summaries, human_error=human, metric=metric, human_error_target=human_error_target)
     confusions = {n: ev.tally.confusion for n, ev in evaluation.splits.items() if ev.tally.confusion is not None}
     # The preprocessing trap: is the train split what the model's batch norm saw in training?
     from diagnose.inputcheck import input_statistics_warning

@@ -79,5 +79,8 @@ def test_gaps_reads_a_train_target_split_and_the_target_human_level(cli, example
     assert doc["two_column"]["human"] == {"general": 0.01, "target": 0.03}
     assert doc["settings"]["human_error_target"]["source"].endswith("diagnose.toml")
     assert (tmp_path / "wd" / "predictions" / "train_target.parquet").is_file()
+    # the saved report (what `diagnose report` rebuilds) holds the table too
+    manifest = json.loads((tmp_path / "wd" / "manifest.json").read_text())
+    assert manifest["report"]["two_column"]["human"]["target"] == 0.03
     text = cli("gaps", example_model, data, "--workdir", tmp_path / "wd2", "--human-error-target", "0.02")
     assert text.exit_code == 0 and "Two distributions" in text.stdout and "2.0%" in text.stdout

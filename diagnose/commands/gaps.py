@@ -82,7 +82,7 @@ def command(
         # lock: an interrupted, failed or concurrent run leaves the previous one as it was.
         with WorkdirRun(workdir) as run:
             report = api.gaps(
-                model, data, human_error=human_error, arch=settings.get("arch"), arch_kwargs=settings.get("arch_kwargs"),
+                model, data, human_error=human_error, human_error_target=human_error_target, arch=settings.get("arch"), arch_kwargs=settings.get("arch_kwargs"),
                 trust_pickle=trust_pickle, app_dir=app_dir, metric=metric.value, device=device.value,
                 precision=precision.value, batch_size=batch_size, workers=workers, max_items=max_items, seed=seed,
                 label_column=settings.get("label_column"), image_size=settings.get("image_size"),
@@ -92,7 +92,7 @@ def command(
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return
             run.publish()
-    if human_error_target is not None or "train_target" in report.splits:
+    if predictions is not None and (human_error_target is not None or "train_target" in report.splits):
         from diagnose.core.gaps import with_target
 
         report = with_target(report, human_error_target)
