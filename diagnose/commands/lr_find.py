@@ -138,5 +138,6 @@ def _run(
         )
     res.source = source
     res.optimizer = optimizer
-    what = model_path.name if model_path is not None else Path(arch.rpartition(":")[0]).name + ":" + arch.rpartition(":")[2]
+    where, _, factory = (arch or "").rpartition(":")
+    what = model_path.name if model_path is not None else f"{Path(where).name}:{factory}"
     return res, f"lr-find: {what}, {optimizer}, {repeats} x {steps} steps of {batch_size} on {data.name or data}/{name}"
