@@ -163,7 +163,8 @@ def _stale_notes(manifest: Manifest) -> list[str]:
 def _gaps_section(workdir: Path, manifest: Manifest) -> Any:
     from diagnose.core.gaps import class_breakdown
     from diagnose.exceptions import DataError
-    from diagnose.io.predictions import MANIFEST, prediction_files, tally_predictions
+    from diagnose.io.manifest import MANIFEST
+    from diagnose.io.predictions import prediction_files, tally_predictions
     from diagnose.render.report import GapsSection
 
     where = Path(workdir) / MANIFEST

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 from diagnose.exceptions import DataError
+from diagnose.io.manifest import Manifest, read_manifest, write_manifest
 from diagnose.io.predictions import (
     PredictionWriter,
     prediction_files,
-    read_manifest,
     read_predictions,
     tally_predictions,
-    write_manifest,
 )
 
 
@@ -109,8 +108,11 @@ def test_regression_predictions(tmp_path) -> None:
 
 
 def test_manifest(tmp_path) -> None:
-    write_manifest(tmp_path, {"metric": "error", "classes": ["a"]})
+    write_manifest(tmp_path, Manifest(metric="error", classes=["a"]))
     doc = read_manifest(tmp_path)
-    assert doc["metric"] == "error" and doc["diagnose_version"] and doc["created"].endswith("Z")
+    assert doc is not None
+    assert doc.metric == "error" and doc.classes == ["a"] and doc.diagnose_version and doc.created
+    assert doc.created.endswith("Z")
+    assert json.loads((tmp_path / "manifest.json").read_text())["classes"] == ["a"]
     assert read_manifest(tmp_path / "predictions") == doc
     assert read_manifest(tmp_path / "elsewhere" / "x") is None

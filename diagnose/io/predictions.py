@@ -9,19 +9,17 @@ same layout written by any framework: required columns `label` and `pred`, the r
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from diagnose import __version__
 from diagnose.core.gaps import Metric, SplitCounts
 from diagnose.exceptions import DataError, UsageError
-from diagnose.io.atomic import atomic_path, atomic_write_text
+from diagnose.io.atomic import atomic_path
+from diagnose.io.manifest import MANIFEST  # noqa: F401  (defined once, in io.manifest)
 from diagnose.io.splits import ALIASES, ALL_SPLITS, unreadable
 
 if TYPE_CHECKING:
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PREDICTIONS = "predictions"
-MANIFEST = "manifest.json"
 TOPK = 5
 REQUIRED = ("label", "pred")
 
@@ -144,35 +141,6 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 def predictions_path(workdir: Path, split: str) -> Path:
     return Path(workdir) / PREDICTIONS / f"{split}.parquet"
-
-
-def write_manifest(workdir: Path, manifest: dict[str, Any]) -> Path:
-    """Write `workdir/manifest.json` atomically; adds `diagnose_version` and `created` when absent."""
-    from diagnose.render import to_json_text
-
-    doc = {"diagnose_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    doc.update(manifest)
-    path = Path(workdir) / MANIFEST
-    atomic_write_text(path, to_json_text(doc) + "\n")
-    return path
-
-
-def read_manifest(workdir: Path) -> dict[str, Any] | None:
-    """The manifest in `workdir` (or its parent when given `.../predictions`), or None."""
-    for candidate in (Path(workdir) / MANIFEST, Path(workdir).parent / MANIFEST):
-        if candidate.is_file():
-            try:
-                doc = json.loads(candidate.read_text(encoding="utf-8"))
-            except RecursionError:
-                raise DataError(f"{candidate}: expected a JSON manifest, got nesting too deep to read; rerun diagnose gaps") from None
-            except PermissionError:
-                raise DataError(unreadable(candidate, "manifest")) from None
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{candidate}: expected JSON, got {exc.msg} at line {exc.lineno}; rerun diagnose gaps") from None
-            if not isinstance(doc, dict):
-                raise DataError(f"{candidate}: expected a JSON object (a manifest), got {type(doc).__name__}; rerun diagnose gaps")
-            return doc
-    return None
 
 
 def prediction_files(directory: Path) -> dict[str, Path]:
