@@ -533,9 +533,8 @@ def _run_in(
             write_sheet(staged, columns, rows)
             if backup is None and out.is_file() and out.read_bytes() != staged.read_bytes():
                 # An unmarked sheet may still hold a person's edits (a corrected label): keep it.
-                from diagnose.io.outputs import backup as keep_copy
-
-                backup = str(keep_copy(out))
+                kept_sheet = group.keep(out, unless_ours=False)
+                backup = str(kept_sheet) if kept_sheet is not None else None
             if images:
                 confusion = _confusion_png(folder, split, classes, out, group)
                 png, note = _contact_sheet(result, rows, suspect, out, data_root, fmt, split, predictions, group)
@@ -599,9 +598,7 @@ def _contact_sheet(
     numbers = [int(r[0]) for r in rows]  # the sheet's row number, an int
     fig = contact_sheet(tiles, captions, numbers, suspect=suspect.tolist(), title=title)
     png = out.with_suffix(".png")
-    from diagnose.io.outputs import keep_or_backup
-
-    kept = keep_or_backup(png)  # a PNG diagnose did not write (a person's sheet.png) is kept as .bak
+    kept = group.keep(png)  # a PNG diagnose did not write (a person's sheet.png) is kept as .bak
     if kept is not None:
         note = ((note + " ") if note else "") + f"Kept the previous {png.name} as {kept}."
     save_contact_sheet(fig, group.path(png), tiles=len(tiles))
@@ -613,7 +610,6 @@ def _confusion_png(
 ) -> tuple[str | None, tuple[tuple[str, str, float, float, int], ...], tuple[str, ...]]:
     """Write `<out stem>_confusion.png`: train_dev and `split` side by side, the grown cells marked.
     (png path or None, grown cells as (true, pred, before, after, count), the splits drawn)."""
-    from diagnose.io.outputs import keep_or_backup
     from diagnose.io.predictions import prediction_files, tally_predictions
     from diagnose.plots.confusion import confusion_figure, grown_cells, panels_for, save_png
 
@@ -629,7 +625,7 @@ def _confusion_png(
     grown = grown_cells(panels[0][1], panels[-1][1]) if len(panels) == 2 else []
     fig = confusion_figure(panels, classes, grown)
     png = out.with_name(out.stem + "_confusion.png")
-    keep_or_backup(png)
+    group.keep(png)
     save_png(fig, group.path(png))
     named = tuple((_name(g.true, classes), _name(g.pred, classes), g.before, g.after, g.count) for g in grown)
     return str(png), named, tuple(names)

@@ -32,10 +32,10 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
 
 # Examples per target in the default ("ci") run, sized so the file stays near a minute on two shared
-# cores: cheap targets get 1,000; the log reader's table and JSON paths cost 20-70 ms an example (pandas
+# cores: cheap targets get 500; the log reader's table and JSON paths cost 20-70 ms an example (pandas
 # per column), so they get fewer. HYPOTHESIS_PROFILE=deep runs 2,000 of every target (about 10 minutes).
-EXAMPLES = {"bytes": 1000, "mutated": 200, "csv": 150, "json": 100, "sheet": 300, "sheet_bytes": 1000,
-            "cells": 1000, "truncated": 200}
+EXAMPLES = {"bytes": 500, "mutated": 120, "csv": 80, "json": 60, "sheet": 150, "sheet_bytes": 500,
+            "cells": 500, "truncated": 150}
 
 
 def examples(target: str) -> settings:
@@ -210,20 +210,29 @@ def test_sheet_cells_escape_and_read_back(value: str) -> None:
 @pytest.fixture(scope="module")
 def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """A model in each format and a split in each file format, as bytes to truncate."""
-    import sys
+    import numpy as np
+    import pandas as pd
+    import torch
+    from safetensors.torch import save_file
 
-    sys.path.insert(0, str(ROOT / "fixtures"))
-    try:
-        import make_fixtures  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(ROOT / "fixtures"))
     root = tmp_path_factory.mktemp("valid")
-    models = make_fixtures.write_model_formats(root / "models")
-    data = make_fixtures.write_data_formats(root / "data", images=False)
-    out = {f"model:{k}": p.read_bytes() for k, (p, _) in models.items() if k in ("torchscript", "state_dict", "safetensors", "checkpoint")}
-    for kind in ("pt", "npz", "csv", "parquet"):
-        dev = next(p for p in data[kind].iterdir() if p.stem in ("dev", "val", "validation"))
-        out[f"split:{kind}.{dev.name}"] = dev.read_bytes()
+    out = {"model:torchscript": (EXAMPLE / "model.pt").read_bytes()}
+    sd = {k: v.detach().clone().contiguous() for k, v in torch.jit.load(str(EXAMPLE / "model.pt")).state_dict().items()}
+    for name, obj in (("state_dict", sd), ("checkpoint", {"state_dict": sd, "epoch": 3})):
+        torch.save(obj, root / f"{name}.pt")
+        out[f"model:{name}"] = (root / f"{name}.pt").read_bytes()
+    save_file(sd, str(root / "m.safetensors"))
+    out["model:safetensors"] = (root / "m.safetensors").read_bytes()
+    dev = torch.load(EXAMPLE / "data" / "dev.pt", weights_only=True)
+    x, y = dev["x"].reshape(len(dev["y"]), -1).numpy()[:60], dev["y"].numpy()[:60]
+    out["split:pt.dev.pt"] = (EXAMPLE / "data" / "dev.pt").read_bytes()
+    np.savez(root / "dev.npz", x=x, y=y)
+    out["split:npz.dev.npz"] = (root / "dev.npz").read_bytes()
+    table = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])]).assign(label=y)
+    table.to_csv(root / "dev.csv", index=False)
+    out["split:csv.dev.csv"] = (root / "dev.csv").read_bytes()
+    table.to_parquet(root / "dev.parquet")
+    out["split:parquet.dev.parquet"] = (root / "dev.parquet").read_bytes()
     return out
 
 

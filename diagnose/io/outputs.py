@@ -158,6 +158,22 @@ class OutputGroup:
 
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        self._keep: list[tuple[Path, Path]] = []
+
+    def keep(self, path: Path, *, unless_ours: bool = True) -> Path | None:
+        """Copy `path` to a .bak just before the renames, when it exists (and, with unless_ours, when
+        diagnose did not write it). Returns the .bak path it will get, or None. Done at the end, so an
+        interrupted command leaves no .bak behind either."""
+        path = Path(path)
+        if not path.is_file() or (unless_ours and written_by_diagnose(path)):
+            return None
+        taken = {b for _, b in self._keep}
+        bak, k = path.with_name(path.name + ".bak"), 0
+        while bak.exists() or bak in taken:
+            k += 1
+            bak = path.with_name(f"{path.name}.bak.{k}")
+        self._keep.append((path, bak))
+        return bak
 
     def path(self, target: Path) -> Path:
         import tempfile
@@ -192,6 +208,11 @@ class OutputGroup:
             # The renames are the only step left: each is atomic, nothing is computed between them, and
             # Ctrl-C waits until all are done (then interrupts), so the files never come from two runs.
             with _defer_sigint():
+                for src, bak in self._keep:
+                    from diagnose.io.atomic import atomic_path
+
+                    with atomic_path(bak) as copy:
+                        shutil.copy2(src, copy)
                 for tmp, target in self._pending:
                     os.replace(tmp, target)
         except OSError as err:
