@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from diagnose.defaults import BATCH_SIZE, DEVICE, LABEL_COLUMN, PRECISION, SEED
 from diagnose.exceptions import ArgumentError, SheetError
 
 if TYPE_CHECKING:
@@ -42,18 +43,18 @@ def gaps(
     human_error: float | None = None,
     human_error_target: float | None = None,
     metric: Metric = "error",
-    device: str = "auto",
-    precision: Precision = "fp32",
-    batch_size: int = 256,
+    device: str = DEVICE,
+    precision: Precision = PRECISION,
+    batch_size: int = BATCH_SIZE,
     max_items: int | None = None,
-    seed: int = 0,
+    seed: int = SEED,
     classes: list[str] | None = None,
     workdir: PathLike | None = None,
     arch: str | None = None,
     arch_kwargs: dict[str, Any] | None = None,
     trust_pickle: bool = False,
     app_dir: PathLike | None = None,
-    label_column: str = "label",
+    label_column: str = LABEL_COLUMN,
     image_size: tuple[int, int] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,

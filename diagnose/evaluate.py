@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from diagnose.core.gaps import Metric, SplitCounts
+from diagnose.defaults import BATCH_SIZE, DEVICE, PRECISION, SEED
 from diagnose.exceptions import ArgumentError, DataError, DiagnoseError, EvaluationError
 from diagnose.io.models import describe_input, image_channels
 from diagnose.io.predictions import TOPK, PredictionWriter
@@ -354,11 +355,11 @@ def evaluate_model(
     dataset: Dataset,
     *,
     metric: Metric = "error",
-    device: str = "auto",
-    precision: Precision = "fp32",
-    batch_size: int = 256,
+    device: str = DEVICE,
+    precision: Precision = PRECISION,
+    batch_size: int = BATCH_SIZE,
     max_items: int | None = None,
-    seed: int = 0,
+    seed: int = SEED,
     splits: Sequence[str] | None = None,
     workdir: Path | None = None,
     show_progress: bool = False,

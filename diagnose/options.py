@@ -45,11 +45,7 @@ class FailOn(str, enum.Enum):
 
 # --------------------------------------------------------------------------- defaults (one each)
 
-BATCH_SIZE = 256
-LABEL_COLUMN = "label"
-WORKDIR = Path(".diagnose")
-SEED = 0
-APP_DIR = Path(".")
+from diagnose.defaults import APP_DIR, BATCH_SIZE, LABEL_COLUMN, SEED, WORKDIR  # noqa: E402,F401  (one definition each)
 
 # --------------------------------------------------------------------------- model loading
 
