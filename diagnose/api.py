@@ -105,8 +105,14 @@ def gaps(
             return model
         raise ArgumentError("model", f"expected an nn.Module or a model file path, got {type(model).__name__}; pass one of those")
 
-    evaluation = evaluate_model(load, dataset, metric=metric, device=device, precision=precision, batch_size=batch_size,
-                                max_items=max_items, seed=seed, workdir=folder, show_progress=show_progress)
+    try:
+        evaluation = evaluate_model(load, dataset, metric=metric, device=device, precision=precision,
+                                    batch_size=batch_size, max_items=max_items, seed=seed, workdir=folder,
+                                    show_progress=show_progress)
+    except BaseException:
+        if owned:  # nothing will ever read the temporary predictions of a failed run
+            _remove_tree(folder)
+        raise
     if evaluation is None:
         return None  # type: ignore[return-value]
     human = human_error if human_error is not None else check_human_error(
