@@ -299,6 +299,14 @@ class _ImageBatches:
         return np.asarray(positions), out, None
 
 
+def _bomb_size(exc: Exception) -> str:
+    """'1,600,000,000 pixels (a decompression bomb?)' from Pillow's DecompressionBombError."""
+    import re
+
+    m = re.search(r"\((\d+) pixels\)", str(exc))
+    return f"{int(m.group(1)):,} pixels (a decompression bomb?)" if m else "a decompression bomb"
+
+
 def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: np.ndarray) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
@@ -310,6 +318,8 @@ def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: 
             pixels = np.asarray(img, dtype=np.uint8)
     except PermissionError:
         return unreadable(file, "image")
+    except Image.DecompressionBombError as exc:
+        return f"{file}: expected an image of at most {Image.MAX_IMAGE_PIXELS:,} pixels, got {_bomb_size(exc)}; remove the file or shrink it"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         return f"{file}: expected an image Pillow can decode, got {type(exc).__name__}: {exc}; remove or replace the file"
     if pixels.shape[:2] != expect_hw:
@@ -783,6 +793,11 @@ def _load_images(
             natural = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
     except PermissionError:
         raise DataError(unreadable(first_file, "image")) from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"{first_file}: expected an image of at most {Image.MAX_IMAGE_PIXELS:,} pixels, got {_bomb_size(exc)}; "
+            "remove the file or shrink it"
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"{first_file}: expected an image Pillow can decode, got {type(exc).__name__}; remove or replace the file") from None
     c = channels or natural
