@@ -319,7 +319,7 @@ def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: 
     except PermissionError:
         return unreadable(file, "image")
     except Image.DecompressionBombError as exc:
-        return f"{file}: expected an image of at most {Image.MAX_IMAGE_PIXELS:,} pixels, got {_bomb_size(exc)}; remove the file or shrink it"
+        return f"{file}: expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, got {_bomb_size(exc)}; remove the file or shrink it"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         return f"{file}: expected an image Pillow can decode, got {type(exc).__name__}: {exc}; remove or replace the file"
     if pixels.shape[:2] != expect_hw:
@@ -795,7 +795,7 @@ def _load_images(
         raise DataError(unreadable(first_file, "image")) from None
     except Image.DecompressionBombError as exc:
         raise DataError(
-            f"{first_file}: expected an image of at most {Image.MAX_IMAGE_PIXELS:,} pixels, got {_bomb_size(exc)}; "
+            f"{first_file}: expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, got {_bomb_size(exc)}; "
             "remove the file or shrink it"
         ) from None
     except (UnidentifiedImageError, OSError) as exc:
