@@ -140,7 +140,7 @@ def _mean_on_tensors(t: Path):
 def _manifest_list(t: Path):
     (t / "wd").mkdir()
     (t / "wd" / "manifest.json").write_text("[1, 2]")
-    return ["report", "--workdir", t / "wd", "--out", t / "r.html"], 1, f"Error: {t / 'wd' / 'manifest.json'}: expected a JSON object (a manifest), got list; rerun diagnose gaps\n"
+    return ["report", "--workdir", t / "wd", "--out", t / "r.html"], 1, f"Error: {t / 'wd' / 'manifest.json'}: expected a JSON object (a manifest), got a JSON array; rerun diagnose gaps\n"
 
 
 def _deep_json_log(t: Path):
@@ -211,6 +211,29 @@ def _dup_index(t: Path):
             "number rows by position)\n")
 
 
+def _decompression_bomb(t: Path):
+    import struct as st
+    import zlib
+
+    from PIL import Image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return st.pack(">I", len(data)) + kind + data + st.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    for split in ("train", "dev"):
+        for c in ("a", "b"):
+            (t / "data" / split / c).mkdir(parents=True)
+            Image.new("L", (8, 8)).save(t / "data" / split / c / "ok.png")
+    # A 40000x40000 PNG header: Pillow refuses it at open, before any pixel is decoded.
+    big = t / "data" / "dev" / "a" / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", st.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return (["data", t / "data"], 1,
+            f"Error: {big}: expected an image of at most {limit:,} pixels, got 1,600,000,000 pixels (a decompression "
+            "bomb?); remove the file or shrink it\n")
+
+
 def _huge_values_log(t: Path):
     values = [1.0, 1e308, -1e308, 0.5, 0.4, 1e308, 0.3, 0.2] * 5
     (t / "m.csv").write_text("epoch,loss\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
@@ -226,7 +249,7 @@ CASES: dict[str, Case] = {
     "100,000 nested [": _deep_json_log, "a 17 MB line": _long_line_log, "two loss columns": _dup_loss_columns,
     "64 features named f0": _dup_feature_columns, "cp1252 CSV header": _cp1252_header, "negative label": _negative_label,
     "model calls sys.exit(7)": _sys_exit, "NaN input": _nan_input, "NaN pred": _nan_pred,
-    "per-shard index": _dup_index, "1e308 in a log": _huge_values_log,
+    "per-shard index": _dup_index, "1e308 in a log": _huge_values_log, "40000x40000 PNG": _decompression_bomb,
 }
 
 
