@@ -75,7 +75,8 @@ def test_rules_on_a_known_curve() -> None:
     assert res.rules["steepest"].lr == pytest.approx(steep, rel=0.35)
     assert res.rules["minimum_10"].lr == pytest.approx(lrs[int(np.argmin(clean))] / 10, rel=0.35)
     low = int(np.argmin(clean))
-    back = low + int(np.nonzero(clean[low:] > clean[:5].mean())[0][0])  # back above its start
+    level = clean[:5].mean()
+    back = low + int(np.nonzero(clean[low:] > level - 0.1 * (level - clean[low]))[0][0])  # 90% of the gain lost
     assert res.diverged_at == pytest.approx(lrs[back], rel=0.25)
     assert res.rules["divergence_10"].lr == pytest.approx(res.diverged_at / 10)
     values = sorted(r.lr for r in res.rules.values() if r.lr is not None)
@@ -102,6 +103,9 @@ def test_stop_rule_and_flat_and_immediate_divergence() -> None:
     stop = core.StopRule()
     fired = [stop.update(v) for v in [1.0] * 5 + [0.5] * 5 + [30.0] * 5]
     assert fired.index(True) == 10  # 4x the best smoothed loss, at the first jump
+    stop = core.StopRule()  # a collapse to the starting level (dead ReLUs at ln C) ends the sweep too
+    fired = [stop.update(v) for v in [2.3] * 5 + [1.0] * 20 + [2.3] * 30]
+    assert True in fired and 25 < fired.index(True) < 55
     lrs = core.exp_rates(1e-7, 1e-6, 50)
     flat = core.LRFindResult(lrs, np.full((2, 50), 2.3) + np.random.default_rng(0).normal(0, 1e-4, (2, 50)), [None, None])
     assert any("barely fell" in n or "never went down" in n for n in flat.notes)

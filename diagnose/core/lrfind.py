@@ -64,9 +64,9 @@ def exp_rates(start: float, end: float, steps: int) -> np.ndarray:
 
 class StopRule:
     """Feed losses one by one; `update` returns True once the sweep has diverged: the smoothed loss
-    above 4x its best, or back above where it started after falling at least 10% (a cross-entropy that
-    starts at ln C and blows up often levels off near 2 ln C, never reaching 4x a best of 0.8 ln C),
-    or a loss that is not finite."""
+    above 4x its best, or back within 10% of where it started after falling at least 10% (a
+    cross-entropy that starts at ln C and blows up often levels off near 2 ln C, never reaching 4x a
+    best of 0.8 ln C; a network whose ReLUs all died sits at ln C), or a loss that is not finite."""
 
     def __init__(self, factor: float = DIVERGE_FACTOR, beta: float = STOP_BETA) -> None:
         self.factor, self.beta = factor, beta
@@ -82,7 +82,7 @@ class StopRule:
             self.start = smoothed
         if self.k > 1 and smoothed > self.factor * self.best:
             return True
-        if self.k > START_STEPS and self.best < (1 - FALL) * self.start and smoothed > self.start:
+        if self.k > START_STEPS and self.best < (1 - FALL) * self.start and smoothed > self.start - FALL * (self.start - self.best):
             return True
         self.best = min(self.best, smoothed)
         return False
@@ -200,9 +200,10 @@ def analyse(res: LRFindResult) -> None:
         return
     best = int(np.argmin(curve))
     level = float(np.mean(curve[: min(START_STEPS, length)]))
-    # Diverged: where the median curve, past its minimum, climbs back above its starting level, or
-    # where most sweeps had stopped (the stop rule fires later: it smooths causally).
-    back = np.nonzero(curve[best:] > level)[0]
+    # Diverged: where the median curve, past its minimum, has lost 90% of what it gained (back near its
+    # starting level: a network whose ReLUs all died sits at chance, ln C, not above it), or where most
+    # sweeps had stopped (the stop rule fires later: it smooths causally).
+    back = np.nonzero(curve[best:] > level - FALL * (level - curve[best]))[0]
     if len(back) and curve[best] < (1 - FALL) * level:
         res.diverged_at = float(lrs[best + int(back[0])])
     elif length < n:
@@ -251,7 +252,7 @@ def analyse(res: LRFindResult) -> None:
     if res.diverged_at is not None:
         rules["divergence_10"] = Rule(
             res.diverged_at / 10,
-            f"the median loss climbed back above its start at {_fmt(res.diverged_at)} ({len(stops)} of {r} sweeps "
+            f"the median loss was back near its start at {_fmt(res.diverged_at)} ({len(stops)} of {r} sweeps "
             "stopped), divided by 10",
         )
     else:
