@@ -106,7 +106,7 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """model(x) as logits: a tensor, the first of a tuple, or a dict's 'logits' (as `diagnose gaps` reads them)."""
     from diagnose.evaluate import extract_logits
 
-    return extract_logits(model(x))
+    return extract_logits(model(x), len(x))
 
 
 def _correct(out: torch.Tensor, y: torch.Tensor, task: str) -> int:

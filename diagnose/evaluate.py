@@ -83,19 +83,46 @@ def _autocast(device: torch.device, precision: Precision) -> contextlib.Abstract
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
-def extract_logits(raw: object) -> torch.Tensor:
-    """The logits from whatever forward returned: a tensor, a tuple/list (first), or a dict ('logits')."""
+def extract_logits(raw: object, batch: int | None = None) -> torch.Tensor:
+    """The logits from whatever forward returned: a tensor, a tuple/list (first), or a dict ('logits').
+    With `batch` (the number of items fed), outputs no classifier or regressor gives are refused."""
+    out: torch.Tensor | None = None
     if isinstance(raw, torch.Tensor):
-        return raw
-    if isinstance(raw, (tuple, list)) and raw and isinstance(raw[0], torch.Tensor):
-        return raw[0]
-    if isinstance(raw, dict):
+        out = raw
+    elif isinstance(raw, (tuple, list)) and raw and isinstance(raw[0], torch.Tensor):
+        out = raw[0]
+    elif isinstance(raw, dict):
         for key in ("logits", "output", "out", "y"):
             if isinstance(raw.get(key), torch.Tensor):
-                return raw[key]
+                out = raw[key]
+                break
+    if out is not None:
+        if batch is not None:
+            check_outputs(out, batch)
+        return out
     raise EvaluationError(
         f"model: expected forward() to return a tensor of logits, got {type(raw).__name__}; wrap the model so it returns logits"
     )
+
+
+def check_outputs(out: torch.Tensor, batch: int) -> None:
+    """Refuse outputs that are not one row of scores per item: (N, C) logits, (N, 1) or (N,)."""
+    shape = tuple(out.shape)
+    fix = "return one row of logits per item, shape (N, C), or (N,) / (N, 1) for one output"
+    if out.dim() == 0 or shape[0] != batch:
+        raise EvaluationError(
+            f"model: expected one output row per item ({batch} for a batch of {batch}), got outputs of shape {shape}; "
+            f"the model reduces over the batch: {fix}"
+        )
+    if not (out.is_floating_point() or out.is_complex()):
+        raise EvaluationError(
+            f"model: expected floating-point scores (logits), got {str(out.dtype).replace('torch.', '')} outputs of shape "
+            f"{shape} (class indices?); return the logits before argmax"
+        )
+    if out.dim() > 2:
+        raise EvaluationError(f"model: expected outputs of shape (N, C), got {shape}; {fix} (e.g. pool or flatten the rest)")
+    if out.dim() == 2 and shape[1] == 0:
+        raise EvaluationError(f"model: expected at least one output column, got outputs of shape {shape}; {fix}")
 
 
 def predict_batch(
@@ -328,6 +355,10 @@ def probe_outputs(module: torch.nn.Module, split: Split, device: torch.device, p
             out = extract_logits(module(x))
         except FORWARD_ERRORS as exc:
             raise forward_error(split, exc, module, tuple(x.shape)) from None
+    try:
+        check_outputs(out, len(x))
+    except EvaluationError as exc:
+        raise EvaluationError(f"{split.path}: {exc.message}") from None
     return 1 if out.dim() == 1 else int(out.shape[1]) if out.dim() == 2 else -1
 
 
