@@ -234,6 +234,33 @@ def _decompression_bomb(t: Path):
             "bomb?); remove the file or shrink it\n")
 
 
+class _Unusable(torch.nn.Module):
+    """A model whose outputs no classifier gives."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.fc = torch.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x.reshape(x.shape[0], -1))
+        if self.kind == "3d":
+            return y.unsqueeze(-1).repeat(1, 1, 3)
+        if self.kind == "empty":
+            return y[:, :0]
+        if self.kind == "int":
+            return y.argmax(1)
+        return y.mean(0, keepdim=True)
+
+
+def _unusable(kind: str, phrase: str) -> Case:
+    def case(t: Path):
+        torch.jit.save(torch.jit.script(_Unusable(kind)), str(t / "m.pt"))
+        return ["sanity", t / "m.pt", DATA], 1, lambda err: err.startswith(f"Error: model: expected {phrase}") and err.count("\n") == 1
+
+    return case
+
+
 def _huge_values_log(t: Path):
     values = [1.0, 1e308, -1e308, 0.5, 0.4, 1e308, 0.3, 0.2] * 5
     (t / "m.csv").write_text("epoch,loss\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
@@ -249,6 +276,10 @@ CASES: dict[str, Case] = {
     "100,000 nested [": _deep_json_log, "a 17 MB line": _long_line_log, "two loss columns": _dup_loss_columns,
     "64 features named f0": _dup_feature_columns, "cp1252 CSV header": _cp1252_header, "negative label": _negative_label,
     "model calls sys.exit(7)": _sys_exit, "NaN input": _nan_input, "NaN pred": _nan_pred,
+    "outputs (N, 10, 3)": _unusable("3d", "outputs of shape (N, C), got ("),
+    "outputs (N, 0)": _unusable("empty", "at least one output column"),
+    "integer outputs": _unusable("int", "floating-point scores (logits), got int64"),
+    "one output row per batch": _unusable("batch", "one output row per item"),
     "per-shard index": _dup_index, "1e308 in a log": _huge_values_log, "40000x40000 PNG": _decompression_bomb,
 }
 
