@@ -14,7 +14,6 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from typing import Any
 
 import numpy as np
 import torch
@@ -399,9 +398,9 @@ def _functional_activations() -> dict[Callable[..., Any], tuple[str, tuple[float
     }
     table: dict[Callable[..., Any], tuple[str, tuple[float, float] | None]] = {}
     for name, fns in relus.items():
-        table.update({f: (name, None) for f in fns})
+        table.update(dict.fromkeys(fns, (name, None)))
     for name, (fns, bounds) in squash.items():
-        table.update({f: (name, bounds) for f in fns})
+        table.update(dict.fromkeys(fns, (name, bounds)))
     return table
 
 

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from diagnose.checklist import _no_dropout, _target, compute_loss, infer_task
 from diagnose.core.lrfind import LRFindResult, StopRule, exp_rates
 from diagnose.evaluate import extract_logits
-from diagnose.checklist import _no_dropout, _target, compute_loss, infer_task
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 # The items one sweep may draw are read into memory once; a pool larger than this is cut down
