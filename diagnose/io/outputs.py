@@ -70,18 +70,25 @@ def refuse_inputs(out: Path, inputs: Sequence[Path | None], option: str = "--out
             raise UsageError(f"{option} {out}: expected a new file, got one of the inputs ({p}); choose another name")
 
 
+def check_folder(folder: Path, what: str) -> None:
+    """Raise a one-line error before any work when `folder` (or the nearest parent that exists, where it
+    will be created) is a file or may not be written: the failure would otherwise come after the work.
+    what: the option and value the message starts with, e.g. "--out sheets/x.csv"."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what}: expected a folder to write in, got a file at {existing}; pass another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: expected a folder you may write in, got permission denied on {existing}; pass another path")
+
+
 def check_target(out: Path, option: str = "--out") -> None:
     """Refuse a target that is a folder, or lies below a regular file, before any work."""
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{option} {out}: expected a file path, got a folder; pass a file name inside it")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{option} {out}: expected a folder to write in, got a file at {parent}; pass another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {out}: expected a folder you may write in, got permission denied on {parent}; pass another path")
+    check_folder(out.parent, f"{option} {out}")
 
 
 def backup(path: Path) -> Path:
@@ -374,9 +381,7 @@ class WorkdirRun:
                 f"--workdir {self.workdir}: expected a folder for diagnose's own files, got the current folder "
                 "(or one above it); pass e.g. --workdir .diagnose"
             )
-        from diagnose.io.predictions import check_writable_folder
-
-        check_writable_folder(self.workdir, f"--workdir {self.workdir}")
+        check_folder(self.workdir, f"--workdir {self.workdir}")
         self._lock = contextlib.ExitStack()
         try:
             self._lock.enter_context(workdir_lock(self.workdir))

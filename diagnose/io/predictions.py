@@ -9,7 +9,6 @@ same layout written by any framework: required columns `label` and `pred`, the r
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose.core.gaps import Metric, SplitCounts
-from diagnose.exceptions import DataError, UsageError
+from diagnose.exceptions import DataError
 from diagnose.io.atomic import atomic_path
 from diagnose.io.manifest import MANIFEST  # noqa: F401  (defined once, in io.manifest)
 from diagnose.io.splits import ALIASES, ALL_SPLITS, unreadable
@@ -126,17 +125,11 @@ class PredictionWriter:
 
 
 def check_writable_folder(folder: Path, what: str) -> None:
-    """Raise a one-line error before any work when `folder` (or the nearest parent that exists, where it
-    will be created) is a file or may not be written: the failure would otherwise come after evaluating.
-    what: the option and value the message starts with, e.g. "--out sheets/x.csv"."""
-    folder = Path(folder)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{what}: expected a folder to write in, got a file at {existing}; pass another path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{what}: expected a folder you may write in, got permission denied on {existing}; pass another path")
+    """Raise a one-line error before any work when `folder` (or the nearest parent that exists) is a
+    file or may not be written (io.outputs.check_folder, the one rule for every output)."""
+    from diagnose.io.outputs import check_folder
+
+    check_folder(folder, what)
 
 
 def predictions_path(workdir: Path, split: str) -> Path:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from diagnose.exceptions import SheetError
-from diagnose.io.atomic import atomic_open, atomic_path
+from diagnose.io.atomic import atomic_open
 
 # Columns diagnose writes before the categories; everything else except the note is a category.
 FIXED_COLUMNS: tuple[str, ...] = (
@@ -123,15 +122,10 @@ def write_sheet(path: Path, columns: Sequence[str], rows: Iterable[Sequence[obje
 
 
 def backup(path: Path) -> Path:
-    """Copy `path` to `path.bak` (or .bak.1, .bak.2, ... if taken) before it is replaced; never overwrites."""
-    bak = path.with_name(path.name + ".bak")
-    k = 0
-    while bak.exists():
-        k += 1
-        bak = path.with_name(f"{path.name}.bak.{k}")
-    with atomic_path(bak) as tmp:
-        shutil.copy2(path, tmp)
-    return bak
+    """Copy `path` to `path.bak` (or .bak.1, ...) before it is replaced (io.outputs.backup)."""
+    from diagnose.io.outputs import backup as keep
+
+    return keep(path)
 
 
 @dataclass(frozen=True)
