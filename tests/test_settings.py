@@ -34,7 +34,9 @@ def test_command_line_over_data_toml_over_pyproject(tmp_path: Path) -> None:
     assert s.get("arch_kwargs") == {"width": 8} and s.get("arch") == "mynet:MyNet"
     line = s.describe()
     assert line is not None and "arch mynet:MyNet" in line and "human_error 0.02 from" in line
-    assert "mean" not in line.split("from")[0] or "--mean" not in line  # the typed option is not a file's
+    assert "mean" not in line and "command line" not in line  # typed options are the person's own
+    assert "mean from the command line" in (s.describe(typed=True) or "")
+    assert "image_size 32x32" in line
     assert s.to_json()["mean"] == {"value": [0.1], "source": "--mean"}
 
 

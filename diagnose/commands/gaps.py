@@ -106,7 +106,7 @@ def command(
         if warning:
             report = replace(report, warnings=report.warnings + (warning,))
     rows = report.per_class() if per_class else None
-    where = settings.describe()  # the table's header: where each setting came from
+    where = settings.describe(typed=True)  # the table's header: where each setting came from
     if json_out:
         doc = report.to_json()
         if rows is not None:

@@ -57,13 +57,13 @@ class Settings:
         """The settings that came from a file (not the command line, not a default)."""
         return {k: s for k, s in self.values.items() if not s.source.startswith("--") and s.source != "default"}
 
-    def describe(self, keys: tuple[str, ...] = KEYS) -> str | None:
+    def describe(self, keys: tuple[str, ...] = KEYS, *, typed: bool = False) -> str | None:
         """One line for the head of a table: 'settings: arch mynet:MyNet, mean, std from pyproject.toml
         (tool.diagnose); human_error 0.02 from data/diagnose.toml; mean from the command line', or None
-        when all of `keys` are defaults."""
+        when all of `keys` are defaults. typed: also name those given on the command line."""
         by_source: dict[str, list[str]] = {}
         for key, s in self.values.items():
-            if key not in keys or s.source == "default":
+            if key not in keys or s.source == "default" or (s.source.startswith("--") and not typed):
                 continue
             source = "the command line" if s.source.startswith("--") else s.source
             by_source.setdefault(source, []).append(_short(key, s.value))
@@ -89,6 +89,8 @@ def parse_arch_kwargs(text: str | None) -> dict | None:
 
 
 def _short(key: str, value: Any) -> str:
+    if key == "image_size" and isinstance(value, (tuple, list)) and len(value) == 2:
+        return f"image_size {value[0]}x{value[1]}"
     if key in ("arch", "label_column", "human_error", "human_error_target", "image_size"):
         return f"{key} {value}"
     return key
