@@ -297,3 +297,23 @@ def test_a_run_too_short_to_judge_is_not_called_healthy() -> None:
     hints = find_hints({"train_loss": _series("train_loss", loss), "train_acc": _series("train_acc", acc)})
     assert [h.id for h in hints] == ["too_short"]
     assert "4 points, 5 needed" in hints[0].evidence
+
+
+def test_validation_loss_that_stalls_early_while_training_loss_falls_is_overfitting() -> None:
+    # A fine-tune whose validation loss is best at epoch 2 and barely moves for 40 epochs while the
+    # training loss keeps falling below it: no 10% rise, but the extra training fit the training set only.
+    n = 42
+    rng = np.random.default_rng(0)
+    val = np.concatenate([[3.9, 3.75, 3.66], 3.70 + 0.05 * rng.random(n - 3)])
+    train = np.linspace(3.5, 2.25, n)
+    h = _hint(find_hints({"train_loss": _series("train_loss", train), "val_loss": _series("val_loss", val)}), "overfitting")
+    assert h.at["epoch"] == 2 and "no later evaluation of the 39 since beat it" in h.evidence
+    # The same validation curve is no overfitting when training loss stays above it (regularized), when
+    # training stopped improving, or while validation accuracy still peaks at the end.
+    for tr in (np.linspace(4.2, 3.9, n), np.full(n, 2.5)):
+        ids = [x.id for x in find_hints({"train_loss": _series("train_loss", tr), "val_loss": _series("val_loss", val)})]
+        assert "overfitting" not in ids
+    acc = np.linspace(0.5, 0.8, n)
+    ids = [x.id for x in find_hints({"train_loss": _series("train_loss", train), "val_loss": _series("val_loss", val),
+                                      "val_acc": _series("val_acc", acc)})]
+    assert "overfitting" not in ids

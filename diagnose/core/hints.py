@@ -87,6 +87,15 @@ OVERFIT_RISE = 0.10
 # points. A gap that grows is overfitting in progress; a stable one is a generalization gap.
 OVERFIT_ACC_GAP = 0.10
 GAP_GROWING = 0.02
+# ... or validation loss that stopped improving early and never again while training loss kept falling:
+# its best is in the first STALL_EARLY share of the evaluations, at least STALL_PATIENCE evaluations
+# (Keras EarlyStopping would have stopped after its patience) follow without a better one, and
+# training loss fell at least STALL_TRAIN_DROP (relative) after the best, to below validation's best.
+# The extra training only fit the training set: the train-validation gap grew. Not judged while validation accuracy still peaks
+# late (label smoothing can hold the loss flat while accuracy rises).
+STALL_EARLY = 0.25
+STALL_PATIENCE = 10
+STALL_TRAIN_DROP = 0.20
 # Underfitting ("high bias" in Machine Learning Yearning, ch. 21: training error high, dev error close
 # to it): training accuracy below this and the gap below UNDERFIT_GAP. Judged whether or not the
 # loss still improves: a run at 28% is never fine.
@@ -621,6 +630,9 @@ def _overfitting(s: Mapping[str, Series]) -> Hint | None:
                 f"(last {_g(end)}){train_note}; for early stopping, the best point is {_where(at)}",
                 ADVICE["overfitting"], at,
             )
+    stalled = _stalled_validation(s)
+    if stalled is not None:
+        return stalled
     ta, va = s.get("train_acc"), s.get("val_acc")
     if ta is not None and va is not None:
         gap_end, gap_mid = _acc_gap(ta, va)
@@ -637,6 +649,39 @@ def _overfitting(s: Mapping[str, Series]) -> Hint | None:
                 ADVICE["overfitting"] if growing else ADVICE["gap"], at,
             )
     return None
+
+
+def _stalled_validation(s: Mapping[str, Series]) -> Hint | None:
+    """Validation loss best early and never beaten again while training loss kept falling."""
+    val, train = s.get("val_loss"), s.get("train_loss")
+    if val is None or train is None:
+        return None
+    idx, v = _finite(val)
+    if len(v) < STALL_PATIENCE + 2:
+        return None
+    b_i, best = _best(val, False)
+    pos = int(np.searchsorted(idx, b_i))
+    if pos > STALL_EARLY * (len(v) - 1) or len(v) - 1 - pos < STALL_PATIENCE:
+        return None
+    va = s.get("val_acc")
+    if va is not None and np.isfinite(va.value).sum() >= MIN_EVALS:
+        a_idx, _ = _finite(va)
+        a_i, _ = _best(va, True)
+        if int(np.searchsorted(a_idx, a_i)) >= (2 / 3) * (len(a_idx) - 1):
+            return None  # validation accuracy still peaks late: the loss alone does not show overfitting
+    t_at_best, t_end = _value_near(train, val, b_i), _level(_finite(train)[1], False)
+    if t_at_best is None or t_at_best <= 0 or (t_at_best - t_end) / t_at_best < STALL_TRAIN_DROP:
+        return None
+    if t_end >= best:
+        return None  # training loss still above validation's best (dropout, augmentation): no gap to speak of
+    at = _at(val, b_i)
+    return Hint(
+        "overfitting", "warn",
+        f"validation loss is lowest at {_where(at)} ({_g(best)}) and no later evaluation of the {len(v) - 1 - pos} since "
+        f"beat it (last {_g(float(np.mean(v[-3:])))}), while training loss fell from {_g(t_at_best)} to {_g(t_end)}: "
+        f"the extra training fit the training set only; for early stopping, the best point is {_where(at)}",
+        ADVICE["overfitting"], at,
+    )
 
 
 def _value_near(series: Series, ref: Series, i: int) -> float | None:
