@@ -11,8 +11,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from diagnose.cli import app
 from diagnose.checklist import CHECK_IDS
+from diagnose.cli import app
 from fixtures.make_defects import dead_relu_mlp, digits, split_arrays, write_data
 
 DEFECTS = Path(__file__).resolve().parents[1] / "fixtures" / "make_defects.py"

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from diagnose import options as opt
-from diagnose.core.gaps import check_human_error  # noqa: F401  (old import path)
 from diagnose.exceptions import UsageError
 from diagnose.options import Device, Metric, Precision, parse_floats, parse_image_size
 
@@ -52,6 +51,7 @@ def command(
     from diagnose.render.gaps import per_class_json, render_markdown, render_rich
 
     opt.one_format(json_out, markdown)
+    from diagnose.core.gaps import check_human_error
     from diagnose.io.settings import parse_arch_kwargs, resolve
 
     # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.

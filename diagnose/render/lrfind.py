@@ -50,4 +50,4 @@ def print_result(res: Any, title: str, *, json_out: bool, figure: Path | None, k
     for note in res.notes:
         con.print(f"Note: {note}")
     if figure is not None:
-        con.print(f"Figure: {figure}" + (f" (the file that was there is kept as {kept})" if kept else ""))
+        con.print(f"Figure: {figure}" + (f" (the file that was there is kept as {kept})" if kept else ""), soft_wrap=True)
