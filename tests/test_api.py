@@ -131,7 +131,7 @@ def test_curves_from_a_dict_of_lists_and_a_path_read_the_same_run(tmp_path: Path
     cols = {"epoch": epochs, "train_loss": train, "val_loss": val}
     cur = diagnose.curves(cols)
     csv = tmp_path / "metrics.csv"
-    csv.write_text("epoch,train_loss,val_loss\n" + "".join(f"{e},{t},{v}\n" for e, t, v in zip(epochs, train, val)))
+    csv.write_text("epoch,train_loss,val_loss\n" + "".join(f"{e},{t},{v}\n" for e, t, v in zip(epochs, train, val, strict=True)))
     on_disk = diagnose.curves(csv)
     assert [h.id for h in cur.findings] == [h.id for h in on_disk.findings]
     assert "overfitting" in [h.id for h in cur.findings]
