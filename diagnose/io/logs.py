@@ -8,6 +8,7 @@ detected from the content; never imports torch.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -413,6 +414,13 @@ def _read_csv(data: bytes, sep: str, notes: list[str]) -> _Reading:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    try:
+        # pyarrow hands a row with the wrong field count to `skip` below as text; a row that is not UTF-8
+        # fails that conversion inside pyarrow, which prints "Exception ignored" instead of raising.
+        # Checking the bytes first costs ~1 ms per MB and sends such files to the legacy-encoding path.
+        codecs.decode(data, "utf-8")
+    except UnicodeDecodeError:
+        raise _NotUtf8 from None
     nl = data.find(b"\n")
     header = data[: nl if nl >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
     n_fields = len(header.split(sep))
