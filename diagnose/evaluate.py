@@ -149,8 +149,12 @@ def predict_batch(
     with _autocast(device, precision):
         out = extract_logits(module(x))
     out = out.float()
-    finite = torch.isfinite(out.reshape(len(out), -1)).all(dim=1) if out.dim() else torch.isfinite(out)
-    if not bool(finite.all()):
+    # One reduction on the happy path: the sum of finite logits is finite unless it overflows, and any
+    # NaN or inf makes it non-finite. Only then is each item checked (a per-item isfinite().all() cost
+    # 4% of a small MLP's evaluation).
+    finite = None if bool(torch.isfinite(out.sum())) else (
+        torch.isfinite(out.reshape(len(out), -1)).all(dim=1) if out.dim() else torch.isfinite(out))
+    if finite is not None and not bool(finite.all()):
         bad = int((~finite).sum())
         first = int(torch.nonzero(~finite)[0, 0])
         where = f"item {int(index[first])} of the split" if index is not None else f"item {first} of the batch"
