@@ -769,6 +769,27 @@ def fresh_weights(model: nn.Module, *, arch: str | None, arch_kwargs: dict | Non
     return fresh, "reset_parameters() on a copy" if fresh is not None else ""
 
 
+def check_arch_fits(model: nn.Module, fmt: str, *, arch: str | None, arch_kwargs: dict | None, what: str) -> None:
+    """A complete model file (TorchScript, torch.export, a pickled module) carries its architecture;
+    an --arch beside it is only used for fresh weights and hooks, so it must be the same network: the
+    same parameter shapes. Otherwise the checks would describe an unrelated design."""
+    if arch is None or fmt not in ("torchscript", "export", "pickle"):
+        return
+    from diagnose.exceptions import UsageError
+    from diagnose.io.models import build_arch
+
+    twin = build_arch(arch, arch_kwargs)
+    theirs = sorted(tuple(p.shape) for p in model.state_dict().values() if p.dim() > 0)
+    ours = sorted(tuple(p.shape) for p in twin.state_dict().values() if p.dim() > 0)
+    if theirs != ours:
+        n_theirs, n_ours = sum(math.prod(t) for t in theirs), sum(math.prod(t) for t in ours)
+        raise UsageError(
+            f"--arch {arch}: expected the architecture of {what} (a {fmt} file carries its own), got one whose "
+            f"parameters do not fit it ({len(ours)} tensors, {n_ours:,} values against {len(theirs)} tensors, "
+            f"{n_theirs:,} values); leave --arch out (or remove arch from the project settings) for this file"
+        )
+
+
 def eager_twin(model: nn.Module, *, arch: str | None, arch_kwargs: dict | None) -> nn.Module | None:
     """For TorchScript with --arch: the eager architecture holding the same weights (hooks need it)."""
     if arch is None or not isinstance(model, torch.jit.ScriptModule):

@@ -206,3 +206,22 @@ def test_functional_relus_and_pinned_sigmoids_warn_example_quiet(digits_data, tm
     assert act["status"] in ("warn", "fail") and act["details"]["layers"]["net.2"]["near_bound_share"] > 0.5
     doc = doc_of(run("--arch", example_arch, str(example_data), "--json", "--skip", "gradcheck"))
     assert {c["status"] for c in doc["checks"]} <= {"pass", "skip"}
+
+
+def test_arch_that_does_not_fit_a_complete_model_file_is_refused(example_model, example_data, example_arch, tmp_path) -> None:
+    # The bundled model.pt is a TorchScript archive: it carries its architecture. An --arch beside it
+    # is used for fresh weights and hooks, so an unrelated one would make the checks describe another network.
+    other = tmp_path / "other.py"
+    other.write_text("import torch.nn as nn\n\nclass Wide(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                     "        self.net = nn.Sequential(nn.Linear(64, 300), nn.ReLU(), nn.Linear(300, 10))\n\n"
+                     "    def forward(self, x):\n        return self.net(x.flatten(1))\n")
+    before = example_model.read_bytes()
+    r = run(str(example_model), str(example_data), "--arch", f"{other}:Wide", "--json")
+    assert r.exit_code == 2, r.output
+    line = r.stderr.strip()
+    assert line.startswith(f"Error: --arch {other}:Wide: expected the architecture of model.pt (a torchscript file carries its own), "
+                           "got one whose parameters do not fit it (4 tensors, 22,510 values against ")
+    assert line.endswith("leave --arch out (or remove arch from the project settings) for this file")
+    assert example_model.read_bytes() == before
+    # The architecture it was made from fits, and the checks run.
+    assert run(str(example_model), str(example_data), "--arch", example_arch, "--json", "--only", "init_loss").exit_code == 0

@@ -105,6 +105,8 @@ def _run(
             f"{data}: expected a {name} split for the sanity checks, got {', '.join(dataset.splits) or 'none'}; "
             f"pass --split {next(iter(dataset.splits), 'train')}"
         )
+    sanity.check_arch_fits(loaded.module, loaded.format, arch=arch, arch_kwargs=kwargs,
+                           what=model_path.name if model_path is not None else "MODEL")
     torch.manual_seed(seed)
     fresh, source = sanity.fresh_weights(loaded.module, arch=arch, arch_kwargs=kwargs, fmt=loaded.format)
     if fresh is not None:
