@@ -302,8 +302,9 @@ def test_bad_input_is_one_line_and_leaves_files_alone(name: str, tmp_path: Path)
     assert not [k for k in after if ".tmp" in k or ".new-" in k]
 
 
-@pytest.mark.parametrize("args", [["curves", "{log}", "--json", "--no-plot"], ["tally", "{sheet}", "--json"]],
-                         ids=["curves", "tally"])
+@pytest.mark.parametrize("args", [["curves", "{log}", "--json", "--no-plot"], ["tally", "{sheet}", "--json"],
+                                  ["curves", "{log}", "--no-plot"], ["tally", "{sheet}"]],
+                         ids=["curves", "tally", "curves-table", "tally-table"])
 def test_closed_stdout_exits_quietly(args: list[str], tmp_path: Path) -> None:
     sheet = tmp_path / "s.csv"
     sheet.write_text("n,label,pred,blurry\n1,cat,dog,x\n2,dog,cat,\n")

@@ -19,7 +19,14 @@ def stdout_console() -> Console:
     """The Console results go to. Wide enough that tables do not wrap when stdout is a file or pipe."""
     from rich.console import Console
 
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120, highlight=False)
+    class _ResultConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's default raises SystemExit(1), which the CLI would take for the user's code calling
+            # sys.exit. A reader that left (`| head`) is no failure: the CLI ends quietly with 0.
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _ResultConsole(soft_wrap=False, width=None if sys.stdout.isatty() else 120, highlight=False)
 
 
 def _clean(obj: Any) -> Any:
