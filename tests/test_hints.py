@@ -317,3 +317,17 @@ def test_validation_loss_that_stalls_early_while_training_loss_falls_is_overfitt
     ids = [x.id for x in find_hints({"train_loss": _series("train_loss", train), "val_loss": _series("val_loss", val),
                                       "val_acc": _series("val_acc", acc)})]
     assert "overfitting" not in ids
+
+
+@pytest.mark.parametrize("window", [5, 6, 101, 200])
+def test_rolling_median_is_pandas_centered_rolling_median(window: int) -> None:
+    import pandas as pd
+
+    from diagnose.core.hints import _rolling_median
+
+    rng = np.random.default_rng(window)
+    for n in (3, 50, 4000):
+        v = rng.lognormal(size=n)
+        v[rng.random(n) < 0.05] = np.nan
+        want = pd.Series(v).rolling(window, center=True, min_periods=1).median().to_numpy()
+        np.testing.assert_allclose(_rolling_median(v, window), want, equal_nan=True)

@@ -96,6 +96,20 @@ def test_one_wild_sweep_cannot_move_the_suggestion() -> None:
     assert res.suggested_lr == pytest.approx(calm.suggested_lr, rel=0.3)
 
 
+def test_a_shallow_dip_then_a_blow_up_is_read_as_divergence() -> None:
+    # SGD on a small CNN: flat at ln 4 for most of the sweep, 7% lower for a few steps, then up to 2x:
+    # neither 90% of a 10% gain lost nor 4x the best, but diverged all the same.
+    lrs = core.exp_rates(1e-7, 10, 100)
+    x = np.log10(lrs)
+    curve = np.log(4) - 0.1 * np.exp(-((x + 0.6) ** 2) / 0.05) + np.where(x > -0.45, 1.7 * np.exp(-((x + 0.2) ** 2) / 0.02), 0)
+    rng = np.random.default_rng(0)
+    res = core.LRFindResult(lrs, np.stack([curve + rng.normal(0, 0.003, 100) for _ in range(3)]), [None] * 3)
+    up = int(np.nonzero((curve > 1.1 * np.log(4)) & (x > -0.6))[0][0])  # first point 10% above the start
+    assert res.diverged_at == pytest.approx(lrs[up], rel=0.25)
+    assert res.rules["divergence_10"].lr == pytest.approx(res.diverged_at / 10)
+    assert res.suggested_lr < res.diverged_at / 2
+
+
 def test_stop_rule_and_flat_and_immediate_divergence() -> None:
     stop = core.StopRule()
     assert not any(stop.update(v) for v in [2.0, 1.9, 1.5, 1.0, 0.5, 0.5, 0.6])

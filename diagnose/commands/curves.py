@@ -61,6 +61,10 @@ def command(
     if any(target.resolve() == p.resolve() for p in logs):
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
+    if not (no_plot or list_names):
+        from diagnose.plots import import_in_background
+
+        import_in_background()
     from diagnose.runs import curves_figure, read_runs
 
     # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.

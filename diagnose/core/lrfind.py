@@ -203,9 +203,14 @@ def analyse(res: LRFindResult) -> None:
     # Diverged: where the median curve, past its minimum, has lost 90% of what it gained (back near its
     # starting level: a network whose ReLUs all died sits at chance, ln C, not above it), or where most
     # sweeps had stopped (the stop rule fires later: it smooths causally).
+    # A curve that fell less than that diverged where it rose 10% above its start (an SGD sweep whose
+    # few useful steps lie between the flat start and the blow-up hardly falls before it climbs).
     back = np.nonzero(curve[best:] > level - FALL * (level - curve[best]))[0]
+    above = np.nonzero(curve[best:] > (1 + FALL) * level)[0]
     if len(back) and curve[best] < (1 - FALL) * level:
         res.diverged_at = float(lrs[best + int(back[0])])
+    elif len(above):
+        res.diverged_at = float(lrs[best + int(above[0])])
     elif length < n:
         res.diverged_at = float(lrs[length])
     else:
@@ -252,7 +257,7 @@ def analyse(res: LRFindResult) -> None:
     if res.diverged_at is not None:
         rules["divergence_10"] = Rule(
             res.diverged_at / 10,
-            f"the median loss was back near its start at {_fmt(res.diverged_at)} ({len(stops)} of {r} sweeps "
+            f"the median loss was back near or above its start at {_fmt(res.diverged_at)} ({len(stops)} of {r} sweeps "
             "stopped), divided by 10",
         )
     else:

@@ -20,6 +20,7 @@ import numpy as np
 
 from diagnose.core.hints import Series
 from diagnose.exceptions import LogParseError, UsageError
+from diagnose.io import arrownp
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -262,13 +263,7 @@ def _arrow_columns(table: Any) -> dict[str, _Col]:
             raise LogParseError(f"expected distinct column names, got {name!r} twice; rename one of the columns")
         t = col.type
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-            if col.null_count == 0:
-                values = col.to_numpy().astype(np.float64, copy=False)
-                present = np.ones(len(col), dtype=bool)
-            else:
-                values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-                present = col.is_valid().to_numpy(zero_copy_only=False)
-            cols[name] = _Col(values, present)
+            cols[name] = _Col(arrownp.floats(col), arrownp.valid(col))
         elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
             raise _NotUtf8  # pyarrow keeps cells that are not UTF-8 as bytes
         elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
@@ -784,7 +779,8 @@ def _read_yolo_results(text: str, names: tuple[str, ...], notes: list[str]) -> _
     return _frame_reading(cols, notes, n_rows=n)
 
 
-def _read_text(text: str, notes: list[str]) -> _Reading:
+def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Reading:
+    """`utf8`: the file's bytes when `text` is exactly their UTF-8 decoding (spares encoding it again)."""
     from diagnose.io.textlog import clean_text, parse_text
 
     cleaned = clean_text(text)
@@ -799,7 +795,7 @@ def _read_text(text: str, notes: list[str]) -> _Reading:
             for i in table.used:
                 lines[i] = ""
             cleaned = "\n".join(lines)
-    records = parse_text(cleaned)
+    records = parse_text(cleaned, utf8 if cleaned is text else None)
     reading = _Reading(raws=[], notes=notes)
     if records.dropped_last:
         notes.append("the last line is incomplete (a run still writing?); it was left out")
@@ -1310,7 +1306,7 @@ def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list
                 reading = _read_json_document(doc, notes)
             elif fmt == "text":
                 yolo = _yolo_results_columns(text)
-                reading = _read_yolo_results(text, yolo, notes) if yolo else _read_text(text, notes)
+                reading = _read_yolo_results(text, yolo, notes) if yolo else _read_text(text, notes, None if replaced else data)
     try:
         runs = _assemble_runs(path, fmt, reading)
     except LogParseError as exc:

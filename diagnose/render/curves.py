@@ -23,15 +23,22 @@ def _int_or_round(v: float) -> float | int:
 
 def run_extent(log: ParsedLog) -> tuple[int | None, int | None]:
     """(steps, epochs): the largest step logged, and how many epochs the log covers."""
-    steps = [s.step[np.isfinite(s.step)] for s in (*log.series.values(), *log.others.values())]
-    epochs = [s.epoch[np.isfinite(s.epoch)] for s in (*log.series.values(), *log.others.values())]
-    st = np.concatenate(steps) if steps else np.empty(0)
+    every = (*log.series.values(), *log.others.values())
+    top_steps = [float(np.nanmax(s.step)) for s in every if np.isfinite(s.step).any()]
+    epochs = [_distinct(s.epoch[np.isfinite(s.epoch)]) for s in every]
     ep = np.concatenate(epochs) if epochs else np.empty(0)
-    n_steps = int(st.max()) if len(st) else None
+    n_steps = int(max(top_steps)) if top_steps else None
     n_epochs = None
     if len(ep):
         n_epochs = len(np.unique(ep)) if np.all(ep == np.round(ep)) else math.ceil(float(ep.max()))
     return n_steps, n_epochs
+
+
+def _distinct(v: np.ndarray) -> np.ndarray:
+    """The distinct values of `v`, without sorting a million points when they are in order already."""
+    if len(v) > 1 and bool((v[1:] >= v[:-1]).all()):
+        return v[np.concatenate([[True], v[1:] != v[:-1]])]
+    return np.unique(v)
 
 
 def series_summary(s: Series) -> dict[str, Any]:
