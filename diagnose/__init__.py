@@ -21,6 +21,7 @@ _API = {
     "tally": "diagnose.api",
     "curves": "diagnose.api",
     "sanity": "diagnose.api",
+    "lr_find": "diagnose.api",
     "check_data": "diagnose.api",
     "GapReport": "diagnose.core.gaps",
     "Manifest": "diagnose.io.manifest",
@@ -35,13 +36,23 @@ __all__ = [
     "curves",
     "gaps",
     "gaps_from_predictions",
+    "lr_find",
     "sample_errors",
     "sanity",
     "tally",
 ]
 
 if TYPE_CHECKING:
-    from diagnose.api import check_data, curves, gaps, gaps_from_predictions, sample_errors, sanity, tally
+    from diagnose.api import (
+        check_data,
+        curves,
+        gaps,
+        gaps_from_predictions,
+        lr_find,
+        sample_errors,
+        sanity,
+        tally,
+    )
     from diagnose.core.gaps import GapReport
     from diagnose.exceptions import DiagnoseError
     from diagnose.io.manifest import Manifest

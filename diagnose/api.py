@@ -23,11 +23,13 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from diagnose.core.checks import Check
+    from diagnose.core.checks import Check, SanityChecks
     from diagnose.core.gaps import GapReport, Metric
+    from diagnose.core.lrfind import LRFindResult
     from diagnose.core.tally import SheetTally
     from diagnose.errorsheet import ErrorSheet
     from diagnose.evaluate import Precision
+    from diagnose.io.digest import FileDigest
     from diagnose.io.splits import Dataset
 
 PathLike = str | os.PathLike[str]
@@ -60,6 +62,7 @@ def gaps(
     std: Sequence[float] | None = None,
     workers: int = 0,
     show_progress: bool = False,
+    full_digest: bool = False,
 ) -> GapReport:
     """Evaluate `model` on train / train_dev / dev / test and measure the gaps between them.
 
@@ -71,13 +74,15 @@ def gaps(
     max_items: evaluate a seeded sample of at most that many items per split. workdir: where the per-item
     predictions and manifest.json go
     (default: a temporary folder that lives as long as the report, for `sample_errors`).
+    full_digest: record a full sha256 of the model, split and predictions files in the manifest, beside
+    the sampled fingerprint recorded by default (io.digest).
 
     Returns a GapReport: `.verdict`, `.splits["dev"].error`, `.gaps["variance"].ci`, `.to_json()`,
     `.per_class()`. Under torchrun, ranks other than 0 get None.
     """
     from diagnose.core.gaps import check_human_error, compute_gaps
     from diagnose.evaluate import evaluate_model
-    from diagnose.io.digest import sha256_file
+    from diagnose.io.digest import digest_file
     from diagnose.io.manifest import DataRecord, Manifest, ModelRecord, SplitFile, SplitRun, write_manifest
     from diagnose.io.memory import as_dataset
     from diagnose.io.predictions import PREDICTIONS
@@ -91,7 +96,7 @@ def gaps(
         dataset.classes = list(classes)
     owned = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="diagnose-")) if owned else Path(workdir)  # type: ignore[arg-type]
-    hashes = _hash_files(dataset) if not owned else {}
+    hashes = _hash_files(dataset, full=full_digest) if not owned else {}
     loaded: dict[str, Any] = {}
 
     def load(dev: str) -> torch.nn.Module:
@@ -139,8 +144,12 @@ def gaps(
     record = loaded.get("model")
     model_record = ModelRecord(
         path=str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,
-        sha256=record.sha256 if record is not None else None, format=record.format if record is not None else "module",
+        sha256=record.sha256 if record is not None and full_digest else None,
+        fingerprint=record.fingerprint if record is not None else None,
+        format=record.format if record is not None else "module",
     )
+    split_digests = {n: f.result() for n, f in hashes.items()}
+    predictions = {n: digest_file(folder / PREDICTIONS / f"{n}.parquet", full=full_digest) for n in evaluation.splits}
     root = dataset.root
     on_disk = root.is_dir()
     write_manifest(folder, Manifest(
@@ -148,14 +157,15 @@ def gaps(
         data=DataRecord(
             path=str(root.resolve()) if on_disk else None,
             splits={n: SplitFile(path=_relative(s.path, root) if on_disk else None, format=s.format, n=s.n,
-                                 sha256=hashes[n].result() if n in hashes else None)
+                                 sha256=split_digests[n].sha256 if n in split_digests else None,
+                                 fingerprint=split_digests[n].fingerprint if n in split_digests else None)
                     for n, s in dataset.splits.items()},
         ),
         classes=classes_, num_classes=evaluation.num_classes, human_error=human, device=evaluation.device,
         precision=precision, max_items=max_items, seed=seed, world_size=evaluation.world_size,
         splits={n: SplitRun(file=f"{PREDICTIONS}/{n}.parquet", n=ev.tally.n, n_total=ev.n_total,
                             errors=ev.tally.errors if metric == "error" else None, error=summaries[n].error,
-                            seconds=round(ev.seconds, 3), sha256=sha256_file(folder / PREDICTIONS / f"{n}.parquet"))
+                            seconds=round(ev.seconds, 3), sha256=predictions[n].sha256, fingerprint=predictions[n].fingerprint)
                 for n, ev in evaluation.splits.items()},
         report=report.to_json(),
     ))
@@ -172,13 +182,13 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def _hash_files(dataset: Dataset) -> dict[str, Future[str | None]]:
+def _hash_files(dataset: Dataset, *, full: bool) -> dict[str, Future[FileDigest]]:
     """The manifest's digest of each split file, read in a thread while the model loads and evaluates
     (hashlib releases the GIL). Image folders (thousands of files) are listed by path instead."""
     from concurrent.futures import ThreadPoolExecutor
 
     from diagnose.distributed import launched_by_torchrun
-    from diagnose.io.digest import sha256_file
+    from diagnose.io.digest import digest_file
 
     if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
         return {}  # rank 0 alone writes the manifest
@@ -186,9 +196,9 @@ def _hash_files(dataset: Dataset) -> dict[str, Future[str | None]]:
     if not files:
         return {}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diagnose-digest")
-    futures = {n: pool.submit(sha256_file, p) for n, p in files.items()}
+    futures = {n: pool.submit(digest_file, p, full=full) for n, p in files.items()}
     pool.shutdown(wait=False)
-    return futures  # type: ignore[return-value]
+    return futures
 
 
 def gaps_from_predictions(
@@ -332,41 +342,56 @@ def data_checks(
 
 
 def sanity(
-    model: torch.nn.Module | Callable[[], torch.nn.Module] | PathLike,
+    model: torch.nn.Module | Callable[[], torch.nn.Module] | PathLike | None,
     train: Any,
     *,
-    batch: int = 16, steps: int = 500, lr: float = 3e-3, items: int = 2048, gradcheck_coords: int = 48,
-    seed: int = 0, device: str = "auto", arch: str | None = None, arch_kwargs: dict[str, Any] | None = None,
-    trust_pickle: bool = False, app_dir: PathLike | None = None,
-) -> list[Check]:
+    split: str = "train", batch: int = 16, steps: int = 500, lr: float = 3e-3, items: int = 2048,
+    gradcheck_coords: int = 48, seed: int = 0, device: str = "auto", arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None, trust_pickle: bool = False, app_dir: PathLike | None = None,
+    label_column: str = LABEL_COLUMN, image_size: tuple[int, int] | None = None, mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None, only: Sequence[str] | None = None, skip: Sequence[str] = (),
+    show_progress: bool = False,
+) -> SanityChecks:
     """The pre-training checklist on `model` with items of `train`: initial loss near chance, one
     batch overfit, gradients against finite differences, activations and gradient flow.
 
     model: an nn.Module, a factory that builds a fresh one (needed for the checks on fresh weights),
-    or a model file. train: a DataLoader, a Dataset, (x, y) arrays, a split file, or a DATA folder
-    (its train split)."""
+    a model file, or None with `arch` (a fresh model of that design). train: a DataLoader, a Dataset,
+    (x, y) arrays, a split file, or a DATA folder (its `split` split). only / skip: check ids.
+    Returns the checks (a list), with `.model_format` and `.split` for the title."""
     import torch
 
     from diagnose import checklist as sn
-    from diagnose.evaluate import resolve_device
+    from diagnose.core.checks import SanityChecks
+    from diagnose.evaluate import match_image_channels, resolve_device
     from diagnose.io.memory import as_dataset
+    from diagnose.io.splits import canonical_split
+    from diagnose.progress import progress_bar
 
+    sn.select_checks(only, skip)  # an unknown check id fails before any work
     dev = str(resolve_device(device))
-    dataset = as_dataset(train if isinstance(train, (str, os.PathLike, Mapping)) else {"train": train})
-    if "train" not in dataset.splits:
-        raise ArgumentError("train", f"expected a train split, got {', '.join(dataset.splits)}; pass the training data")
-    split = dataset.splits["train"]
+    name = canonical_split(split)
+    folder = isinstance(train, Mapping) or (isinstance(train, (str, os.PathLike)) and not Path(train).is_file())
+    dataset = as_dataset(train if folder else {name: train}, label_column=label_column, image_size=image_size,
+                         mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None)
     torch.manual_seed(seed)
     fresh: torch.nn.Module | None = None
-    if isinstance(model, (str, os.PathLike)):
+    eager = None
+    if model is None or isinstance(model, (str, os.PathLike)):
+        if model is None and arch is None:
+            raise ArgumentError("model", "expected a model file or an arch, got neither; pass one")
         from diagnose.io.models import load_model
 
-        loaded = load_model(Path(model), arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, device=dev,
+        path = Path(model) if model is not None else None
+        loaded = load_model(path, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, device=dev,
                             app_dir=app_dir)
         module, fmt = loaded.module, loaded.format
+        sn.check_arch_fits(module, fmt, arch=arch, arch_kwargs=arch_kwargs, what=path.name if path else "MODEL")
+        torch.manual_seed(seed)
         fresh, source = sn.fresh_weights(module, arch=arch, arch_kwargs=arch_kwargs, fmt=fmt)
+        eager = sn.eager_twin(module, arch=arch, arch_kwargs=arch_kwargs)
     elif isinstance(model, torch.nn.Module):
-        module, fmt, source = model.to(dev), "module", ""
+        module, fmt = model.to(dev), "module"
         fresh = sn.reinitialise(model)
         source = "the module re-initialised" if fresh is not None else ""
     elif callable(model):  # a factory: the fresh model is the design itself
@@ -375,10 +400,85 @@ def sanity(
     else:
         raise ArgumentError("model", f"expected an nn.Module, a factory or a model file, got {type(model).__name__}; "
                             "pass one of those")
-    if fresh is not None:
-        fresh = fresh.to(dev)
-    return sn.run_checks(module, split, fresh=fresh, fresh_source=source, fmt=fmt, batch=batch, steps=steps, lr=lr,
-                         items=items, gradcheck_coords=gradcheck_coords, seed=seed, device=dev)
+    dataset = match_image_channels(dataset, module)
+    if name not in dataset.splits:
+        raise ArgumentError("split", f"expected a split the data has, got none called {name}; it has "
+                            f"{', '.join(dataset.splits) or 'none'}", value=split)
+    fresh = fresh.to(dev) if fresh is not None else None
+    eager = eager.to(dev) if eager is not None else None
+    with progress_bar("sanity checks", total=len(sn.CHECK_IDS), enabled=show_progress) as advance:
+        checks = sn.run_checks(module, dataset.splits[name], fresh=fresh, fresh_source=source, fmt=fmt, eager=eager,
+                               batch=batch, steps=steps, lr=lr, items=items, gradcheck_coords=gradcheck_coords, seed=seed,
+                               device=dev, advance=advance, only=only, skip=skip)
+    return SanityChecks(checks, model_format=fmt, split=name)
+
+
+# --------------------------------------------------------------------------- lr-find
+
+
+def lr_find(
+    model: torch.nn.Module | PathLike | None,
+    train: Any,
+    *,
+    arch: str | None = None, arch_kwargs: dict[str, Any] | None = None, trust_pickle: bool = False,
+    app_dir: PathLike | None = None, split: str = "train", optimizer: str = "sgd", momentum: float = 0.9,
+    weight_decay: float | None = None, start: float = 1e-7, end: float = 10.0, steps: int = 100, batch_size: int = 64,
+    repeats: int = 3, seed: int = 0, device: str = "auto", label_column: str = LABEL_COLUMN,
+    image_size: tuple[int, int] | None = None, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+    show_progress: bool = False,
+) -> LRFindResult:
+    """The learning-rate range test, `repeats` sweeps from `start` to `end` over `steps` mini-batches
+    of `train`, and the rate it suggests (`.suggested_lr`, `.range`, `.rules`, `.to_json()`).
+
+    model: None with `arch` (fresh weights, a new draw per sweep), an nn.Module or a model file
+    (fine-tuning from its weights; never changed). train: a DataLoader, a Dataset, (x, y) arrays, a
+    split file, or a DATA folder (its `split` split)."""
+    import torch
+
+    from diagnose.checklist import _probe, eager_twin
+    from diagnose.evaluate import match_image_channels, resolve_device
+    from diagnose.io.memory import as_dataset
+    from diagnose.io.splits import canonical_split
+    from diagnose.lrfind import lr_find as sweep_rates
+    from diagnose.lrfind import starting_weights
+    from diagnose.progress import progress_bar
+
+    if start <= 0 or end <= start:
+        raise ArgumentError("start", f"expected 0 < start < end, got start {start:g} and end {end:g}; pass e.g. start=1e-7, end=10")
+    name = canonical_split(split)
+    dev = resolve_device(device)
+    folder = isinstance(train, Mapping) or (isinstance(train, (str, os.PathLike)) and not Path(train).is_file())
+    dataset = as_dataset(train if folder else {name: train}, label_column=label_column, image_size=image_size,
+                         mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None)
+    torch.manual_seed(seed)
+    if isinstance(model, torch.nn.Module):
+        module, fresh = model.to(dev), False
+    elif model is None and arch is None:
+        raise ArgumentError("model", "expected a model file, an nn.Module or an arch, got none of them; pass one")
+    else:
+        from diagnose.io.models import load_model
+
+        path = Path(model) if model is not None else None
+        loaded = load_model(path, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, device=str(dev),
+                            app_dir=app_dir)
+        if path is not None and not loaded.trainable:
+            raise ArgumentError("model", f"expected weights that can be trained, got a {loaded.format} program; pass the "
+                                "state dict with an arch (or the arch alone for fresh weights)", value=path)
+        twin = eager_twin(loaded.module, arch=arch, arch_kwargs=arch_kwargs)  # TorchScript with an arch: train the eager twin
+        module, fresh = (twin if twin is not None else loaded.module), path is None
+    dataset = match_image_channels(dataset, module)
+    if name not in dataset.splits:
+        raise ArgumentError("split", f"expected a split the data has, got none called {name}; it has "
+                            f"{', '.join(dataset.splits) or 'none'}", value=split)
+    data = dataset.splits[name]
+    _probe(module, data, next(data.batches(8)).x.to(dev), data.labels())
+    make, source = starting_weights(module, fresh=fresh, arch=arch, arch_kwargs=arch_kwargs, app_dir=app_dir)
+    with progress_bar("lr-find sweeps", total=steps * repeats, enabled=show_progress) as advance:
+        res = sweep_rates(make, data, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, start=start,
+                          end=end, steps=steps, batch_size=batch_size, repeats=repeats, seed=seed, device=dev,
+                          advance=advance)
+    res.source, res.optimizer, res.split = source, optimizer, name
+    return res
 
 
 # --------------------------------------------------------------------------- curves

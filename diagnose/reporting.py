@@ -135,28 +135,29 @@ def _created_epoch(created: Any) -> float | None:
 def _stale_notes(manifest: Manifest) -> list[str]:
     """Files changed since `diagnose gaps` evaluated them: the report would describe another model.
 
-    A file is hashed only when its modification time is after the run (hashing a large model costs
-    seconds; an untouched one is not read).
+    A file is read again only when its modification time is after the run (a full sha256 of a large
+    model costs seconds; an untouched file is not read).
     """
-    from diagnose.io.digest import sha256_file
+    from diagnose.io.digest import same_file
 
     created = _created_epoch(manifest.created)
-    files: list[tuple[str, Path, str]] = []
-    if manifest.model.path and manifest.model.sha256:
-        files.append(("model", Path(manifest.model.path), manifest.model.sha256))
+    files: list[tuple[str, Path, str | None, str | None]] = []
+    model = manifest.model
+    if model.path and (model.sha256 or model.fingerprint):
+        files.append(("model", Path(model.path), model.fingerprint, model.sha256))
     for name, s in manifest.data.splits.items():
-        if s.sha256 and s.path and manifest.data.path:
-            files.append((f"{name} split", Path(manifest.data.path) / s.path, s.sha256))
+        if (s.sha256 or s.fingerprint) and s.path and manifest.data.path:
+            files.append((f"{name} split", Path(manifest.data.path) / s.path, s.fingerprint, s.sha256))
     notes = []
-    for what, path, sha in files:
+    for what, path, fingerprint, sha in files:
         if not path.is_file():
             notes.append(f"the {what} file {path} is no longer there; the numbers are from the run of {manifest.created}")
             continue
         if created is not None and path.stat().st_mtime <= created:
             continue
-        if sha256_file(path) != sha:
+        if same_file(path, fingerprint=fingerprint, sha256=sha) is False:
             notes.append(f"the {what} file {path} changed after `diagnose gaps` evaluated it "
-                         "(its sha256 differs): rerun diagnose gaps for numbers of the current file")
+                         f"(its {'sha256' if sha else 'fingerprint'} differs): rerun diagnose gaps for numbers of the current file")
     return notes
 
 

@@ -139,3 +139,31 @@ def test_curves_from_a_dict_of_lists_and_a_path_read_the_same_run(tmp_path: Path
     assert type(fig).__name__ == "Figure" and not list(tmp_path.glob("*.png"))
     with pytest.raises(ArgumentError, match=r"^logs: expected a log path"):
         diagnose.curves({"epoch": [1, 2], "loss": [1.0]})
+
+
+def test_lr_find_and_sanity_in_memory_match_the_cli_on_disk(tmp_path: Path) -> None:
+    """The commands are shells over diagnose.lr_find and diagnose.sanity: the same data in memory gives
+    the same sweep (same seeds, same batches) and the same checks as the CLI reading it from disk."""
+    arch = f"{EXAMPLE / 'arch.py'}:DigitsMLP"
+    r = CliRunner().invoke(app, ["lr-find", str(EXAMPLE / "data"), "--arch", arch, "--steps", "30", "--repeats", "2",
+                                 "--no-plot", "--json"])
+    assert r.exit_code == 0, r.output
+    cli = json.loads(r.stdout)
+    blob = torch.load(EXAMPLE / "data" / "train.pt", weights_only=True)
+    res = diagnose.lr_find(None, (blob["x"], blob["y"]), arch=arch, steps=30, repeats=2)
+    assert res.suggested_lr == pytest.approx(cli["suggested_lr"], rel=1e-9)
+    assert [v for v in res.to_json()["curve"]["loss"]] == pytest.approx(cli["curve"]["loss"], rel=1e-6)
+
+    checks = diagnose.sanity(EXAMPLE / "model.pt", (blob["x"], blob["y"]), only=["init_loss", "activations"])
+    r = CliRunner().invoke(app, ["sanity", str(EXAMPLE / "model.pt"), str(EXAMPLE / "data"), "--only",
+                                 "init_loss,activations", "--json"])
+    assert r.exit_code == 0, r.output
+    assert [(c.id, c.status, c.evidence) for c in checks] == [
+        (c["id"], c["status"], c["evidence"]) for c in json.loads(r.stdout)["checks"]]
+    assert checks.model_format == "torchscript" and checks.split == "train"
+    (tmp_path / "only_dev").mkdir()
+    (tmp_path / "only_dev" / "dev.pt").write_bytes((EXAMPLE / "data" / "dev.pt").read_bytes())
+    with pytest.raises(ArgumentError, match=r"^split test: expected a split the data has, got none called test; it has dev"):
+        diagnose.sanity(EXAMPLE / "model.pt", tmp_path / "only_dev", split="test")
+    with pytest.raises(ArgumentError, match=r"^split train: expected a split the data has"):
+        diagnose.lr_find(None, tmp_path / "only_dev", arch=arch)

@@ -54,3 +54,18 @@ def test_bool_round_trip(mask: list[bool]) -> None:
 def test_number_round_trip(dtype: type) -> None:
     x = np.arange(7, dtype=dtype)
     assert arrownp.from_numpy(x).to_pylist() == x.tolist()
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=40))
+def test_strings_are_pyarrows_strings(values: list[str | None]) -> None:
+    a = arrownp.strings(values)
+    assert a.type == pa.string()
+    assert a.to_pylist() == values
+    a.validate(full=True)
+
+
+def test_column_casts_to_the_schema_type() -> None:
+    a = arrownp.column(np.array([1, 2, 3], dtype=np.int64), pa.int32())
+    assert a.type == pa.int32() and a.to_pylist() == [1, 2, 3]
+    b = arrownp.column([0.5, 1.5], pa.float32())
+    assert b.type == pa.float32() and b.to_pylist() == [0.5, 1.5]

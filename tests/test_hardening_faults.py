@@ -68,7 +68,7 @@ def previous_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 GAPS_MOMENTS = {
     "while evaluating": "diagnose.io.predictions:PredictionWriter.write",
-    "while hashing the predictions": "diagnose.io.digest:sha256_file",
+    "while hashing the predictions": "diagnose.io.digest:fingerprint_file",
     "just before the run is published": "diagnose.io.outputs:carry_over",
 }
 ERRORS_MOMENTS = {

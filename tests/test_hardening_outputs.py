@@ -208,10 +208,11 @@ def test_gaps_publishes_the_workdir_whole_and_keeps_a_person_file(
     assert r.exit_code == 0, r.output
     assert (wd / "my-notes.txt").read_text() == "keep me"
     manifest = json.loads((wd / "manifest.json").read_text())
-    from diagnose.io.digest import sha256_file
+    from diagnose.io.digest import fingerprint_file
 
     for name, entry in manifest["splits"].items():
-        assert entry["sha256"] == sha256_file(wd / "predictions" / f"{name}.parquet")
+        assert entry["fingerprint"] == fingerprint_file(wd / "predictions" / f"{name}.parquet")
+        assert entry["sha256"] is None  # a full digest only with --full-digest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wd"], "a staging folder was left beside the workdir"
 
 

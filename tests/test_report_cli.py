@@ -135,7 +135,7 @@ def test_html_holds_the_manifest_numbers(full: tuple[str, dict], example_counts:
     dm = sum(c["contribution"]["data_mismatch"] for c in classes)
     assert dm == pytest.approx(doc["gaps"]["gaps"]["data_mismatch"]["value"], abs=1e-12)
     src = doc["gaps"]["source"]
-    assert src["model"]["sha256"] in page and src["model"]["format"] == "torchscript"
+    assert src["model"]["fingerprint"] in page and src["model"]["format"] == "torchscript"
     assert doc["gaps"]["report_notes"] == []
 
 
@@ -273,7 +273,7 @@ def test_changed_model_is_flagged(inputs: Inputs, example_model: Path, tmp_path:
     r = _run("report", "--workdir", workdir, "--out", tmp_path / "r.html", "--json")
     assert r.exit_code == 0, r.output
     notes = json.loads(r.stdout)["gaps"]["report_notes"]
-    assert notes == [f"the model file {model} changed after `diagnose gaps` evaluated it (its sha256 differs): "
+    assert notes == [f"the model file {model} changed after `diagnose gaps` evaluated it (its fingerprint differs): "
                      "rerun diagnose gaps for numbers of the current file"]
     shown = html.escape(notes[0]).replace("`diagnose gaps`", "<code>diagnose gaps</code>")
     assert shown in (tmp_path / "r.html").read_text(encoding="utf-8")

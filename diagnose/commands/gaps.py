@@ -45,6 +45,7 @@ def command(
     predictions: Path | None = typer.Option(None, "--predictions", readable=False, help="Read saved predictions (DIR/<split>.parquet with label and pred columns) instead of running a model."),
     log: Path | None = typer.Option(None, "--log", readable=False, help="The training log of MODEL (CSV, JSON lines, TensorBoard, ...): warn when its last validation accuracy or loss disagrees with what is measured here."),
     log_split: str = typer.Option("train_dev", "--log-split", help="The split the log's validation set corresponds to: train_dev, or dev."),
+    full_digest: bool = typer.Option(False, "--full-digest", help="Record a full sha256 of the model, split and predictions files in the manifest (default: a sampled fingerprint, milliseconds per file)."),
 ) -> None:
     from diagnose import api
     from diagnose.render import print_json, stdout_console
@@ -87,7 +88,7 @@ def command(
                 precision=precision.value, batch_size=batch_size, workers=workers, max_items=max_items, seed=seed,
                 label_column=settings.get("label_column"), image_size=settings.get("image_size"),
                 mean=settings.get("mean"), std=settings.get("std"), classes=settings.get("classes"),
-                workdir=run.staged, show_progress=not (json_out or markdown),
+                workdir=run.staged, show_progress=not (json_out or markdown), full_digest=full_digest,
             )
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return

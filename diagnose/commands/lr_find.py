@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from diagnose import options as opt
-from diagnose.exceptions import DataError, UsageError
+from diagnose.exceptions import UsageError
 
 NAME = "lr-find"
 HELP = (
@@ -54,8 +54,6 @@ def command(
         model, data = None, model  # `diagnose lr-find --arch net.py:Net DATA`: fresh weights
     if data is None:
         raise UsageError("diagnose lr-find: expected [MODEL] DATA, got no DATA; run e.g. diagnose lr-find --arch net.py:Net data/")
-    import json
-
     from diagnose.io.settings import parse_arch_kwargs, resolve
 
     # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
@@ -77,13 +75,27 @@ def command(
             raise UsageError(f"--out {target}: expected a .png, .svg or .pdf file, got {target.suffix or 'no extension'}; name it lr.png")
         refuse_inputs(target, [model, data])
         check_target(target)
-    res, title = _run(
-        model, data, arch=arch, arch_kwargs=json.dumps(kwargs) if kwargs else None, trust_pickle=trust_pickle,
-        app_dir=app_dir, split=split, optimizer=optimizer.value, momentum=momentum, weight_decay=weight_decay,
-        start=start, end=end, steps=steps, batch_size=batch_size, repeats=repeats, seed=seed, device=device.value,
-        label_column=settings.get("label_column"), image_size=settings.get("image_size"), mean=settings.get("mean"),
-        std=settings.get("std"), show_progress=not json_out,
-    )
+    from diagnose import api
+    from diagnose.exceptions import ArgumentError
+
+    try:
+        res = api.lr_find(
+            model, data, arch=arch, arch_kwargs=kwargs, trust_pickle=trust_pickle, app_dir=app_dir, split=split,
+            optimizer=optimizer.value, momentum=momentum, weight_decay=weight_decay, start=start, end=end, steps=steps,
+            batch_size=batch_size, repeats=repeats, seed=seed, device=device.value, label_column=settings.get("label_column"),
+            image_size=settings.get("image_size"), mean=settings.get("mean"), std=settings.get("std"), show_progress=not json_out,
+        )
+    except ArgumentError as exc:
+        if exc.argument == "model":
+            raise UsageError(f"{model}: {exc.detail.replace('an arch', '--arch').replace('the arch', '--arch')}") from None
+        if exc.argument != "split":
+            raise
+        from diagnose.io.splits import missing_split
+
+        raise missing_split(data, split, "to sweep on") from None
+    where, _, factory = (arch or "").rpartition(":")
+    what = model.name if model is not None else f"{Path(where).name}:{factory}"
+    title = f"lr-find: {what}, {optimizer.value}, {repeats} x {steps} steps of {batch_size} on {data.name or data}/{res.split}"
     kept = None
     if target is not None:
         from diagnose.plots.curves import save_figure
@@ -94,50 +106,3 @@ def command(
 
     print_result(res, title, json_out=json_out, figure=target, kept=kept)
 
-
-def _run(
-    model_path: Path | None, data: Path, *, arch: str | None, arch_kwargs: str | None, trust_pickle: bool,
-    app_dir: Path, split: str, optimizer: str, momentum: float, weight_decay: float | None, start: float, end: float,
-    steps: int, batch_size: int, repeats: int, seed: int, device: str, label_column: str,
-    image_size: tuple[int, int] | None, mean: list[float] | None, std: list[float] | None, show_progress: bool,
-) -> tuple[Any, str]:
-    import torch
-
-    from diagnose.evaluate import match_image_channels, resolve_device
-    from diagnose.io.models import arch_kwargs_from_json, load_model
-    from diagnose.io.splits import canonical_split, load_dataset
-    from diagnose.lrfind import lr_find, starting_weights
-    from diagnose.progress import progress_bar
-
-    name = canonical_split(split)
-    dev = resolve_device(device)
-    kwargs = arch_kwargs_from_json(arch_kwargs)
-    torch.manual_seed(seed)
-    loaded = load_model(model_path, arch=arch, arch_kwargs=kwargs, trust_pickle=trust_pickle, device=str(dev), app_dir=app_dir)
-    if model_path is not None and not loaded.trainable:
-        raise UsageError(
-            f"{model_path}: expected weights that can be trained, got a {loaded.format} program; "
-            "pass the state_dict with --arch (or --arch alone for fresh weights)"
-        )
-    dataset = match_image_channels(load_dataset(data, label_column=label_column, image_size=image_size, mean=mean, std=std), loaded.module)
-    if name not in dataset.splits:
-        raise DataError(f"{data}: expected a {name} split to sweep on, got {', '.join(dataset.splits) or 'none'}; pass --split {next(iter(dataset.splits), 'train')}")
-    from diagnose.checklist import _probe
-
-    train = dataset.splits[name]
-    _probe(loaded.module, train, next(train.batches(8)).x.to(dev), train.labels())
-    from diagnose.checklist import eager_twin
-
-    twin = eager_twin(loaded.module, arch=arch, arch_kwargs=kwargs)  # TorchScript with --arch: train the eager twin
-    module = twin if twin is not None else loaded.module
-    make, source = starting_weights(module, fresh=model_path is None, arch=arch, arch_kwargs=kwargs, app_dir=app_dir)
-    with progress_bar("lr-find sweeps", total=steps * repeats, enabled=show_progress) as advance:
-        res = lr_find(
-            make, train, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, start=start,
-            end=end, steps=steps, batch_size=batch_size, repeats=repeats, seed=seed, device=dev, advance=advance,
-        )
-    res.source = source
-    res.optimizer = optimizer
-    where, _, factory = (arch or "").rpartition(":")
-    what = model_path.name if model_path is not None else f"{Path(where).name}:{factory}"
-    return res, f"lr-find: {what}, {optimizer}, {repeats} x {steps} steps of {batch_size} on {data.name or data}/{name}"

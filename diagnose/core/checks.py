@@ -75,6 +75,15 @@ def checks_document(checks: Sequence[Check], **extra: Any) -> dict[str, Any]:
     return {"checks": [c.to_dict() for c in checks], **extra}
 
 
+class SanityChecks(list[Check]):
+    """The checks of `diagnose.sanity`: a list, plus the loaded model's format and the split used."""
+
+    def __init__(self, checks: Sequence[Check] = (), *, model_format: str = "", split: str = "train") -> None:
+        super().__init__(checks)
+        self.model_format = model_format
+        self.split = split
+
+
 def gate_checks(checks: Sequence[Check], fail_on: str | None, what: str) -> None:
     """Raise GateFailed (exit code 3) when a check reaches `fail_on`; `what` names the model or data."""
     from diagnose.exceptions import GateFailed

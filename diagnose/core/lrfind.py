@@ -130,6 +130,7 @@ class LRFindResult:
     notes: list[str] = field(init=False)
     source: str = field(default="", init=False)  # where the starting weights came from, in words
     optimizer: str = field(default="", init=False)
+    split: str = field(default="train", init=False)  # the split the sweeps trained on
 
     def __post_init__(self) -> None:
         analyse(self)

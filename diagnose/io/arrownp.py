@@ -86,3 +86,27 @@ def from_numpy(values: np.ndarray) -> Any:
     if v.dtype == np.bool_:
         return pa.Array.from_buffers(pa.bool_(), len(v), [None, pa.py_buffer(np.packbits(v, bitorder="little"))])
     return pa.Array.from_buffers(pa.from_numpy_dtype(v.dtype), len(v), [None, pa.py_buffer(v)])
+
+
+def column(values: np.ndarray | list[Any], type_: Any) -> Any:
+    """A pyarrow Array of `type_` (a number type, or string) over numpy numbers or a list of str/None."""
+    import pyarrow as pa
+
+    if pa.types.is_string(type_):
+        return strings(list(values))
+    return from_numpy(np.asarray(values).astype(type_.to_pandas_dtype(), copy=False))
+
+
+def strings(values: list[str | None]) -> Any:
+    """A pyarrow string Array over Python strings (None: null), built from its buffers."""
+    import pyarrow as pa
+
+    encoded = [b"" if v is None else str(v).encode("utf-8", "replace") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
+    type_ = pa.string() if offsets[-1] < 2**31 else pa.large_string()
+    offsets_buf = pa.py_buffer(offsets.astype(np.int32) if type_ == pa.string() else offsets)
+    return pa.Array.from_buffers(type_, len(values), [validity, offsets_buf, pa.py_buffer(b"".join(encoded))],
+                                 null_count=int(missing.sum()))

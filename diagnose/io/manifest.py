@@ -43,16 +43,18 @@ class ModelRecord:
     """The model file evaluated: absolute path, content digest, loader format ('torchscript', ...)."""
 
     path: str | None = None
-    sha256: str | None = None
+    sha256: str | None = None  # only with a full digest (io.digest)
     format: str | None = None
+    fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "sha256": self.sha256, "format": self.format}
+        return {"path": self.path, "fingerprint": self.fingerprint, "sha256": self.sha256, "format": self.format}
 
     @classmethod
     def from_json(cls, doc: Any) -> ModelRecord:
         d = _dict(doc)
-        return cls(path=_str(d.get("path")), sha256=_str(d.get("sha256")), format=_str(d.get("format")))
+        return cls(path=_str(d.get("path")), sha256=_str(d.get("sha256")), format=_str(d.get("format")),
+                   fingerprint=_str(d.get("fingerprint")))
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,17 @@ class SplitFile:
     path: str | None = None
     format: str | None = None
     n: int | None = None
-    sha256: str | None = None
+    sha256: str | None = None  # only with a full digest (io.digest)
+    fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "format": self.format, "n": self.n, "sha256": self.sha256}
+        return {"path": self.path, "format": self.format, "n": self.n, "fingerprint": self.fingerprint, "sha256": self.sha256}
 
     @classmethod
     def from_json(cls, doc: Any) -> SplitFile:
         d = _dict(doc)
-        return cls(path=_str(d.get("path")), format=_str(d.get("format")), n=_int(d.get("n")), sha256=_str(d.get("sha256")))
+        return cls(path=_str(d.get("path")), format=_str(d.get("format")), n=_int(d.get("n")), sha256=_str(d.get("sha256")),
+                   fingerprint=_str(d.get("fingerprint")))
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,12 @@ class SplitRun:
     errors: int | None = None
     error: float | None = None
     seconds: float | None = None
-    sha256: str | None = None  # of the predictions file, to tell when it was changed afterwards
+    sha256: str | None = None  # of the predictions file (full digest only), to tell when it was changed afterwards
+    fingerprint: str | None = None  # of the predictions file (io.digest)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"file": self.file, "sha256": self.sha256, "n": self.n, "n_total": self.n_total}
+        out: dict[str, Any] = {"file": self.file, "fingerprint": self.fingerprint, "sha256": self.sha256, "n": self.n,
+                               "n_total": self.n_total}
         if self.errors is not None:
             out["errors"] = self.errors
         out["error"] = self.error
@@ -116,7 +122,7 @@ class SplitRun:
         d = _dict(doc)
         return cls(file=_str(d.get("file")), n=_int(d.get("n")), n_total=_int(d.get("n_total")),
                    errors=_int(d.get("errors")), error=_float(d.get("error")), seconds=_float(d.get("seconds")),
-                   sha256=_str(d.get("sha256")))
+                   sha256=_str(d.get("sha256")), fingerprint=_str(d.get("fingerprint")))
 
 
 @dataclass(frozen=True)

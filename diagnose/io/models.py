@@ -33,7 +33,7 @@ from typing import TypeGuard
 import torch
 
 from diagnose.exceptions import ModelLoadError, UsageError
-from diagnose.io.digest import sha256_file
+from diagnose.io.digest import fingerprint_file, sha256_file
 
 FORMATS = ("torchscript", "export", "state_dict", "checkpoint", "safetensors", "pickle", "arch")
 # Keys under which training loops store the weights inside a checkpoint dict, most specific first.
@@ -60,9 +60,14 @@ class LoadedModel:
 
     @cached_property
     def sha256(self) -> str | None:
-        """The model file's sha256 (None for a fresh --arch model), read on first use: only the
-        manifest of `diagnose gaps` needs it, and hashing a 400 MB state dict took a third of its load."""
+        """The model file's sha256 (None for a fresh --arch model), read on first use: only a manifest
+        with a full digest needs it, and hashing a 400 MB state dict took a third of its load."""
         return sha256_file(self.path) if self.path is not None else None
+
+    @cached_property
+    def fingerprint(self) -> str | None:
+        """The model file's sampled fingerprint (io.digest; None for a fresh --arch model)."""
+        return fingerprint_file(self.path) if self.path is not None else None
 
 
 def detect_format(path: Path) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from diagnose.core.gaps import Metric, SplitCounts
 from diagnose.exceptions import DataError
+from diagnose.io import arrownp
 from diagnose.io.atomic import atomic_path
 from diagnose.io.manifest import MANIFEST  # noqa: F401  (defined once, in io.manifest)
 from diagnose.io.splits import ALIASES, ALL_SPLITS, unreadable
@@ -89,13 +90,14 @@ class PredictionWriter:
     def _column(self, parts: list[Any], type_: Any) -> Any:
         import pyarrow as pa
 
+        # Built with io.arrownp: pa.array would import pandas (half a second) on the first batch.
         if all(isinstance(p, int) for p in parts):
             return pa.nulls(sum(parts), type_)
         if type_ == pa.string():
-            return pa.array([v for p in parts for v in ([None] * p if isinstance(p, int) else p)], type=type_)
+            return arrownp.strings([v for p in parts for v in ([None] * p if isinstance(p, int) else p)])
         if any(isinstance(p, int) for p in parts):
-            return pa.concat_arrays([pa.nulls(p, type_) if isinstance(p, int) else pa.array(p, type=type_) for p in parts])
-        return pa.array(np.concatenate(parts), type=type_)
+            return pa.concat_arrays([pa.nulls(p, type_) if isinstance(p, int) else arrownp.column(p, type_) for p in parts])
+        return arrownp.column(np.concatenate(parts), type_)
 
     def _flush(self) -> None:
         import pyarrow as pa

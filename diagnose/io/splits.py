@@ -424,6 +424,13 @@ def canonical_split(name: str) -> str:
     return canonical
 
 
+def missing_split(data: Path, split: str, purpose: str) -> DataError:
+    """The one-line error for DATA without the split a command was asked to use (`purpose`: what for)."""
+    have = list(find_splits(data)) if data.is_dir() else []
+    return DataError(f"{data}: expected a {canonical_split(split)} split {purpose}, got {', '.join(have) or 'none'}; "
+                     f"pass --split {next(iter(have), 'train')}")
+
+
 def find_splits(root: Path) -> dict[str, Path]:
     """Canonical split name -> file or folder, by the names and aliases above."""
     found: dict[str, Path] = {}

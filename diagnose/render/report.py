@@ -445,13 +445,14 @@ def _gaps_html(section: GapsSection) -> str:
     prov = [
         ("evaluated", m.get("created") or ""),
         ("model", f"{model.get('path', '')} ({model.get('format', '')})"),
-        ("model sha256", model.get("sha256") or ""),
+        ("model sha256" if model.get("sha256") else "model fingerprint", model.get("sha256") or model.get("fingerprint") or ""),
         ("data", data.get("path", "")),
     ]
     for name, s in (data.get("splits") or {}).items():
         if isinstance(s, dict):
             prov.append((f"  {name}", f"{s.get('path', '')} ({s.get('format', '')}, {s.get('n', '')} items"
-                         + (f", sha256 {_short_sha(s.get('sha256'))})" if s.get("sha256") else ")")))
+                         + (f", sha256 {_short_sha(s.get('sha256'))})" if s.get("sha256") else
+                            f", fingerprint {_short_sha(str(s['fingerprint']).split(':')[-1])})" if s.get("fingerprint") else ")")))
     extra = [f"{k} {m[k]}" for k in ("device", "precision") if m.get(k)]
     if m.get("max_items"):
         extra.append(f"--max-items {m['max_items']} (seed {m.get('seed', 0)})")
