@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from diagnose.core.checks import Check, SanityChecks
+    from diagnose.core.curves import Curves
     from diagnose.core.gaps import GapReport, Metric
     from diagnose.core.lrfind import LRFindResult
     from diagnose.core.tally import SheetTally
@@ -487,7 +488,7 @@ def lr_find(
 def curves(
     logs: Any, *, smooth: float | None = None, classes: int | None = None, fmt: str | None = None,
     metrics: Sequence[str] = (),
-) -> Any:
+) -> Curves:
     """Read training logs and say what the curves mean.
 
     logs: a log file or TensorBoard folder, several of them (a list), a pandas DataFrame of one row
@@ -495,8 +496,8 @@ def curves(
     `.findings`, `.to_json()`, `.figure()` (a matplotlib Figure, saved only when asked)."""
     import tempfile
 
-    from diagnose.core.hints import find_hints
-    from diagnose.render.curves import RunResult
+    from diagnose.core.curves import Curves
+    from diagnose.core.hints import RunResult, find_hints
     from diagnose.runs import read_runs
 
     if isinstance(logs, (str, os.PathLike)):
@@ -519,32 +520,3 @@ def curves(
         parsed, labels = read_runs(paths, fmt=fmt)
     results = [RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
     return Curves(results, labels, smooth, tuple(metrics))
-
-
-class Curves:
-    """Training curves read from logs: `runs` (one per run), `findings` (every run's hints, in order),
-    `to_json()` (the document of `diagnose curves --json`), `figure()` (a matplotlib Figure)."""
-
-    def __init__(self, runs: list[Any], labels: list[str], smooth: float | None, metrics: tuple[str, ...]) -> None:
-        self.runs = runs
-        self.labels = labels
-        self.smooth = smooth
-        self.metrics = metrics
-
-    @property
-    def findings(self) -> list[Any]:
-        return [h for r in self.runs for h in r.hints]
-
-    def to_json(self) -> dict[str, Any]:
-        from diagnose.render import curves as rc
-
-        return rc.to_json(self.runs, None, list(self.metrics))
-
-    def figure(self) -> Any:
-        """The figure of `diagnose curves`; saved only when you call its savefig."""
-        from diagnose.runs import curves_figure
-
-        return curves_figure(self.labels, self.runs, smooth=self.smooth, metrics=self.metrics)
-
-    def __repr__(self) -> str:
-        return f"Curves({len(self.runs)} runs, {len(self.findings)} findings)"

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 class ErrorSheet(pd.DataFrame):
     """One row per sampled misclassified item: n (row number), split, index, id, label, pred,
-    confidence, p_label, loss. Class names replace indices where known.
+    confidence, p_label, loss, and, when the predictions carry the probabilities, suspect_mislabel
+    ("yes"/"no") and label_issue_score (confident learning over the whole split). Rows are in the
+    sheet's order: suspect mislabels first, most likely first. Class names replace indices where known.
 
     `.attrs` holds `items` (predictions read), `errors` (misclassified among them), `seed`.
     """
@@ -97,23 +99,20 @@ def sample_from_predictions(
     if classes is None:
         manifest = read_manifest(folder)
         classes = manifest.classes if manifest is not None else None
+    from diagnose.core.labelissues import ThresholdAccumulator
+    from diagnose.io.sheet import NOTE_COLUMN
+
+    # The same sample, order and confident-learning flags as the sheet `diagnose errors` writes.
     sampler = ErrorSampler(n, seed)
-    _stream(files[canonical], sampler, show_progress=False)
+    thresholds = ThresholdAccumulator()
+    _stream(files[canonical], sampler, thresholds, show_progress=False)
     result = sampler.result(list(COLUMNS))
-    rows = result.rows
-    conf = rows["confidence"].astype("float64").to_numpy() if "confidence" in rows else np.full(len(rows), np.nan)
-    p_label = rows["p_label"].astype("float64").to_numpy() if "p_label" in rows else np.full(len(rows), np.nan)
-    frame = ErrorSheet({
-        "n": np.arange(1, len(rows) + 1),
-        "split": canonical,
-        "index": rows["index"].astype("int64").to_numpy(),
-        "id": rows["id"].tolist() if "id" in rows else [None] * len(rows),
-        "label": [_class_name(v, classes) for v in rows["label"].tolist()],
-        "pred": [_class_name(v, classes) for v in rows["pred"].tolist()],
-        "confidence": conf,
-        "p_label": p_label,
-        "loss": rows["loss"].astype("float64").to_numpy() if "loss" in rows else np.full(len(rows), np.nan),
-    })
+    _, columns, rows, _, known = _sheet(result, canonical, (), list(classes) if classes is not None else None, thresholds)
+    frame = ErrorSheet(pd.DataFrame(rows, columns=columns).drop(columns=[NOTE_COLUMN]))
+    if not known:
+        frame = frame.drop(columns=["suspect_mislabel", "label_issue_score"])
+    for name in ("confidence", "p_label", "loss", *(("label_issue_score",) if known else ())):
+        frame[name] = frame[name].astype("float64")
     frame.attrs.update({"items": result.items, "errors": result.errors, "seed": seed, "split": canonical})
     return frame
 

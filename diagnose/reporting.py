@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def build_content(
     workdir: Path, manifest: Manifest | None, *, log: list[Path], sheet: Path | None, data: Path | None,
-    out: Path, classes: int | None, smooth: float, label_column: str, image_size: str | None,
+    out: Path, classes: int | None, smooth: float | None, label_column: str, image_size: str | None,
     baseline: Path | None, show_progress: bool,
 ) -> Any:
     """The ReportContent of every section asked for (render.report.ReportContent)."""
@@ -83,7 +83,7 @@ def guard_output(out: Path, force: bool) -> str | None:
 
 
 def _command_line(workdir: Path, log: list[Path], sheet: Path | None, data: Path | None, out: Path,
-                  classes: int | None, smooth: float, label_column: str, image_size: str | None) -> str:
+                  classes: int | None, smooth: float | None, label_column: str, image_size: str | None) -> str:
     import shlex
 
     args = ["diagnose", "report"]
@@ -97,7 +97,7 @@ def _command_line(workdir: Path, log: list[Path], sheet: Path | None, data: Path
         args += ["--data", str(data)]
     if classes is not None:
         args += ["--classes", str(classes)]
-    if smooth != 0.6:
+    if smooth is not None:
         args += ["--smooth", str(smooth)]
     if label_column != "label":
         args += ["--label-column", label_column]
@@ -267,13 +267,12 @@ def _compare_section(baseline: Path, workdir: Path) -> Any:
     return CompareSection(comparison=compare_paths(baseline, workdir), baseline=str(baseline), current=str(workdir))
 
 
-def _curves_section(logs: list[Path], *, classes: int | None, smooth: float) -> Any:
+def _curves_section(logs: list[Path], *, classes: int | None, smooth: float | None) -> Any:
     # The same reading and figure as `diagnose curves LOG...`; the figure is kept in memory as PNG.
     import io
 
-    from diagnose.core.hints import find_hints
+    from diagnose.core.hints import RunResult, find_hints
     from diagnose.io.logs import parse_log
-    from diagnose.render.curves import RunResult
     from diagnose.render.report import CurvesSection
     from diagnose.runs import curves_figure, expand_runs, run_labels
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from diagnose.core.hints import RunResult
     from diagnose.io.logs import ParsedLog
-    from diagnose.render.curves import RunResult
 
 
 def read_runs(paths: Sequence[Path], *, fmt: str | None = None) -> tuple[list[ParsedLog], list[str]]:

@@ -152,7 +152,7 @@ def test_lr_find_and_sanity_in_memory_match_the_cli_on_disk(tmp_path: Path) -> N
     blob = torch.load(EXAMPLE / "data" / "train.pt", weights_only=True)
     res = diagnose.lr_find(None, (blob["x"], blob["y"]), arch=arch, steps=30, repeats=2)
     assert res.suggested_lr == pytest.approx(cli["suggested_lr"], rel=1e-9)
-    assert [v for v in res.to_json()["curve"]["loss"]] == pytest.approx(cli["curve"]["loss"], rel=1e-6)
+    assert res.to_json()["curve"]["loss"] == pytest.approx(cli["curve"]["loss"], rel=1e-6)
 
     checks = diagnose.sanity(EXAMPLE / "model.pt", (blob["x"], blob["y"]), only=["init_loss", "activations"])
     r = CliRunner().invoke(app, ["sanity", str(EXAMPLE / "model.pt"), str(EXAMPLE / "data"), "--only",
@@ -167,3 +167,16 @@ def test_lr_find_and_sanity_in_memory_match_the_cli_on_disk(tmp_path: Path) -> N
         diagnose.sanity(EXAMPLE / "model.pt", tmp_path / "only_dev", split="test")
     with pytest.raises(ArgumentError, match=r"^split train: expected a split the data has"):
         diagnose.lr_find(None, tmp_path / "only_dev", arch=arch)
+
+
+def test_sample_errors_writes_the_sheet_diagnose_errors_writes(tmp_path: Path) -> None:
+    wd = tmp_path / "wd"
+    rep = diagnose.gaps(EXAMPLE / "model.pt", EXAMPLE / "data", workdir=wd, max_items=200)
+    sample = diagnose.sample_errors(rep, split="dev", n=12, seed=3)
+    assert {"suspect_mislabel", "label_issue_score"} <= set(sample.columns)
+    assert (sample["suspect_mislabel"] == "yes").any()  # the blurred dev digits hold some
+    sample.to_sheet(tmp_path / "api.csv")
+    r = CliRunner().invoke(app, ["errors", "--workdir", str(wd), "--split", "dev", "--sample", "12", "--seed", "3",
+                                 "--out", str(tmp_path / "cli.csv"), "--no-images"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "api.csv").read_bytes() == (tmp_path / "cli.csv").read_bytes()

@@ -84,9 +84,9 @@ def command(
             rc.render_list(render.stdout_console(), parsed)
         return
 
-    from diagnose.core.hints import find_hints
+    from diagnose.core.hints import RunResult, find_hints
 
-    results = [rc.RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
+    results = [RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
     said: set[tuple[Path, str]] = set()
     for log in parsed:
         for note in log.notes:

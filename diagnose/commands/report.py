@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from diagnose import options as opt
 from diagnose.exceptions import UsageError
 
 NAME = "report"
@@ -28,8 +29,8 @@ def command(
     data: Path | None = typer.Option(None, "--data", help="Check the splits in this DATA folder (`diagnose data`; loads torch)."),
     out: Path = typer.Option(Path("diagnose-report.html"), "--out", "-o", help="The HTML file to write."),
     classes: int | None = typer.Option(None, "--classes", min=2, help="Number of classes: checks the logged loss against chance, ln(C)."),
-    smooth: float = typer.Option(0.6, "--smooth", min=0.0, max=0.999, help="Smoothing weight of per-step curves, 0 to 0.999."),
-    label_column: str = typer.Option("label", "--label-column", help="Label column in CSV / Parquet splits (with --data)."),
+    smooth: opt.Smooth = None,
+    label_column: opt.LabelColumn = opt.LABEL_COLUMN,
     image_size: str | None = typer.Option(None, "--image-size", help="Resize images to H,W before the data checks (with --data)."),
     force: bool = typer.Option(False, "--force", help="Replace an --out file that diagnose did not write (a .bak copy is kept)."),
     json_out: bool = typer.Option(False, "--json", help="Also print the report's content as JSON on stdout."),

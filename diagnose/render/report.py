@@ -30,8 +30,8 @@ from diagnose.render.gaps import (
 
 if TYPE_CHECKING:
     from diagnose.core.checks import Check
+    from diagnose.core.hints import RunResult
     from diagnose.core.tally import SheetTally
-    from diagnose.render.curves import RunResult
     from diagnose.render.tally import TallyContext
 
 # The marker `diagnose report` looks for before replacing a file: a page it wrote itself.
