@@ -28,7 +28,7 @@ Under pytest-xdist, OMP_NUM_THREADS defaults to 1 per worker (see below).
 
 Function-scoped:
 
-- `cli` -> callable(*args) -> click Result: runs `diagnose` in-process with typer's CliRunner;
+- `cli` -> callable(*args) -> click Result: runs `diagnose` in-process with typer's CliRunner, in a folder of its own;
   result.exit_code, result.stdout, result.stderr (the `Error:` line) are separate.
 """
 
@@ -123,15 +123,21 @@ def example_counts(example_model: Path, example_data: Path) -> dict[str, tuple[i
 
 
 @pytest.fixture
-def cli():
+def cli(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     from typer.testing import CliRunner
 
     from diagnose.cli import app
 
     runner = CliRunner()
+    # Each test runs the CLI in a folder of its own: the default --workdir (.diagnose) is relative to
+    # the current folder and locked while a run writes it, so two pytest-xdist workers sharing the
+    # repository's .diagnose would see each other's runs.
+    cwd = tmp_path_factory.mktemp("cwd")
 
     def invoke(*args: object):
-        return runner.invoke(app, [str(a) for a in args])
+        with monkeypatch.context() as m:
+            m.chdir(cwd)
+            return runner.invoke(app, [str(a) for a in args])
 
     return invoke
 

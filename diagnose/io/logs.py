@@ -830,10 +830,19 @@ def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Readi
                 reading.epoch_track = track
     if pos is not None and total is not None and reading.epoch_track is not None:
         reading.epoch_track = _fractional_epochs(reading.epoch_track, pos, total, notes)
-    # Names logged once or twice are banner numbers (`Total params: 1,234`), not curves.
-    reading.raws = [r for r in reading.raws if len(r.value) >= 3 or canonical_name(r.name)[0] is not None]
+    # Names logged once or twice are banner numbers (`Total params: 1,234`), not curves; an unknown name
+    # that counts 0, 1, 2, ... (or from 1) is an enumeration (`Block 0:` ... `Block 11:` in a model
+    # summary, `GPU 0`), not a metric.
+    reading.raws = [r for r in reading.raws
+                    if canonical_name(r.name)[0] is not None or (len(r.value) >= 3 and not _enumeration(r))]
     reading.seen = f"{records.n_lines} line{'s' if records.n_lines != 1 else ''}" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
     return reading
+
+
+def _enumeration(raw: _Raw) -> bool:
+    v = raw.value
+    return (_x_kind(raw.name) is None and len(v) >= 3 and v[0] in (0.0, 1.0)
+            and bool(np.array_equal(np.diff(v), np.ones(len(v) - 1))))
 
 
 # ---------------------------------------------------------------------------------------------------

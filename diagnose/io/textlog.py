@@ -112,12 +112,16 @@ class TextRecords:
         return out
 
 
+_TENSOR = re.compile(r"\btensor\((" + _NUM + r")(?:,[^)\n]*)?\)")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
 
 
 def clean_text(text: str) -> str:
     """ANSI colour and cursor codes out; CRLF (and `\\r\\r\\n`) -> LF; a line rewritten with `\\r` (tqdm,
-    Keras bars) keeps its last state; `\\b` erases."""
+    Keras bars) keeps its last state; `\\b` erases; a printed scalar tensor
+    (`loss=tensor(0.5234, grad_fn=<NllLossBackward0>)`) becomes its number."""
+    if "tensor(" in text:
+        text = _TENSOR.sub(r"\1", text)
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     if "\r" in text:
@@ -136,6 +140,26 @@ def _float(token: str) -> float:
         return float(token)
     except ValueError:
         return float("nan")
+
+
+# `LayerNorm((768,), eps=1e-05)`, `Linear(in_features=768, out_features=2304)`, `Namespace(lr=0.1)`:
+# a class built with keyword arguments, as a module summary or a config prints it. Its arguments are
+# settings, not metrics.
+_CALL = re.compile(r"(?<![\w.])[A-Z]\w*\(")
+
+
+def _call_spans(line: str) -> list[tuple[int, int]]:
+    """(start, end) of each `ClassName(...)` on the line, to its matching parenthesis (or the end)."""
+    spans = []
+    for m in _CALL.finditer(line):
+        depth, end = 0, len(line)
+        for i in range(m.end() - 1, len(line)):
+            depth += {"(": 1, ")": -1}.get(line[i], 0)
+            if depth == 0:
+                end = i + 1
+                break
+        spans.append((m.end(), end))
+    return spans
 
 
 def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
@@ -168,8 +192,9 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
             items.append((m.start() + 1, "batch_total", float(total), False, r"/\s*(?P<{g}>\d+)"))
             taken.append(m.span())
     pairs = []
+    calls = _call_spans(line) if "(" in line else []
     for m in _PAIR.finditer(line):
-        if any(a <= m.start() < b for a, b in taken):
+        if any(a <= m.start() < b for a, b in taken) or any(a <= m.start() < b for a, b in calls):
             continue
         key = m.group("quoted") or m.group("named") or m.group("word")
         if not plausible_name(key):
