@@ -87,20 +87,12 @@ def shapes(tmp_path_factory) -> Path:
 
 pytestmark = pytest.mark.slow  # about 650 s of training at a load of 15 on 2 cores; CI runs it
 
-CNN_SGD_MISSES = pytest.mark.xfail(
-    strict=True,
-    reason="known miss: on the shapes CNN with SGD (momentum 0.9) the suggestion, 0.115 (steepest 0.14, valley "
-    "0.115, minimum/10 0.029, no divergence read), sits on the edge of stability: 0.098 against 0.067 at 0.1 "
-    "(1.46x); in another run of the same protocol one seed of three diverged there (0.42)",
-)
-
-
 @pytest.mark.parametrize(
     ("task", "optimizer"),
     [
         ("digits_mlp", "sgd"),
         ("digits_mlp", "adam"),
-        pytest.param("shapes_cnn", "sgd", marks=CNN_SGD_MISSES),
+        ("shapes_cnn", "sgd"),
         ("shapes_cnn", "adam"),
     ],
 )
