@@ -389,10 +389,14 @@ def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
 def _cumulative_steps(step: np.ndarray, epoch: np.ndarray, notes: list[str]) -> np.ndarray:
     """Steps counted within each epoch (mmdetection's `iter`) -> a running count across epochs."""
     ok = np.isfinite(step) & np.isfinite(epoch)
-    s, e = step[ok], epoch[ok]
+    every = bool(ok.all())
+    s, e = (step, epoch) if every else (step[ok], epoch[ok])
     if len(s) < 3:
         return step
-    ds, de = np.diff(s), np.diff(e)
+    ds = np.diff(s)
+    if bool((ds >= 0).all()):
+        return step  # never goes back: nothing to count across epochs
+    de = np.diff(e)
     resets = (ds < 0) & (de > 0)
     if not resets.any() or ((ds < 0) & ~(de > 0)).any():
         return step
@@ -412,8 +416,10 @@ def _read_csv(data: bytes, sep: str, notes: list[str]) -> _Reading:
     try:
         # pyarrow hands a row with the wrong field count to `skip` below as text; a row that is not UTF-8
         # fails that conversion inside pyarrow, which prints "Exception ignored" instead of raising.
-        # Checking the bytes first costs ~1 ms per MB and sends such files to the legacy-encoding path.
-        codecs.decode(data, "utf-8")
+        # Checking the bytes first (ASCII in 0.2 ms per MB, else a decode at ~1 ms per MB) sends such
+        # files to the legacy-encoding path.
+        if not data.isascii():
+            codecs.decode(data, "utf-8")
     except UnicodeDecodeError:
         raise _NotUtf8 from None
     nl = data.find(b"\n")
@@ -435,7 +441,8 @@ def _read_csv(data: bytes, sep: str, notes: list[str]) -> _Reading:
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            # 4 MiB blocks: read in parallel, and few enough to join (1 MiB and 16 MiB were slower).
+            read_options=pacsv.ReadOptions(block_size=1 << 22),
             parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=skip, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True),
         )
