@@ -130,7 +130,7 @@ def test_a_csv_that_is_not_a_sheet_is_refused(tmp_path: Path) -> None:
     six.write_text("id,p0,p1,p2,p3,label\na,0.1,0,0.3,0.2,3\n", encoding="utf-8")
     with pytest.raises(SheetError, match="got columns id, p0, p1, p2, p3, label; "):
         read_sheet(six)
-    # The seeds' hand-made sheet: "Number" is the n column.
+    # A sheet made by hand in a spreadsheet: "Number" is the n column.
     hand = tmp_path / "hand.csv"
     hand.write_text("Number,Blurry,Mislabel,note\n1,x,,\n2,,x,dark\n", encoding="utf-8")
     assert read_sheet(hand).categories == ("Blurry", "Mislabel")
