@@ -144,12 +144,15 @@ def _float(token: str) -> float:
 
 # `LayerNorm((768,), eps=1e-05)`, `Linear(in_features=768, out_features=2304)`, `Namespace(lr=0.1)`:
 # a class built with keyword arguments, as a module summary or a config prints it. Its arguments are
-# settings, not metrics.
+# settings, not metrics, unless one of them is named like a metric (`Metrics(loss=0.52, acc=0.81)`, a
+# namedtuple printed each epoch).
 _CALL = re.compile(r"(?<![\w.])[A-Z]\w*\(")
+_ARG_NAME = re.compile(r"(\w+)\s*=")
 
 
 def _call_spans(line: str) -> list[tuple[int, int]]:
-    """(start, end) of each `ClassName(...)` on the line, to its matching parenthesis (or the end)."""
+    """(start, end) of each `ClassName(...)` on the line whose arguments are settings, to its matching
+    parenthesis (or the end of the line)."""
     spans = []
     for m in _CALL.finditer(line):
         depth, end = 0, len(line)
@@ -158,7 +161,8 @@ def _call_spans(line: str) -> list[tuple[int, int]]:
             if depth == 0:
                 end = i + 1
                 break
-        spans.append((m.end(), end))
+        if not any(_METRIC_WORD.search(name) for name in _ARG_NAME.findall(line, m.end(), end)):
+            spans.append((m.end(), end))
     return spans
 
 
@@ -194,9 +198,13 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     pairs = []
     calls = _call_spans(line) if "(" in line else []
     for m in _PAIR.finditer(line):
-        if any(a <= m.start() < b for a, b in taken) or any(a <= m.start() < b for a, b in calls):
+        if any(a <= m.start() < b for a, b in taken) or any(a <= m.start("num") < b for a, b in calls):
             continue
-        key = m.group("quoted") or m.group("named") or m.group("word")
+        key = written = m.group("quoted") or m.group("named") or m.group("word")
+        if not m.group("quoted") and key.count("(") > key.count(")"):
+            # `Train(loss=0.52, ...)`, `Metrics(loss=0.52, ...)`: the name is what follows the parenthesis
+            before, _, tail = key.rpartition("(")
+            key = f"{before} {tail}" if _SPLIT_WORD.fullmatch(before) else tail
         if not plausible_name(key):
             continue
         if m.group("quoted"):
@@ -205,7 +213,7 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
             head = re.escape(q + key)
         else:
             sep = r"\s*[:=]\s*" if m.group("named") else r"[ \t]+"
-            head = re.escape(key)
+            head = re.escape(written)
         piece = head + sep + r"(?P<{g}>" + _NUM + r")%?"
         pairs.append((m.start(), m.end(), key, _float(m.group("num")), bool(m.group("pct")), piece))
     # A metric without a split of its own takes the split named just before it on the line:
