@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from diagnose.core.hints import Series, find_hints
 from diagnose.io.logs import parse_log
@@ -168,3 +169,18 @@ def test_ten_million_points_are_reduced_to_an_envelope(tmp_path: Path) -> None:
     assert ys.max() == pytest.approx(loss.max()) and ys.min() == pytest.approx(loss.min())
     drawn = sum(len(p.vertices) for p in band.get_paths()) + sum(len(line.get_xdata()) for line in ax.get_lines())
     assert drawn < 20_000, drawn
+
+
+def test_the_legend_names_the_finding_lines_in_their_colour() -> None:
+    """A warning's line is crimson, an informational finding's gray: the legend shows what is drawn."""
+    def legend(fig: Figure) -> dict[str, str]:
+        leg = fig.get_axes()[-1].get_legend()
+        return {t.get_text(): h.get_color() for t, h in zip(leg.get_texts(), leg.legend_handles, strict=True)
+                if "see the table" in t.get_text()}
+
+    warned = draw_curves([_run("lr_diverged.metrics.json")])
+    assert legend(warned).get("warning (see the table)") == "crimson"
+    calm = draw_curves([_run("healthy.log")])
+    assert "warning (see the table)" not in legend(calm)
+    drawn = {ln.get_color() for ln in calm.get_axes()[0].get_lines() if ln.get_linestyle() == ":"}
+    assert set(legend(calm).values()) == drawn

@@ -274,12 +274,12 @@ def _hint_x(h: Hint, key: str, run: RunCurves) -> float | None:
     return float(conv[0]) if len(conv) and np.isfinite(conv[0]) else None
 
 
-def _mark_hints(ax: Axes, run: RunCurves, key: str, color: str, multi: bool, row: int) -> int:
+def _mark_hints(ax: Axes, run: RunCurves, key: str, color: str, multi: bool, row: int) -> set[str]:
     """A dotted line at every finding's `at` (with several runs, every warning's), labelled with the
-    finding and staggered so that labels at nearby x don't collide."""
+    finding and staggered so that labels at nearby x don't collide. Returns the line colours used."""
     placed: list[float] = []
     xlim = None
-    marked = 0
+    marked: set[str] = set()
     for h in run.hints:
         if multi and h.severity != "warn":
             continue  # several runs: only the warnings, or the lines hide the curves
@@ -288,7 +288,7 @@ def _mark_hints(ax: Axes, run: RunCurves, key: str, color: str, multi: bool, row
             continue
         line_color = color if multi else ("crimson" if h.severity == "warn" else "dimgray")
         ax.axvline(x, color=line_color, linestyle=":", linewidth=1.3, zorder=5)
-        marked += 1
+        marked.add(line_color)
         if xlim is None:
             xlim = ax.get_xlim()
         near = sum(1 for p in placed if abs(p - x) < 0.08 * (xlim[1] - xlim[0]))
@@ -370,7 +370,7 @@ def draw_curves(
     acc_scale = 100.0
     windows: list[tuple[int, int]] = []  # (window, points) of each smoothed series
     banded = False
-    marks = 0
+    marks: set[str] = set()
     for ri, run in enumerate(runs):
         base = f"C{ri % 10}"
         val_color = base if multi else "C1"
@@ -403,7 +403,7 @@ def draw_curves(
             if panel == "accuracy" and not multi:
                 _shade_gap(ax, run, key, acc_scale)
         _mark_best(by_panel, run, key, base if multi else "C1", acc_scale)
-        marks += _mark_hints(by_panel.get("loss", axes[0]), run, key, base, multi, ri if multi else 0)
+        marks |= _mark_hints(by_panel.get("loss", axes[0]), run, key, base, multi, ri if multi else 0)
     for ax, panel in zip(axes, panels, strict=True):
         ax.set_ylabel("accuracy (%)" if panel == "accuracy" else panel)
         ax.grid(True, alpha=0.3)
@@ -429,8 +429,10 @@ def draw_curves(
         style.append((Line2D([], [], color="0.3", linewidth=1.6), f"smoothed: {what}"))
     if any(np.isfinite(r.series[n].value).any() for r in runs for n in ("val_loss", "val_acc") if n in r.series):
         style.append((Line2D([], [], color="0.3", marker="o", markersize=8, markerfacecolor="none", linestyle="-."), "best validation"))
-    if marks:
-        style.append((Line2D([], [], color="crimson", linestyle=":"), "finding (see the table)"))
+    if "crimson" in marks or (multi and marks):  # several runs: every line is a warning, in its run's colour
+        style.append((Line2D([], [], color="crimson" if not multi else "0.3", linestyle=":"), "warning (see the table)"))
+    if "dimgray" in marks and not multi:
+        style.append((Line2D([], [], color="dimgray", linestyle=":"), "finding (see the table)"))
     if not multi and "accuracy" in by_panel and {"train_acc", "val_acc"} <= set(runs[0].series):
         style.append((Patch(color="crimson", alpha=0.15), "train-validation gap"))
     handles, labels = by_panel[panels[0]].get_legend_handles_labels()  # NaN markers, if any
