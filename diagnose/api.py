@@ -364,17 +364,14 @@ def sanity(
 
     from diagnose import checklist as sn
     from diagnose.core.checks import SanityChecks
-    from diagnose.evaluate import match_image_channels, resolve_device
-    from diagnose.io.memory import as_dataset
+    from diagnose.evaluate import resolve_device
     from diagnose.io.splits import canonical_split
     from diagnose.progress import progress_bar
 
     sn.select_checks(only, skip)  # an unknown check id fails before any work
     dev = str(resolve_device(device))
     name = canonical_split(split)
-    folder = isinstance(train, Mapping) or (isinstance(train, (str, os.PathLike)) and not Path(train).is_file())
-    dataset = as_dataset(train if folder else {name: train}, label_column=label_column, image_size=image_size,
-                         mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None)
+    dataset = _training_data(train, name, label_column=label_column, image_size=image_size, mean=mean, std=std)
     torch.manual_seed(seed)
     fresh: torch.nn.Module | None = None
     eager = None
@@ -401,14 +398,11 @@ def sanity(
     else:
         raise ArgumentError("model", f"expected an nn.Module, a factory or a model file, got {type(model).__name__}; "
                             "pass one of those")
-    dataset = match_image_channels(dataset, module)
-    if name not in dataset.splits:
-        raise ArgumentError("split", f"expected a split the data has, got none called {name}; it has "
-                            f"{', '.join(dataset.splits) or 'none'}", value=split)
+    data = _split_for(dataset, name, module, asked=split)
     fresh = fresh.to(dev) if fresh is not None else None
     eager = eager.to(dev) if eager is not None else None
     with progress_bar("sanity checks", total=len(sn.CHECK_IDS), enabled=show_progress) as advance:
-        checks = sn.run_checks(module, dataset.splits[name], fresh=fresh, fresh_source=source, fmt=fmt, eager=eager,
+        checks = sn.run_checks(module, data, fresh=fresh, fresh_source=source, fmt=fmt, eager=eager,
                                batch=batch, steps=steps, lr=lr, items=items, gradcheck_coords=gradcheck_coords, seed=seed,
                                device=dev, advance=advance, only=only, skip=skip)
     return SanityChecks(checks, model_format=fmt, split=name)
@@ -437,8 +431,7 @@ def lr_find(
     import torch
 
     from diagnose.checklist import _probe, eager_twin
-    from diagnose.evaluate import match_image_channels, resolve_device
-    from diagnose.io.memory import as_dataset
+    from diagnose.evaluate import resolve_device
     from diagnose.io.splits import canonical_split
     from diagnose.lrfind import lr_find as sweep_rates
     from diagnose.lrfind import starting_weights
@@ -448,9 +441,7 @@ def lr_find(
         raise ArgumentError("start", f"expected 0 < start < end, got start {start:g} and end {end:g}; pass e.g. start=1e-7, end=10")
     name = canonical_split(split)
     dev = resolve_device(device)
-    folder = isinstance(train, Mapping) or (isinstance(train, (str, os.PathLike)) and not Path(train).is_file())
-    dataset = as_dataset(train if folder else {name: train}, label_column=label_column, image_size=image_size,
-                         mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None)
+    dataset = _training_data(train, name, label_column=label_column, image_size=image_size, mean=mean, std=std)
     torch.manual_seed(seed)
     if isinstance(model, torch.nn.Module):
         module, fresh = model.to(dev), False
@@ -467,11 +458,7 @@ def lr_find(
                                 "state dict with an arch (or the arch alone for fresh weights)", value=path)
         twin = eager_twin(loaded.module, arch=arch, arch_kwargs=arch_kwargs)  # TorchScript with an arch: train the eager twin
         module, fresh = (twin if twin is not None else loaded.module), path is None
-    dataset = match_image_channels(dataset, module)
-    if name not in dataset.splits:
-        raise ArgumentError("split", f"expected a split the data has, got none called {name}; it has "
-                            f"{', '.join(dataset.splits) or 'none'}", value=split)
-    data = dataset.splits[name]
+    data = _split_for(dataset, name, module, asked=split)
     _probe(module, data, next(data.batches(8)).x.to(dev), data.labels())
     make, source = starting_weights(module, fresh=fresh, arch=arch, arch_kwargs=arch_kwargs, app_dir=app_dir)
     with progress_bar("lr-find sweeps", total=steps * repeats, enabled=show_progress) as advance:
@@ -480,6 +467,28 @@ def lr_find(
                           advance=advance)
     res.source, res.optimizer, res.split = source, optimizer, name
     return res
+
+
+def _training_data(train: Any, name: str, *, label_column: str, image_size: tuple[int, int] | None,
+                   mean: Sequence[float] | None, std: Sequence[float] | None) -> Dataset:
+    """The data `sanity` and `lr_find` train on: a DATA folder or a dict of splits as given; anything
+    else (a DataLoader, arrays, one split file) is the split called `name`."""
+    from diagnose.io.memory import as_dataset
+
+    folder = isinstance(train, Mapping) or (isinstance(train, (str, os.PathLike)) and not Path(train).is_file())
+    return as_dataset(train if folder else {name: train}, label_column=label_column, image_size=image_size,
+                      mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None)
+
+
+def _split_for(dataset: Dataset, name: str, module: torch.nn.Module, *, asked: str) -> Any:
+    """Split `name` of `dataset`, image folders decoded with the channels `module` takes."""
+    from diagnose.evaluate import match_image_channels
+
+    dataset = match_image_channels(dataset, module)
+    if name not in dataset.splits:
+        raise ArgumentError("split", f"expected a split the data has, got none called {name}; it has "
+                            f"{', '.join(dataset.splits) or 'none'}", value=asked)
+    return dataset.splits[name]
 
 
 # --------------------------------------------------------------------------- curves

@@ -328,33 +328,32 @@ def _train_stats(train: Series) -> CurveStats:
     if len(v) < MIN_POINTS:
         return CurveStats()
     x, _ = x_of(train)
-    x = x[idx]
-    raw = v
+    t, tx = v, x[idx]  # the levels and trends are judged on t at positions tx
     if len(v) > _BLOCKS_FROM:
         # The levels and the smoothed shapes below average over 5% of the run or more: block means
         # of a long run give the same numbers (the block is 1/10,000 of the run) at a fraction of the cost.
+        # The spread (single batches) stays on the raw points.
         b = len(v) // _BLOCKS
         m = len(v) // b * b
-        v, x = v[:m].reshape(-1, b).mean(axis=1), x[:m].reshape(-1, b).mean(axis=1)
-    start, end = _level(v, True), _level(v, False)
+        t, tx = t[:m].reshape(-1, b).mean(axis=1), tx[:m].reshape(-1, b).mean(axis=1)
+    start, end = _level(t, True), _level(t, False)
     drop = 1 - end / start if start > 0 else None
-    sm = ema(v, TREND_SMOOTHING if len(v) < 200 else 1 - 4.0 / max(20, len(v) / 25))
-    half = len(v) // 2
-    slow = ema(v, 1 - 1 / max(2, len(v) / 20))
+    sm = ema(t, TREND_SMOOTHING if len(t) < 200 else 1 - 4.0 / max(20, len(t) / 25))
+    half = len(t) // 2
+    slow = ema(t, 1 - 1 / max(2, len(t) / 20))
     first_min = float(np.min(slow[:half]))
-    rebound_end = float(np.mean(slow[-max(2, len(v) // 10) :]) / first_min) if first_min > 0 else None
+    rebound_end = float(np.mean(slow[-max(2, len(t) // 10) :]) / first_min) if first_min > 0 else None
     rebound_half = float(np.mean(slow[half:]) / first_min) if first_min > 0 else None
-    v = raw  # the spread is about single batches: on the raw points
     # Shape: a straight-line fit of the smoothed curve, and the share of the decrease made in the first half.
     r2 = share = None
-    if len(v) >= 8 and np.ptp(x) > 0:
-        coef = np.polyfit(x, sm, 1)
-        fit = np.polyval(coef, x)
+    if len(t) >= 8 and np.ptp(tx) > 0:
+        coef = np.polyfit(tx, sm, 1)
+        fit = np.polyval(coef, tx)
         ss_res = float(np.sum((sm - fit) ** 2))
         ss_tot = float(np.sum((sm - sm.mean()) ** 2))
         r2 = 1 - ss_res / ss_tot if ss_tot > 0 else None
         total = sm[0] - sm[-1]
-        mid = int(np.searchsorted(x, x[0] + (x[-1] - x[0]) / 2))
+        mid = int(np.searchsorted(tx, tx[0] + (tx[-1] - tx[0]) / 2))
         share = float((sm[0] - sm[min(mid, len(sm) - 1)]) / total) if total > 0 else None
     spread = None
     if len(v) >= 60:
