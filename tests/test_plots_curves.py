@@ -144,6 +144,43 @@ def test_nan_markers_and_log_scale_on_divergence() -> None:
     assert "train loss: NaN/inf (350)" in labels
 
 
+def test_the_legend_explains_only_the_lines_drawn() -> None:
+    run = _run("schedule.metrics.csv")
+    only_train = RunCurves("train only", {k: v for k, v in run.series.items() if not k.startswith("val_")}, [])
+    texts = [t.get_text() for t in draw_curves([only_train]).get_axes()[-1].get_legend().get_texts()]
+    assert "train" in texts and "validation" not in texts
+    texts = [t.get_text() for t in draw_curves([run]).get_axes()[-1].get_legend().get_texts()]
+    assert "validation" in texts
+
+
+def test_log_axes_are_labelled_in_plain_numbers() -> None:
+    # learning rates read as people write them (0.01, 1e-4), not as mathtext powers of ten
+    from diagnose.plots import plain_number
+
+    assert [plain_number(v) for v in (0.1, 0.01, 0.001, 1e-4, 2.5e-5, 3e6, 20, 0)] == [
+        "0.1", "0.01", "0.001", "1e-4", "2.5e-5", "3e6", "20", "0"]
+    fig = draw_curves([_run("schedule.metrics.csv")])
+    fig.draw_without_rendering()
+    lr_ax = next(a for a in fig.get_axes() if a.get_ylabel() == "learning rate")
+    assert lr_ax.get_yscale() == "log"
+    lo, hi = lr_ax.get_ylim()
+    shown = [t.get_text() for t in lr_ax.get_yticklabels(which="both") if t.get_text() and lo <= t.get_position()[1] <= hi]
+    assert shown and not any("$" in t for t in shown)
+    assert all(float(t.replace("\N{MINUS SIGN}", "-")) > 0 for t in shown)
+
+
+def test_saved_layout_is_matplotlibs_own(tmp_path: Path) -> None:
+    # save_figure runs the constrained layout once itself; the pixels are those of a plain savefig
+    from PIL import Image
+
+    run = _run("overfitting.trainer_state.json")
+    save_figure(draw_curves([run]), str(tmp_path / "ours.png"))
+    draw_curves([run]).savefig(tmp_path / "plain.png", dpi=110)
+    ours = np.asarray(Image.open(tmp_path / "ours.png"))
+    plain = np.asarray(Image.open(tmp_path / "plain.png"))
+    assert ours.shape == plain.shape and (ours == plain).all()
+
+
 def test_extension_picks_the_format(tmp_path: Path) -> None:
     fig = draw_curves([_run("healthy.keras.csv")])
     for ext, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")):

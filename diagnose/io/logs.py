@@ -1033,7 +1033,8 @@ def _lookup(track: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray) -> n
         return np.full(len(order), np.nan)
     t_order, t_x = track
     ok = np.isfinite(t_x)
-    t_order, t_x = t_order[ok], t_x[ok]
+    if not ok.all():
+        t_order, t_x = t_order[ok], t_x[ok]
     if len(t_order) == 0:
         return np.full(len(order), np.nan)
     if len(t_order) == len(order) and np.array_equal(t_order, order):

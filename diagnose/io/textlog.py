@@ -103,8 +103,9 @@ class TextRecords:
     def series(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         out = {}
         for key in self.lines:
-            line = np.concatenate(self.lines[key])
-            value = np.concatenate(self.values[key])
+            lines, values = self.lines[key], self.values[key]
+            line = lines[0] if len(lines) == 1 else np.concatenate(lines)
+            value = values[0] if len(values) == 1 else np.concatenate(values)
             if len(line) > 1 and bool((line[1:] < line[:-1]).any()):  # read by several layouts: in line order
                 order = np.argsort(line, kind="stable")
                 line, value = line[order], value[order]
@@ -120,7 +121,7 @@ def clean_text(text: str) -> str:
     """ANSI colour and cursor codes out; CRLF (and `\\r\\r\\n`) -> LF; a line rewritten with `\\r` (tqdm,
     Keras bars) keeps its last state; `\\b` erases; a printed scalar tensor
     (`loss=tensor(0.5234, grad_fn=<NllLossBackward0>)`) becomes its number."""
-    if "tensor(" in text:
+    if "(" in text and "tensor(" in text:  # a one-character search is many times faster on a long log
         text = _TENSOR.sub(r"\1", text)
     if "\x1b" in text:
         text = _ANSI.sub("", text)
@@ -305,24 +306,21 @@ def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _Toke
 
 
 def _lines_array(text: str, utf8: bytes | None = None) -> Any:
-    """The lines of `text` as a pyarrow string array, split in C++ (pyarrow's CSV reader, one column).
-    `utf8`: `text` encoded, when the caller has it already."""
-    import io
-
+    """The lines of `text` as a pyarrow string array, split at "\n" in C++ over the bytes, with no
+    copy of them first (a million lines: 0.05 s, against 0.16 s through pyarrow's CSV reader). A
+    final newline ends the last line; it does not start an empty one. `utf8`: `text` encoded, when
+    the caller has it already."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
+    import pyarrow.compute as pc
 
-    if "\x1f" in text or "\r" in text:
-        return pa.array(text.split("\n"), type=pa.string())
-    table = pacsv.read_csv(
-        io.BytesIO(text.encode() if utf8 is None else utf8),
-        read_options=pacsv.ReadOptions(column_names=["line"], block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(
-            delimiter="\x1f", quote_char=False, escape_char=False, newlines_in_values=False, ignore_empty_lines=False
-        ),
-        convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False),
+    data = text.encode() if utf8 is None else utf8
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)  # the buffer is shared, not sliced (a copy)
+    large = end >= 2**31 - 1
+    one = pa.Array.from_buffers(
+        pa.large_string() if large else pa.string(), 1,
+        [None, pa.py_buffer(np.array([0, end], dtype=np.int64 if large else np.int32)), pa.py_buffer(data)],
     )
-    return table.column("line").combine_chunks()
+    return pc.split_pattern(one, "\n")[0].values
 
 
 def _layout_columns(fit: Any, layout: _TokenLayout) -> dict[str, np.ndarray] | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose.core.hints import Hint, Series, ema
+from diagnose.plots import log_scale
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -246,7 +247,7 @@ def _loss_scale(ax: Axes, series: list[np.ndarray]) -> None:
     starts = [float(np.median(v[_drawable(v)][: max(3, len(v) // 50)])) for v in series if _drawable(v).any()]
     typical = max(starts) if starts else float(np.median(vals))
     if vals.min() > 0 and vals.max() > 100 * typical:
-        ax.set_yscale("log")
+        log_scale(ax, "y")
         return
     top = max(typical, float(np.percentile(vals, 99.5)))
     bottom = min(0.0, float(vals.min()))
@@ -410,7 +411,7 @@ def draw_curves(
         if panel == "learning rate":
             vals = [r.series["lr"].value for r in runs if "lr" in r.series]
             if all((v[np.isfinite(v)] > 0).all() for v in vals):
-                ax.set_yscale("log")
+                log_scale(ax, "y")
         elif panel == "loss":
             _loss_scale(ax, [r.series[n].value for r in runs for n in ("train_loss", "val_loss") if n in r.series])
     axes[-1].set_xlabel(key)
@@ -421,6 +422,8 @@ def draw_curves(
     ]
     if not multi:
         style = [(Line2D([], [], color="C0", linestyle="-"), "train"), (Line2D([], [], color="C1", linestyle="--"), "validation")]
+    if not any(n in r.series for r in runs for n in ("val_loss", "val_acc")):
+        style = style[:1]  # no validation series: no dashed line to explain
     if banded:
         style.append((Patch(color="0.3", alpha=0.25), "per-step min-max"))
     if windows:
@@ -481,7 +484,19 @@ def save_figure(fig: Figure, target: str) -> str | None:
     try:
         kept = keep_or_backup(Path(target))
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=110 if fmt == "png" else None, metadata=figure_metadata(fmt))
+            _layout_once(fig, dpi := 110 if fmt == "png" else fig.dpi)
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=figure_metadata(fmt))
     except OSError as exc:
         raise write_error(exc, target) from None
     return str(kept) if kept is not None else None
+
+
+def _layout_once(fig: Figure, dpi: float) -> None:
+    """Place the panels with the figure's layout engine now, then fix them. savefig would otherwise
+    walk every artist twice: once with drawing switched off, only to run the layout, then to draw."""
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    fig.set_dpi(dpi)
+    engine.execute(fig)
+    fig.set_layout_engine("none")

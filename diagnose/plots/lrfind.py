@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from diagnose.core.lrfind import LRFindResult
+from diagnose.plots import log_scale
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -52,7 +53,7 @@ def lrfind_figure(res: LRFindResult, *, title: str = "") -> Figure:
         ax.axvline(res.suggested_lr, color="#2ca02c", linewidth=2, label=f"suggested: {res.suggested_lr:.2g}")
     if res.diverged_at is not None:
         ax.axvline(res.diverged_at, color="#c44e52", linestyle="--", linewidth=1.5, label=f"diverged at {res.diverged_at:.2g}")
-    ax.set_xscale("log")
+    log_scale(ax, "x")
     ax.set_xlim(lrs[0], lrs[-1])
     ax.set_ylim(bottom - 0.05 * span, ceiling)
     ax.set_xlabel("learning rate (log scale)")
