@@ -160,20 +160,13 @@ def _root(
         _state["debug"] = True
 
 
-for _module in (gaps, errors, tally, curves, sanity, data, report, compare, lr_find):
+_COMMANDS = {m.NAME: m for m in (gaps, errors, tally, curves, sanity, data, report, compare, lr_find)}
+for _module in _COMMANDS.values():
     app.command(_module.NAME, help=_module.HELP)(boundary(_module.command))
 
 
-def main() -> None:
-    """Console entry point. `--debug` is accepted anywhere on the line, not only before the command.
-
-    Usage errors that typer finds itself (an unknown option, a value out of range) become one
-    `Error:` line too, rather than a framed box, so scripts and people read the same thing.
-    """
-    argv = sys.argv[1:]
-    if "--debug" in argv:
-        _state["debug"] = True
-        argv = [a for a in argv if a != "--debug"]
+def _run(argv: list[str]) -> Any:
+    """typer on `argv`; its usage errors as one `Error:` line; the exit code."""
     try:
         code = app(args=argv, prog_name="diagnose", standalone_mode=False)
     except Exception as exc:
@@ -196,6 +189,29 @@ def main() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         _quiet_closed_stdout()
+    return code
+
+
+
+def main() -> None:
+    """Console entry point. `--debug` is accepted anywhere on the line, not only before the command.
+
+    Usage errors that typer finds itself (an unknown option, a value out of range) become one
+    `Error:` line too, rather than a framed box, so scripts and people read the same thing.
+    """
+    argv = sys.argv[1:]
+    if "--debug" in argv:
+        _state["debug"] = True
+        argv = [a for a in argv if a != "--debug"]
+    early = getattr(_COMMANDS.get(argv[0]) if argv else None, "early", None)
+    if early is not None and not debug_enabled():
+        early(argv[1:])  # work a command starts before typer parses its options (curves: the figure helper)
+    try:
+        code = _run(argv)
+    finally:
+        from diagnose.plots.helper import FigureHelper
+
+        FigureHelper.discard_early()
     sys.exit(code if isinstance(code, int) else 0)
 
 

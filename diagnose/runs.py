@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from diagnose.core.hints import RunResult
     from diagnose.io.logs import ParsedLog
+    from diagnose.plots.curves import RunCurves
+    from diagnose.plots.helper import FigureHelper
 
 
 def read_runs(paths: Sequence[Path], *, fmt: str | None = None) -> tuple[list[ParsedLog], list[str]]:
@@ -33,7 +35,30 @@ def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth
                   width: float = 10.0) -> Figure:
     """The figure of `diagnose curves` (and of the report's curves section): each run's canonical
     series plus the --metric ones, its findings marked, titled by the run or the number of runs."""
-    from diagnose.plots.curves import RunCurves, draw_curves
+    from diagnose.plots.curves import draw_curves
+
+    runs, title = _drawn(labels, results, metrics)
+    return draw_curves(runs, smooth=smooth, metrics=metrics, title=title, width=width)
+
+
+def save_curves_figure(labels: Sequence[str], results: Sequence[RunResult], target: str, *, smooth: float | None,
+                       metrics: Sequence[str] = (), helper: FigureHelper | None = None) -> str | None:
+    """Draw `curves_figure` and write it to `target` (see plots.curves.save_figure; returns the
+    backup it kept, if any), in `helper`'s process when one is given. Only the drawn series travel."""
+    runs, title = _drawn(labels, results, metrics)
+    if helper is not None:
+        return helper.run(_draw_and_save, runs, title, smooth, list(metrics), target)
+    return _draw_and_save(runs, title, smooth, list(metrics), target)
+
+
+def _draw_and_save(runs: list[RunCurves], title: str, smooth: float | None, metrics: list[str], target: str) -> str | None:
+    from diagnose.plots.curves import draw_curves, save_figure
+
+    return save_figure(draw_curves(runs, smooth=smooth, metrics=metrics, title=title), target)
+
+
+def _drawn(labels: Sequence[str], results: Sequence[RunResult], metrics: Sequence[str]) -> tuple[list[RunCurves], str]:
+    from diagnose.plots.curves import RunCurves
 
     runs = []
     for label, r in zip(labels, results, strict=True):
@@ -43,8 +68,7 @@ def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth
             if s is not None:
                 series[m] = s
         runs.append(RunCurves(label=label, series=series, hints=r.hints))
-    title = labels[0] if len(labels) == 1 else f"{len(labels)} runs"
-    return draw_curves(runs, smooth=smooth, metrics=metrics, title=title, width=width)
+    return runs, labels[0] if len(labels) == 1 else f"{len(labels)} runs"
 
 
 def expand_runs(paths: list[Path]) -> list[Path]:

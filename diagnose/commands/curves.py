@@ -6,11 +6,15 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from diagnose import options as opt
 from diagnose.exceptions import UsageError
+
+if TYPE_CHECKING:
+    from diagnose.plots.helper import FigureHelper
 
 NAME = "curves"
 HELP = (
@@ -31,6 +35,15 @@ class LogFormat(str, Enum):
     json = "json"
     tensorboard = "tensorboard"
     text = "text"
+
+
+def early(args: list[str]) -> None:
+    """Before the command line is parsed: start the figure helper unless no figure will be drawn."""
+    if not {"--no-plot", "--list", "-h", "--help"} & set(args):
+        from diagnose.plots import import_matplotlib
+        from diagnose.plots.helper import FigureHelper
+
+        FigureHelper.start_early(import_matplotlib)
 
 
 def _default_out(first: Path) -> Path:
@@ -61,11 +74,28 @@ def command(
     if any(target.resolve() == p.resolve() for p in logs):
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
+    helper = None
     if not (no_plot or list_names):
-        from diagnose.plots import import_in_background
+        # matplotlib is imported, and the figure drawn, in a helper process on another core while the
+        # logs are read (plots/helper.py); where there is none, on a thread.
+        from diagnose.cli import debug_enabled
+        from diagnose.plots import import_in_background, import_matplotlib
+        from diagnose.plots.helper import FigureHelper
 
-        import_in_background()
-    from diagnose.runs import curves_figure, read_runs
+        helper = None if debug_enabled() else FigureHelper.take(import_matplotlib)
+        if helper is None:
+            import_in_background()
+    try:
+        _curves(logs, target, fmt, smooth, metric, classes, list_names, no_plot, as_json, markdown, helper)
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+def _curves(logs: list[Path], target: Path, fmt: LogFormat | None, smooth: float | None, metric: list[str],
+            classes: int | None, list_names: bool, no_plot: bool, as_json: bool, markdown: bool,
+            helper: FigureHelper | None) -> None:
+    from diagnose.runs import read_runs, save_curves_figure
 
     # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.
     parsed, labels = read_runs(logs, fmt=fmt.value if fmt is not None else None)
@@ -96,9 +126,7 @@ def command(
 
     plot_path = None
     if not no_plot:
-        from diagnose.plots.curves import save_figure
-
-        kept = save_figure(curves_figure(labels, results, smooth=smooth, metrics=metric), str(target))
+        kept = save_curves_figure(labels, results, str(target), smooth=smooth, metrics=metric, helper=helper)
         if kept is not None:
             sys.stderr.write(f"note: {target} was not written by diagnose; kept it as {kept}\n")
         plot_path = str(target)

@@ -37,6 +37,8 @@ def _bits(buf: Any, offset: int, n: int) -> np.ndarray:
 
 def valid(arr: Any) -> np.ndarray:
     """(N,) bool: True where the array holds a value, False where it is null."""
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)  # without joining the chunks first
     a = _flat(arr)
     n = len(a)
     validity = a.buffers()[0] if len(a.buffers()) else None
@@ -74,6 +76,17 @@ def to_numpy(arr: Any) -> np.ndarray:
 
 def floats(arr: Any) -> np.ndarray:
     """(N,) float64, NaN at nulls."""
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 1 and arr.null_count == 0 and str(arr.type) in _NUMPY:
+        # The chunks straight into one float64 array: one pass, where joining the chunks and then
+        # converting integers would copy twice.
+        out = np.empty(len(arr), dtype=np.float64)
+        at = 0
+        for chunk in arr.chunks:
+            out[at : at + len(chunk)] = to_numpy(chunk)
+            at += len(chunk)
+        return out
     return to_numpy(arr).astype(np.float64, copy=False)
 
 

@@ -13,18 +13,24 @@ def import_in_background() -> None:
     CSV reader, numpy on whole arrays) release the GIL. Python's per-module import locks make a later
     `import matplotlib.figure` on the main thread wait for the same import, never run it twice.
     """
+    import contextlib
     import threading
 
     def work() -> None:
-        try:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-            import matplotlib.lines  # noqa: F401
-            import matplotlib.patches  # noqa: F401
-        except Exception:  # noqa: BLE001 - the main thread's own import reports any problem
-            pass
+        with contextlib.suppress(Exception):  # the main thread's own import reports any problem
+            import_matplotlib()
 
     threading.Thread(target=work, name="diagnose-import-matplotlib", daemon=True).start()
+
+
+def import_matplotlib() -> None:
+    """Import what drawing the curves needs: matplotlib's figure, artists and Agg canvas."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.lines  # noqa: F401
+    import matplotlib.patches  # noqa: F401
+
+    import diagnose.plots.curves  # noqa: F401
 
 
 
