@@ -391,11 +391,9 @@ def _cumulative_steps(step: np.ndarray, epoch: np.ndarray, notes: list[str]) -> 
     ok = np.isfinite(step) & np.isfinite(epoch)
     every = bool(ok.all())
     s, e = (step, epoch) if every else (step[ok], epoch[ok])
-    if len(s) < 3:
-        return step
-    ds = np.diff(s)
-    if bool((ds >= 0).all()):
+    if len(s) < 3 or bool(np.all(s[1:] >= s[:-1])):
         return step  # never goes back: nothing to count across epochs
+    ds = np.diff(s)
     de = np.diff(e)
     resets = (ds < 0) & (de > 0)
     if not resets.any() or ((ds < 0) & ~(de > 0)).any():
@@ -943,7 +941,7 @@ def _restarts(x: np.ndarray) -> np.ndarray:
     """Indices where a counter returns to its start: it goes back, to within one usual increment (or 5%
     of the span so far) of the first value of the current run. A row out of order, or a resume from a
     checkpoint, goes back but not to the start."""
-    if len(x) < 2:
+    if len(x) < 2 or bool(np.all(x[1:] >= x[:-1])):  # the common case, without building the differences
         return np.zeros(0, dtype=np.int64)
     back = np.flatnonzero(np.diff(x) < 0) + 1
     if not len(back):
@@ -1199,8 +1197,8 @@ def _scaled(raw: _Raw, target: str) -> tuple[np.ndarray, str]:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(value), "perplexity -> loss = ln(ppl)"
     if target.endswith("_acc"):
-        finite = value[np.isfinite(value)]
-        if raw.percent or (len(finite) and 1.0 < finite.max() <= 100.0):
+        top = float(np.max(value, where=np.isfinite(value), initial=-np.inf)) if len(value) else -np.inf
+        if raw.percent or 1.0 < top <= 100.0:
             return value / 100.0, "percent -> fraction"
     return value, ""
 
