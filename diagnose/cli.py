@@ -192,7 +192,6 @@ def _run(argv: list[str]) -> Any:
     return code
 
 
-
 def main() -> None:
     """Console entry point. `--debug` is accepted anywhere on the line, not only before the command.
 
@@ -209,9 +208,9 @@ def main() -> None:
     try:
         code = _run(argv)
     finally:
-        from diagnose.plots.helper import FigureHelper
-
-        FigureHelper.discard_early()
+        helpers = sys.modules.get("diagnose.plots.helper")  # imported only if a helper was started
+        if helpers is not None:
+            helpers.FigureHelper.discard_early()
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -412,7 +412,6 @@ def _add_fits(records: TextRecords, keys: list[str], percent: list[bool], fit_id
     records.bulk_lines += len(fit_idx)
 
 
-
 def parse_text(text: str, utf8: bytes | None = None) -> TextRecords:
     """All numbers with keys in a (cleaned) text log, by line. `utf8`: `text` encoded, if at hand."""
     import pyarrow as pa

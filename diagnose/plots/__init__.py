@@ -33,7 +33,6 @@ def import_matplotlib() -> None:
     import diagnose.plots.curves  # noqa: F401
 
 
-
 def plain_number(x: float) -> str:
     """A tick value as people write it: 0.001 to 9999 in decimals (3 significant digits), else
     mantissa and exponent with no padding (1e-4, 2.5e-5, 3e6)."""

@@ -53,7 +53,6 @@ def grown_line(s: ErrorsSummary) -> str | None:
     return f"Confusions that grew most from {a} to {b} (share of the true class): {cells}."
 
 
-
 def suspect_line(s: ErrorsSummary) -> str | None:
     if s.errors == 0:
         return None
