@@ -22,7 +22,15 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time, synthetic_run, write_csv, write_jsonl, write_tensorboard, write_text  # noqa: E402
+from common import (  # noqa: E402
+    interleaved_medians,
+    median_time,
+    synthetic_run,
+    write_csv,
+    write_jsonl,
+    write_tensorboard,
+    write_text,
+)
 
 
 def main() -> None:
@@ -48,23 +56,29 @@ def main() -> None:
         print(f"inputs written in {time.perf_counter() - t0:.1f} s to {d}", file=sys.stderr)
         r = args.repeat
 
-        base = median_time(lambda: pd.read_csv(d / "run.csv"), r)
-        ours = median_time(lambda: parse_log(d / "run.csv"), r)
-        rows.append((f"CSV, {args.steps:,} steps", "pandas.read_csv", base, ours, "<= 1.5x"))
+        # Each reader and its baseline are timed in turn (interleaved_medians): the machine's speed
+        # drifts within a minute, and a ratio of two medians taken minutes apart would carry that drift.
+        t = interleaved_medians({"base": lambda: pd.read_csv(d / "run.csv"), "ours": lambda: parse_log(d / "run.csv")}, r)
+        rows.append((f"CSV, {args.steps:,} steps", "pandas.read_csv", t["base"], t["ours"], "<= 1.5x"))
 
         import polars as pl
 
-        pol = median_time(lambda: pl.read_ndjson(d / "run.jsonl"), r)
-        pdj = median_time(lambda: pd.read_json(d / "run.jsonl", lines=True, engine="pyarrow"), r)
-        ours = median_time(lambda: parse_log(d / "run.jsonl"), r)
+        t = interleaved_medians({
+            "polars": lambda: pl.read_ndjson(d / "run.jsonl"),
+            "pandas": lambda: pd.read_json(d / "run.jsonl", lines=True, engine="pyarrow"),
+            "ours": lambda: parse_log(d / "run.jsonl"),
+        }, r)
+        pol, pdj, ours = t["polars"], t["pandas"], t["ours"]
         best, name = (pol, "polars.read_ndjson") if pol <= pdj else (pdj, "pandas.read_json(pyarrow)")
         rows.append((f"JSON lines, {args.steps:,} steps", name, best, ours, "<= 1.5x"))
         other = f"(polars {pol:.2f} s, pandas-pyarrow {pdj:.2f} s)"
 
         names = ["a", "epoch", "b", "step", "c", "loss", "d", "acc", "e", "lr"]
-        known = median_time(lambda: pd.read_csv(d / "run.log", sep=" ", header=None, names=names, skiprows=1, low_memory=False), r)
-        ours = median_time(lambda: parse_log(d / "run.log"), r)
-        rows.append((f"text, {args.steps:,} lines", "pandas.read_csv(sep=' '), layout given", known, ours, "<= 1 s"))
+        t = interleaved_medians({
+            "known": lambda: pd.read_csv(d / "run.log", sep=" ", header=None, names=names, skiprows=1, low_memory=False),
+            "ours": lambda: parse_log(d / "run.log"),
+        }, r)
+        rows.append((f"text, {args.steps:,} lines", "pandas.read_csv(sep=' '), layout given", t["known"], t["ours"], "<= 1 s"))
 
         ours = median_time(lambda: parse_log(d / "tb"), r)
         try:
