@@ -129,6 +129,34 @@ def test_stop_rule_and_flat_and_immediate_divergence() -> None:
     assert json.dumps(gone.to_json(), allow_nan=False)
 
 
+def _trained_model_sweeps(seed: int, r: int = 3, n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Per-batch losses of a model already trained, swept from 1e-7 to 10: flat at 0.25 with batches
+    a quarter apart (as the bundled example's are), then blowing up past 0.1."""
+    rng = np.random.default_rng(seed)
+    lrs = core.exp_rates(1e-7, 10.0, n)
+    level = 0.25 * np.where(lrs > 0.1, (lrs / 0.1) ** 1.5, 1.0)
+    return lrs, level * rng.gamma(15, 1 / 15, (r, n))
+
+
+def test_a_trained_models_noisy_flat_sweep_is_not_read_as_a_descent() -> None:
+    # The old stop rule took the first batch as the best level and stopped two sweeps in three of
+    # this kind within a few steps; the old reading took the noise's lowest point for a descent.
+    stops = 0
+    for seed in range(40):
+        lrs, losses = _trained_model_sweeps(seed)
+        for sweep in losses:
+            stop = core.StopRule()
+            fired = [stop.update(float(v)) for v in sweep]
+            stops += True in fired and fired.index(True) < int(np.searchsorted(lrs, 0.1))
+    assert stops == 0  # none of 120 sweeps stops on the flat part
+    lrs, losses = _trained_model_sweeps(0)
+    res = core.LRFindResult(lrs, losses, [None] * 3)
+    assert res.rules["steepest"].lr is None and res.rules["valley"].lr is None and res.rules["minimum_10"].lr is None
+    assert 0.1 < res.diverged_at < 1.0  # where it really blows up, not a bump of the noise
+    assert res.suggested_lr == pytest.approx(res.diverged_at / 10)
+    assert any("did not fall beyond its noise" in note for note in res.notes)
+
+
 # --- the command --------------------------------------------------------------------------------------
 
 

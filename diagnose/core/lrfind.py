@@ -66,23 +66,42 @@ class StopRule:
     """Feed losses one by one; `update` returns True once the sweep has diverged: the smoothed loss
     above 4x its best, or back within 10% of where it started after falling at least 10% (a
     cross-entropy that starts at ln C and blows up often levels off near 2 ln C, never reaching 4x a
-    best of 0.8 ln C; a network whose ReLUs all died sits at ln C), or a loss that is not finite."""
+    best of 0.8 ln C; a network whose ReLUs all died sits at ln C), or a loss that is not finite.
+
+    Both are judged from the starting level on (the smoothed loss after START_STEPS batches): one
+    batch is not a level, and a trained model's batches differ by a quarter of the loss or more, so
+    a first batch read as "best" made most sweeps of a model being fine-tuned stop within a few
+    steps. A fall counts only when it is also three times what the difference of the two levels
+    wanders by noise alone (estimated from successive batches, so the trend of a falling curve does
+    not count as noise)."""
 
     def __init__(self, factor: float = DIVERGE_FACTOR, beta: float = STOP_BETA) -> None:
         self.factor, self.beta = factor, beta
         self.avg, self.k, self.best, self.start = 0.0, 0, math.inf, math.nan
+        self.last, self.jumps = math.nan, 0.0  # previous loss; sum of squared batch-to-batch changes
 
     def update(self, loss: float) -> bool:
         if not math.isfinite(loss):
             return True
         self.k += 1
+        if self.k > 1:
+            self.jumps += (loss - self.last) ** 2
+        self.last = loss
         self.avg = self.beta * self.avg + (1 - self.beta) * loss
         smoothed = self.avg / (1 - self.beta**self.k)
+        if self.k < START_STEPS:
+            return False
         if self.k == START_STEPS:
             self.start = smoothed
-        if self.k > 1 and smoothed > self.factor * self.best:
+        if smoothed > self.factor * self.best:
             return True
-        if self.k > START_STEPS and self.best < (1 - FALL) * self.start and smoothed > self.start - FALL * (self.start - self.best):
+        # The spread of one batch's loss (from the mean squared change between batches); the fall is
+        # the difference of two noisy levels: the start (a mean of START_STEPS batches) and the
+        # exponential average at its lowest.
+        var = self.jumps / (2 * (self.k - 1))
+        noise = math.sqrt(var / START_STEPS + var * (1 - self.beta) / (1 + self.beta))
+        fell = self.start - self.best > max(FALL * self.start, 3 * noise)
+        if fell and smoothed > self.start - FALL * (self.start - self.best):
             return True
         self.best = min(self.best, smoothed)
         return False
@@ -173,6 +192,25 @@ def _smoothed_sweeps(losses: np.ndarray, stopped: Sequence[int | None]) -> np.nd
     return out
 
 
+def _curve_noise(losses: np.ndarray, stopped: Sequence[int | None], length: int, half: int) -> float:
+    """The noise of the median curve: one batch's spread (from the median absolute change between
+    successive batches, which a trend hardly moves) over the points the smoothing averages and the
+    sweeps."""
+    r = losses.shape[0]
+    jumps = []
+    for k in range(r):
+        stop = stopped[k]
+        end = length if stop is None else min(length, stop)
+        raw = losses[k, :end]
+        raw = raw[np.isfinite(raw)]
+        jumps.append(np.abs(np.diff(raw)))
+    d = np.concatenate(jumps) if jumps else np.empty(0)
+    if not len(d):
+        return 0.0
+    sigma = 1.4826 * float(np.median(d)) / math.sqrt(2)
+    return sigma / math.sqrt((2 * half + 1) * r)
+
+
 def _fmt(lr: float) -> str:
     return f"{lr:.2g}"
 
@@ -201,14 +239,20 @@ def analyse(res: LRFindResult) -> None:
         return
     best = int(np.argmin(curve))
     level = float(np.mean(curve[: min(START_STEPS, length)]))
+    # What the median curve wanders by noise alone (a model already trained: flat, and its batches
+    # differ by a quarter of the loss): a fall or a rise counts only beyond three times the noise
+    # of the difference of two of its points.
+    wander = 3 * math.sqrt(2) * _curve_noise(losses, res.stopped, length, smoothing_half_window(n))
+    fell = level - float(curve[best]) > wander
+    margin = max(FALL * level, wander)
     # Diverged: where the median curve, past its minimum, has lost 90% of what it gained (back near its
     # starting level: a network whose ReLUs all died sits at chance, ln C, not above it), or where most
     # sweeps had stopped (the stop rule fires later: it smooths causally).
     # A curve that fell less than that diverged where it rose 10% above its start (an SGD sweep whose
     # few useful steps lie between the flat start and the blow-up hardly falls before it climbs).
     back = np.nonzero(curve[best:] > level - FALL * (level - curve[best]))[0]
-    above = np.nonzero(curve[best:] > (1 + FALL) * level)[0]
-    if len(back) and curve[best] < (1 - FALL) * level:
+    above = np.nonzero(curve[best:] > level + margin)[0]
+    if len(back) and level - curve[best] > margin:
         res.diverged_at = float(lrs[best + int(back[0])])
     elif len(above):
         res.diverged_at = float(lrs[best + int(above[0])])
@@ -224,7 +268,9 @@ def analyse(res: LRFindResult) -> None:
         agreed = np.max(slopes, axis=0)
     window = np.arange(length)
     ok = (window >= skip) & (window <= best) & np.isfinite(agreed) & (agreed < 0)
-    if ok.any():
+    if not fell:
+        rules["steepest"] = Rule(None, f"the median curve never falls beyond its noise ({wander:.2g})")
+    elif ok.any():
         i = int(np.argmin(np.where(ok, agreed, np.inf)))
         drop = -float(agreed[i])
         rules["steepest"] = Rule(
@@ -239,7 +285,7 @@ def analyse(res: LRFindResult) -> None:
     # part and its middle lands there. Here the descent is the stretch from where the median curve
     # has covered 10% of its fall to its minimum.
     fall = level - float(curve[best])
-    if best >= 2 and fall > 0:
+    if best >= 2 and fell:
         above = np.nonzero(curve[:best] >= level - DESCENT_BEGINS * fall)[0]
         begin = int(above[-1]) if len(above) else 0
         mid = begin + (best - begin) // 2
@@ -248,13 +294,14 @@ def analyse(res: LRFindResult) -> None:
             f"middle of the descent of the median curve, from {_fmt(lrs[begin])} (10% of the fall) to its minimum at {_fmt(lrs[best])}",
         )
     else:
-        rules["valley"] = Rule(None, "the median curve never descends")
-    if best > 0:
+        rules["valley"] = Rule(None, "the median curve never descends beyond its noise")
+    if best > 0 and fell:
         rules["minimum_10"] = Rule(
             float(lrs[best]) / 10, f"lowest median loss {curve[best]:.3g} at {_fmt(lrs[best])}, divided by 10"
         )
     else:
-        rules["minimum_10"] = Rule(None, "the lowest loss is at the very first rate")
+        rules["minimum_10"] = Rule(None, "the lowest loss is at the very first rate" if best == 0
+                                   else "the lowest point is within the noise of the start")
     if res.diverged_at is not None:
         rules["divergence_10"] = Rule(
             res.diverged_at / 10,
@@ -271,7 +318,12 @@ def analyse(res: LRFindResult) -> None:
         return
     res.range = (float(min(values)), float(max(values)))
     res.suggested_lr = min(max(float(10 ** np.median(np.log10(values))), res.range[0]), res.range[1])
-    if curve[best] > 0.98 * curve[0]:
+    if not fell:
+        res.notes.append(
+            "The loss did not fall beyond its noise over the sweep (a model already trained, or too few steps): "
+            "only the divergence rule reads it."
+        )
+    elif curve[best] > 0.98 * curve[0]:
         res.notes.append("The loss barely fell over the sweep: the suggestion is weak; raise --steps or check the model with diagnose sanity.")
     if best >= length - 1 and res.diverged_at is None:
         res.notes.append(f"The loss was still falling at --end {_fmt(lrs[-1])}: raise --end.")
