@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    compile_package,
     interleaved_medians,
     median_time,
     synthetic_run,
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--tb-points", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    compile_package()
 
     import pandas as pd
 

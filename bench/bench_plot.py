@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time  # noqa: E402
+from common import compile_package, median_time  # noqa: E402
 
 
 def main() -> None:
@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    compile_package()
     import matplotlib
 
     matplotlib.use("Agg")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians  # noqa: E402
+from common import compile_package, interleaved_medians  # noqa: E402
 
 BARE_SCAN = r"""
 import sys, pyarrow.dataset as ds, pyarrow.compute as pc
@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    compile_package()
     exe = str(Path(sys.executable).with_name("diagnose"))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -10,6 +10,17 @@ from pathlib import Path
 import numpy as np
 
 
+def compile_package() -> None:
+    """Write diagnose's bytecode (__pycache__), as installing the package does. With
+    PYTHONDONTWRITEBYTECODE set, or a source file changed since, every command would compile the
+    changed modules again (a twentieth of a second for io/logs.py alone) and the timings would carry it."""
+    import compileall
+
+    import diagnose
+
+    compileall.compile_dir(str(Path(diagnose.__file__).parent), quiet=1)
+
+
 def median_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
     """Median wall time of `fn()` in seconds over `repeat` runs, after `warmup` untimed runs."""
     for _ in range(warmup):

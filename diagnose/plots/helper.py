@@ -101,7 +101,7 @@ def _usable() -> bool:
         and hasattr(os, "memfd_create")
         and (os.cpu_count() or 1) >= 2
         and threading.active_count() == 1
-        and not os.environ.get("DIAGNOSE_NO_HELPER")
+        and os.environ.get("DIAGNOSE_NO_HELPER", "") in ("", "0")
     )
 
 
