@@ -582,15 +582,17 @@ def _polars_columns(body: bytes) -> tuple[dict[str, _Col], int] | None:
         import polars as pl
     except ImportError:
         return None
-    import io
 
     try:
-        df = pl.read_ndjson(io.BytesIO(body))
+        df = pl.read_ndjson(body)
     except Exception:  # polars raises its own error types for anything it does not read
         return None
     if df.height == 0 or df.width == 0:
         return None
-    if body.count(b'":') != sum(df.height - df[c].null_count() for c in df.columns):
+    values = sum(df.height - df[c].null_count() for c in df.columns)
+    # values <= `":` pairs <= colons: where the colons (a one-byte count, three times faster) match,
+    # so do the pairs; else count those.
+    if body.count(b":") != values and body.count(b'":') != values:
         return None
     cols: dict[str, _Col] = {}
     for name in df.columns:
