@@ -598,7 +598,8 @@ def _polars_columns(body: bytes) -> tuple[dict[str, _Col], int] | None:
     for name in df.columns:
         s = df[name]
         if s.dtype.is_numeric() or s.dtype == pl.Boolean:
-            cols[name] = _Col(s.cast(pl.Float64).to_numpy(), s.is_not_null().to_numpy())
+            present = np.ones(df.height, dtype=bool) if s.null_count() == 0 else s.is_not_null().to_numpy()
+            cols[name] = _Col(s.cast(pl.Float64).to_numpy(), present)
         elif s.dtype == pl.String:
             cols[name] = _cells_col(s.to_list())
         else:
