@@ -273,3 +273,53 @@ def test_model_and_split_loaders_on_truncated_files(
                     pass
 
         _holds(read)
+
+
+# The text reader's fast path (lines split into tokens by their first word, no regex) must read
+# exactly what the regex path reads whenever it answers at all.
+TOKENS = st.sampled_from(["epoch", "step", "loss", "acc", "lr", "", "x", "loss=", "1", "0.5", "-2e-3", "nan", "NAN", "inf",
+                          "INFINITY", "nAn", "1e", "--1", "3/10", "[1/50],", "50%", "0.5,", "a:b", "1.0f", "\t", "é"])
+TEMPLATES = ["epoch 3 step 120 loss 0.51 acc 0.8 lr 0.001", "loss=0.5 acc 93.2% lr 1e-3", "epoch [1/50], loss 0.5, acc 0.3",
+             "step 7 loss nan"]
+
+
+@st.composite
+def near_lines(draw: st.DrawFn, template: str) -> str:
+    """A line of the template's layout with a few tokens replaced, dropped or added."""
+    tokens = template.split(" ")
+    for _ in range(draw(st.integers(0, 2))):
+        what = draw(st.sampled_from(["replace", "drop", "add"]))
+        at = draw(st.integers(0, len(tokens) - 1)) if tokens else 0
+        if what == "replace" and tokens:
+            tokens[at] = draw(TOKENS)
+        elif what == "drop" and len(tokens) > 1:
+            del tokens[at]
+        else:
+            tokens.insert(at, draw(TOKENS))
+    return " ".join(tokens)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), template=st.sampled_from(TEMPLATES))
+def test_text_fast_path_reads_what_the_regex_reads(data: st.DataObject, template: str) -> None:
+    import numpy as np
+
+    from diagnose.io import textlog
+
+    lines = data.draw(st.lists(near_lines(template), min_size=1, max_size=12))
+    layout = textlog._token_layout(template, textlog.parse_line(template))
+    assert layout is not None
+    arr = textlog._lines_array("\n".join([template, *lines, template]))
+    fast = textlog._read_by_first_token(arr, layout)
+    original = textlog._read_by_first_token
+    try:
+        textlog._read_by_first_token = lambda arr, layout: None  # type: ignore[assignment]
+        slow = textlog._read_layout(arr, layout)
+    finally:
+        textlog._read_by_first_token = original
+    if fast is None:
+        return
+    np.testing.assert_array_equal(fast[0], slow[0])
+    assert fast[1].keys() == slow[1].keys()
+    for key in fast[1]:
+        np.testing.assert_array_equal(fast[1][key], slow[1][key])
