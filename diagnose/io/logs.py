@@ -263,7 +263,9 @@ def _arrow_columns(table: Any) -> dict[str, _Col]:
             raise LogParseError(f"expected distinct column names, got {name!r} twice; rename one of the columns")
         t = col.type
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-            cols[name] = _Col(arrownp.floats(col), arrownp.valid(col))
+            # a full column (the usual case): a read-only all-True view, no array to fill
+            present = np.broadcast_to(True, (len(col),)) if col.null_count == 0 else arrownp.valid(col)
+            cols[name] = _Col(arrownp.floats(col), present)
         elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
             raise _NotUtf8  # pyarrow keeps cells that are not UTF-8 as bytes
         elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
@@ -388,6 +390,8 @@ def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _cumulative_steps(step: np.ndarray, epoch: np.ndarray, notes: list[str]) -> np.ndarray:
     """Steps counted within each epoch (mmdetection's `iter`) -> a running count across epochs."""
+    if len(step) > 1 and bool(np.all(step[1:] >= step[:-1])):
+        return step  # never goes back (and no NaN): nothing to count across epochs
     ok = np.isfinite(step) & np.isfinite(epoch)
     every = bool(ok.all())
     s, e = (step, epoch) if every else (step[ok], epoch[ok])
