@@ -202,6 +202,12 @@ def main() -> None:
     if "--debug" in argv:
         _state["debug"] = True
         argv = [a for a in argv if a != "--debug"]
+    # Started with no stdout or stderr at all (`diagnose ... >&-`): Python leaves them None; write
+    # them to /dev/null instead of failing on the first print.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     early = getattr(_COMMANDS.get(argv[0]) if argv else None, "early", None)
     if early is not None and not debug_enabled():
         early(argv[1:])  # work a command starts before typer parses its options (curves: the figure helper)

@@ -319,3 +319,18 @@ def test_closed_stdout_exits_quietly(args: list[str], tmp_path: Path) -> None:
     proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err and "Error" not in err, err
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("args", [["curves", "{log}", "--json", "-o", "{out}"], ["tally", "{sheet}"]], ids=["curves", "tally"])
+def test_no_stdout_at_all_is_quiet(args: list[str], tmp_path: Path) -> None:
+    # `diagnose ... >&-`: started with file descriptor 1 closed (Python's sys.stdout is None)
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("n,label,pred,blurry\n1,cat,dog,x\n2,dog,cat,\n")
+    out = tmp_path / "fig.png"
+    argv = [a.format(log=ROOT / "fixtures" / "runs" / "healthy.keras.csv", sheet=sheet, out=out) for a in args]
+    code = "import sys\nfrom diagnose.cli import main\nsys.argv = ['diagnose', *sys.argv[1:]]\nmain()\n"
+    done = subprocess.run([sys.executable, "-c", code, *argv], stderr=subprocess.PIPE, text=True, timeout=120,
+                          preexec_fn=lambda: os.close(1))  # noqa: PLW1509 - only closes a descriptor in the child
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+    if args[0] == "curves":
+        assert out.read_bytes().startswith(b"\x89PNG")

@@ -121,10 +121,11 @@ class FigureHelper:
         """Fork the helper, or None where it cannot run (then draw in-process)."""
         if not _usable():
             return None
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+            with contextlib.suppress(Exception):
+                stream.flush()
         try:
             ours, theirs = socket.socketpair()
-            sys.stdout.flush()
-            sys.stderr.flush()
             pid = os.fork()
         except OSError:
             return None
