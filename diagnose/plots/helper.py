@@ -126,8 +126,13 @@ class FigureHelper:
                 stream.flush()
         try:
             ours, theirs = socket.socketpair()
+        except OSError:
+            return None
+        try:
             pid = os.fork()
         except OSError:
+            ours.close()
+            theirs.close()
             return None
         if pid == 0:  # the helper: never returns
             try:
