@@ -400,7 +400,7 @@ def _read_by_first_token(arr: Any, layout: _TokenLayout) -> tuple[np.ndarray, di
     for ti, kind in enumerate(kinds):
         col = table.column(ti)
         if kind[0] == "lit":
-            ok = pc.all(pc.equal(col, kind[1])).as_py()
+            ok = _all_equal(col, kind[1])
         elif kind[0] == "any":
             ok = col.null_count == 0 and pc.min(pc.utf8_length(col)).as_py() > 0
         elif ti in plain:
@@ -420,6 +420,17 @@ def _read_by_first_token(arr: Any, layout: _TokenLayout) -> tuple[np.ndarray, di
         if not ok:
             return None
     return fits, {key: values[ti] for key, ti, _, _ in layout.columns}
+
+
+def _all_equal(col: Any, text: str) -> bool:
+    """Every cell of a string column is `text` (compared through options, not `pc.equal`: its Python
+    string becomes a pa.scalar, which imports pandas)."""
+    import pyarrow.compute as pc
+
+    if col.null_count or not pc.all(pc.starts_with(col, pattern=text)).as_py():
+        return False
+    lengths = pc.min_max(pc.binary_length(col)).as_py()
+    return bool(lengths["min"] == lengths["max"] == len(text.encode()))
 
 
 def _joined_lines(lines: Any) -> Any:
