@@ -48,6 +48,7 @@ def _gone(pid: int) -> bool:
 def test_arrays_travel_through_a_memory_file() -> None:
     a, b = socket.socketpair()
     arrays = {
+        "odd bools": np.ones(7, dtype=bool),  # 7 bytes: the next array must still start aligned
         "float": np.linspace(0, 1, 300_001),
         "read-only": np.frombuffer(np.arange(7, dtype=np.int64).tobytes(), dtype=np.int64),
         "empty": np.empty(0),
@@ -65,6 +66,7 @@ def test_arrays_travel_through_a_memory_file() -> None:
         np.testing.assert_array_equal(out[key], arrays[key])
         assert out[key].dtype == arrays[key].dtype
     assert out["text"] == arrays["text"]
+    assert all(out[key].flags.aligned for key in ("float", "read-only", "empty", "strided"))
     out["float"][0] = 5.0  # a private map: writable, and the sender's array is untouched
     assert arrays["float"][0] == 0.0
     a.close()
@@ -118,6 +120,27 @@ def _crash() -> None:
 
 def _double(x: np.ndarray) -> np.ndarray:
     return 2 * x
+
+
+def _refuse(record: str) -> None:
+    from diagnose.exceptions import ArgumentError
+
+    with open(record, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    raise ArgumentError("max_items", "expected a positive number", 0)  # its arguments are not its message
+
+
+def test_an_error_that_does_not_pickle_comes_back_once(tmp_path: Path) -> None:
+    from diagnose.exceptions import DiagnoseError
+
+    record = tmp_path / "calls"
+    helper = H.FigureHelper.start(lambda: None)
+    assert helper is not None
+    with pytest.raises(DiagnoseError) as got:
+        helper.run(_refuse, str(record))
+    assert "expected a positive number" in got.value.message and got.value.exit_code == 2
+    assert record.read_text().split() == [str(helper.pid)]  # ran in the helper, and only there
+    assert _gone(helper.pid)
 
 
 def test_a_dead_helper_means_drawing_here() -> None:

@@ -253,14 +253,10 @@ _NUM_IN_TOKEN = re.compile(_NUM)
 
 @dataclass(frozen=True)
 class _TokenLayout:
-    """A line layout as space-separated tokens: the regex a line must match, and where each value is.
-
-    `kinds`, per token: ("lit", text) a token that repeats exactly, ("val", prefix, suffix) a number
-    between fixed text, ("any",) any non-empty token: what the regex says, token by token."""
+    """A line layout as space-separated tokens: the regex a line must match, and where each value is."""
 
     pattern: str
     columns: tuple[tuple[str, int, int, int], ...]  # (key, token index, prefix length, suffix length)
-    kinds: tuple[tuple[str, ...], ...] = ()
 
 
 def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _TokenLayout | None:
@@ -272,7 +268,6 @@ def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _Toke
     tokens = line.split(" ")
     parts = []
     columns = []
-    kinds: list[tuple[str, ...]] = []
     it = 0
     for ti, tok in enumerate(tokens):
         if not any(ch.isdigit() for ch in tok):
@@ -280,7 +275,6 @@ def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _Toke
             spelled = tok.strip(",;%|()[]:").lower().lstrip("+-") in ("nan", "inf", "infinity")
             if not (spelled and it < len(items) and not math.isfinite(items[it][1])):
                 parts.append(re.escape(tok))
-                kinds.append(("lit", tok))
                 continue
         placed = False
         if it < len(items):
@@ -299,22 +293,16 @@ def _token_layout(line: str, items: list[tuple[str, float, bool, str]]) -> _Toke
                         return None
                     if suffix_pat == r"[^ ]*":  # `3/10`, `[1/50],`: the total is fixed within a run
                         suffix_pat = re.escape(suffix)
-                    parts.append(re.escape(prefix) + _VALUE + suffix_pat)
+                    parts.append(re.escape(prefix) + r"[-+0-9.eEnaNifIFty]+" + suffix_pat)
                     columns.append((key, ti, len(prefix), len(suffix)))
-                    kinds.append(("val", prefix, suffix))
                     it += 1
                     placed = True
                     break
         if not placed:
             parts.append(r"[^ ]+")
-            kinds.append(("any",))
     if it != len(items) or len({c[0] for c in columns}) != len(columns):
         return None
-    return _TokenLayout("^" + " ".join(parts) + "$", tuple(columns), tuple(kinds))
-
-
-# The characters of a number as logs print them, nan, inf and infinity in any case included.
-_VALUE = r"[-+0-9.eEnNaAiIfFtTyY]+"
+    return _TokenLayout("^" + " ".join(parts) + "$", tuple(columns))
 
 
 def _lines_array(text: str, utf8: bytes | None = None) -> Any:
@@ -338,10 +326,16 @@ def _lines_array(text: str, utf8: bytes | None = None) -> Any:
 def _layout_columns(fit: Any, layout: _TokenLayout) -> dict[str, np.ndarray] | None:
     """Read the value columns of lines that all match `layout`: joined and parsed as space-separated CSV."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     n_tokens = layout.pattern.count(" ") + 1
-    joined = _joined_lines(fit)
+    # One list of all the lines, joined by newlines (buffers built by hand: pa.array and pa.scalar
+    # would import pandas, see io/arrownp.py).
+    offsets = pa.py_buffer(np.array([0, len(fit)], dtype=np.int32))
+    one_list = pa.Array.from_buffers(pa.list_(fit.type), 1, [None, offsets], children=[fit])
+    newline = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(np.array([0, 1], dtype=np.int32)), pa.py_buffer(b"\n")])
+    joined = pc.binary_join(one_list, newline)[0]
     names = [f"t{i}" for i in range(n_tokens)]
     wanted = {f"t{ti}": (key, pre, suf) for key, ti, pre, suf in layout.columns}
     types = {name: (pa.float64() if not (pre or suf) else pa.string()) for name, (_, pre, suf) in wanted.items()}
@@ -363,96 +357,11 @@ def _layout_columns(fit: Any, layout: _TokenLayout) -> dict[str, np.ndarray] | N
     return out
 
 
-def _read_by_first_token(arr: Any, layout: _TokenLayout) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
-    """`_read_layout` without its regex, when the layout starts with a fixed word: the lines starting
-    with it are split into tokens as space-separated CSV, and each token is checked against what the
-    regex asks of it (the fixed text, a number between its fixed prefix and suffix, any non-empty
-    token). None when a line starting with the word does not fit: the regex then decides line by line.
-    The regex was about half of the time of reading a million plain lines."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-
-    kinds = layout.kinds
-    if len(kinds) < 2 or kinds[0][0] != "lit" or not kinds[0][1]:
-        return None
-    starts = pc.starts_with(arr, kinds[0][1] + " ")
-    fits = arrownp.to_numpy(starts)
-    if not fits.any():
-        return fits, {key: np.empty(0) for key, _, _, _ in layout.columns}
-    sub = arr if bool(fits.all()) else arr.filter(starts)
-    names = [f"t{i}" for i in range(len(kinds))]
-    plain = {ti for key, ti, pre, suf in layout.columns if not (pre or suf)}
-    types = {name: (pa.float64() if i in plain else pa.string()) for i, name in enumerate(names)}
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(_joined_lines(sub).as_buffer()),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None  # a line with more or fewer tokens, or a word where a number should be
-    if table.num_rows != len(sub):
-        return None
-    values: dict[int, np.ndarray] = {}
-    for ti, kind in enumerate(kinds):
-        col = table.column(ti)
-        if kind[0] == "lit":
-            ok = _all_equal(col, kind[1])
-        elif kind[0] == "any":
-            ok = col.null_count == 0 and pc.min(pc.utf8_length(col)).as_py() > 0
-        elif ti in plain:
-            # pyarrow reads as a float only what _VALUE allows (digits, sign, point, exponent, nan,
-            # inf and infinity in any case); an empty token is a null
-            ok = col.null_count == 0
-            if ok:
-                values[ti] = arrownp.floats(col)
-        else:
-            pre, suf = kind[1], kind[2]
-            ok = bool(pc.all(pc.match_substring_regex(col, "^" + re.escape(pre) + _VALUE + re.escape(suf) + "$")).as_py())
-            if ok:
-                try:
-                    values[ti] = arrownp.floats(pc.cast(pc.utf8_slice_codeunits(col, len(pre), -len(suf) if suf else 1 << 30), pa.float64()))
-                except pa.ArrowInvalid:
-                    ok = False
-        if not ok:
-            return None
-    return fits, {key: values[ti] for key, ti, _, _ in layout.columns}
-
-
-def _all_equal(col: Any, text: str) -> bool:
-    """Every cell of a string column is `text` (compared through options, not `pc.equal`: its Python
-    string becomes a pa.scalar, which imports pandas)."""
-    import pyarrow.compute as pc
-
-    if col.null_count or not pc.all(pc.starts_with(col, pattern=text)).as_py():
-        return False
-    lengths = pc.min_max(pc.binary_length(col)).as_py()
-    return bool(lengths["min"] == lengths["max"] == len(text.encode()))
-
-
-def _joined_lines(lines: Any) -> Any:
-    """The lines as one string, joined by newlines (buffers built by hand: pa.array and pa.scalar would
-    import pandas, see io/arrownp.py)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    offsets = pa.py_buffer(np.array([0, len(lines)], dtype=np.int32))
-    one_list = pa.Array.from_buffers(pa.list_(lines.type), 1, [None, offsets], children=[lines])
-    newline = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(np.array([0, 1], dtype=np.int32)), pa.py_buffer(b"\n")])
-    return pc.binary_join(one_list, newline)[0]
-
-
 def _read_layout(arr: Any, layout: _TokenLayout) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(which lines fit `layout`, the value columns of those lines): a match-only regex finds them,
     then a split by spaces and a cast per column read them, all in pyarrow's C++."""
     import pyarrow.compute as pc
 
-    fast = _read_by_first_token(arr, layout)
-    if fast is not None:
-        return fast
     matched = pc.match_substring_regex(arr, layout.pattern)
     fits = arrownp.to_numpy(matched)
     if not fits.any():

@@ -31,6 +31,10 @@ _HEADER = struct.Struct("<QQI")  # length of the pickle, of the arrays' bytes, n
 _LENGTH = struct.Struct("<Q")
 
 
+def _aligned(n: int) -> int:
+    return (n + 63) // 64 * 64
+
+
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
     parts = []
     while n:
@@ -49,7 +53,7 @@ def send(sock: socket.socket, obj: Any) -> None:
     buffers: list[pickle.PickleBuffer] = []
     main = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
     raws = [b.raw() for b in buffers]
-    total = sum(r.nbytes for r in raws)
+    total = sum(_aligned(r.nbytes) for r in raws)
     head = _HEADER.pack(len(main), total, len(raws)) + b"".join(_LENGTH.pack(r.nbytes) for r in raws)
     if not raws:
         sock.sendall(head + main)
@@ -60,6 +64,7 @@ def send(sock: socket.socket, obj: Any) -> None:
             view = raw.cast("B")
             while view:
                 view = view[os.write(fd, view):]
+            os.write(fd, bytes(_aligned(raw.nbytes) - raw.nbytes))  # each array starts 64-byte aligned
         socket.send_fds(sock, [head[: _HEADER.size]], [fd])
         sock.sendall(head[_HEADER.size :] + main)
     finally:
@@ -87,7 +92,7 @@ def receive(sock: socket.socket) -> Any:
             at = 0
             for n in lengths:
                 buffers.append(whole[at : at + n])
-                at += n
+                at += _aligned(n)
         return pickle.loads(main, buffers=buffers)
     finally:
         for fd in fds:
@@ -169,23 +174,21 @@ class FigureHelper:
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`fn(*args, **kwargs)` in the helper (`fn` a module-level function); in this process if the
         helper is gone."""
+        sent = False
         try:
             send(self.sock, (fn, args, kwargs))
-        except Exception:  # noqa: BLE001 - anything that cannot travel is drawn here instead
-            self.close()
-            return fn(*args, **kwargs)
-        try:
+            sent = True
             reply = receive(self.sock)
         except KeyboardInterrupt:
             # Interrupted while the helper draws: it stops too, removes its temporary file, and the
             # old figure stays as it was.
             self._end(signal.SIGINT)
             raise
-        except Exception:  # noqa: BLE001 - the helper died, or its answer cannot be read: draw here
+        except Exception:  # noqa: BLE001 - the job cannot travel, the helper died, or its answer cannot be read
             reply = None
-        self._end(None)
+        self._end(None if sent else signal.SIGKILL)
         if reply is None:
-            return fn(*args, **kwargs)
+            return fn(*args, **kwargs)  # here instead
         status, value, caught = reply
         for category, message in caught:
             warnings.warn(message, category, stacklevel=2)
@@ -193,6 +196,13 @@ class FigureHelper:
             return value
         if status == "error":
             raise value
+        from diagnose.exceptions import DiagnoseError
+
+        if status == "error-text":  # a DiagnoseError that does not pickle: its message and exit code
+            message, code = value
+            exc = DiagnoseError(message)
+            exc.exit_code = code
+            raise exc
         return fn(*args, **kwargs)  # an unexpected failure: again here, where it is reported as usual
 
     def close(self) -> None:
@@ -240,6 +250,11 @@ def _serve(sock: socket.socket, preload: Callable[[], None]) -> None:
                 from diagnose.exceptions import DiagnoseError
 
                 answer = ("error", exc) if isinstance(exc, DiagnoseError) else ("failed", repr(exc))
+                if isinstance(exc, DiagnoseError):
+                    try:
+                        pickle.loads(pickle.dumps(exc))
+                    except Exception:  # noqa: BLE001 - a subclass whose arguments differ from its message
+                        answer = ("error-text", (exc.message, exc.exit_code))
         said = [(w.category, str(w.message)) for w in caught if issubclass(w.category, UserWarning)]
         send(sock, (*answer, said))
     except BaseException:  # noqa: BLE001 - an interrupt, or the parent went away
