@@ -36,9 +36,10 @@ def _bits(buf: Any, offset: int, n: int) -> np.ndarray:
 
 
 def valid(arr: Any) -> np.ndarray:
-    """(N,) bool: True where the array holds a value, False where it is null."""
+    """(N,) bool: True where the array holds a value, False where it is null. With no null (the usual
+    case) a read-only all-True view: no array to fill, no chunks to join."""
     if arr.null_count == 0:
-        return np.ones(len(arr), dtype=bool)  # without joining the chunks first
+        return np.broadcast_to(True, (len(arr),))
     a = _flat(arr)
     n = len(a)
     validity = a.buffers()[0] if len(a.buffers()) else None

@@ -263,9 +263,7 @@ def _arrow_columns(table: Any) -> dict[str, _Col]:
             raise LogParseError(f"expected distinct column names, got {name!r} twice; rename one of the columns")
         t = col.type
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-            # a full column (the usual case): a read-only all-True view, no array to fill
-            present = np.broadcast_to(True, (len(col),)) if col.null_count == 0 else arrownp.valid(col)
-            cols[name] = _Col(arrownp.floats(col), present)
+            cols[name] = _Col(arrownp.floats(col), arrownp.valid(col))
         elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
             raise _NotUtf8  # pyarrow keeps cells that are not UTF-8 as bytes
         elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
@@ -391,12 +389,11 @@ def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
 def _cumulative_steps(step: np.ndarray, epoch: np.ndarray, notes: list[str]) -> np.ndarray:
     """Steps counted within each epoch (mmdetection's `iter`) -> a running count across epochs."""
     if len(step) > 1 and bool(np.all(step[1:] >= step[:-1])):
-        return step  # never goes back (and no NaN): nothing to count across epochs
+        return step  # never goes back (a NaN fails the test): nothing to count across epochs
     ok = np.isfinite(step) & np.isfinite(epoch)
-    every = bool(ok.all())
-    s, e = (step, epoch) if every else (step[ok], epoch[ok])
+    s, e = step[ok], epoch[ok]
     if len(s) < 3 or bool(np.all(s[1:] >= s[:-1])):
-        return step  # never goes back: nothing to count across epochs
+        return step
     ds = np.diff(s)
     de = np.diff(e)
     resets = (ds < 0) & (de > 0)
@@ -602,7 +599,7 @@ def _polars_columns(body: bytes) -> tuple[dict[str, _Col], int] | None:
     for name in df.columns:
         s = df[name]
         if s.dtype.is_numeric() or s.dtype == pl.Boolean:
-            present = np.ones(df.height, dtype=bool) if s.null_count() == 0 else s.is_not_null().to_numpy()
+            present = np.broadcast_to(True, (df.height,)) if s.null_count() == 0 else s.is_not_null().to_numpy()
             cols[name] = _Col(s.cast(pl.Float64).to_numpy(), present)
         elif s.dtype == pl.String:
             cols[name] = _cells_col(s.to_list())
@@ -1204,7 +1201,7 @@ def _scaled(raw: _Raw, target: str) -> tuple[np.ndarray, str]:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(value), "perplexity -> loss = ln(ppl)"
     if target.endswith("_acc"):
-        top = float(np.max(value, where=np.isfinite(value), initial=-np.inf)) if len(value) else -np.inf
+        top = float(np.max(value, where=np.isfinite(value), initial=-np.inf))
         if raw.percent or 1.0 < top <= 100.0:
             return value / 100.0, "percent -> fraction"
     return value, ""
