@@ -12,7 +12,6 @@ pandas.read_json(lines=True, engine="pyarrow"); text <= 1 s; TensorBoard >= 5x f
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -94,18 +93,13 @@ def main() -> None:
             rows.append((f"TensorBoard, {args.tb_points:,} points", "tbparse (not installed)", float("nan"), ours, ">= 5x faster"))
 
         cmd = [sys.executable, "-m", "diagnose", "curves", str(d / "run.csv"), "--out", str(d / "run.png"), "--json"]
-        # The figure is drawn by a forked helper process where there is one (Linux, 2+ cores); the
-        # same command drawing in its own process (DIAGNOSE_NO_HELPER=1) is timed in the same rounds.
-        inline = dict(os.environ, DIAGNOSE_NO_HELPER="1")
-        times: dict[str, list[float]] = {"helper": [], "inline": []}
+        times: list[float] = []
         for _ in range(r + 1):
-            for name, env in (("helper", None), ("inline", inline)):
-                t = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True, env=env)
-                times[name].append(time.perf_counter() - t)
-        e2e, e2e_inline = (statistics.median(times[k][1:]) for k in ("helper", "inline"))
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            times.append(time.perf_counter() - t)
+        e2e = statistics.median(times[1:])  # the first run writes the figure anew
         rows.append((f"`diagnose curves` end to end, CSV {args.steps:,} steps", "(target)", 3.0, e2e, "<= 3 s"))
-        rows.append(("the same, drawn in its own process", "(target)", 3.0, e2e_inline, "<= 3 s"))
 
     print("| input | baseline | baseline s | diagnose s | ratio | target |\n|---|---|---|---|---|---|")
     for what, base_name, base, ours, target in rows:

@@ -208,15 +208,7 @@ def main() -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-    early = getattr(_COMMANDS.get(argv[0]) if argv else None, "early", None)
-    if early is not None and not debug_enabled():
-        early(argv[1:])  # work a command starts before typer parses its options (curves: the figure helper)
-    try:
-        code = _run(argv)
-    finally:
-        helpers = sys.modules.get("diagnose.plots.helper")  # imported only if a helper was started
-        if helpers is not None:
-            helpers.FigureHelper.discard_early()
+    code = _run(argv)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from diagnose.core.hints import RunResult
     from diagnose.io.logs import ParsedLog
     from diagnose.plots.curves import RunCurves
-    from diagnose.plots.helper import FigureHelper
 
 
 def read_runs(paths: Sequence[Path], *, fmt: str | None = None) -> tuple[list[ParsedLog], list[str]]:
@@ -42,19 +41,12 @@ def curves_figure(labels: Sequence[str], results: Sequence[RunResult], *, smooth
 
 
 def save_curves_figure(labels: Sequence[str], results: Sequence[RunResult], target: str, *, smooth: float | None,
-                       metrics: Sequence[str] = (), helper: FigureHelper | None = None) -> str | None:
+                       metrics: Sequence[str] = ()) -> str | None:
     """Draw `curves_figure` and write it to `target` (see plots.curves.save_figure; returns the
-    backup it kept, if any), in `helper`'s process when one is given. Only the drawn series travel."""
-    runs, title = _drawn(labels, results, metrics)
-    if helper is not None:
-        return helper.run(_draw_and_save, runs, title, smooth, list(metrics), target)
-    return _draw_and_save(runs, title, smooth, list(metrics), target)
+    backup it kept, if any)."""
+    from diagnose.plots.curves import save_figure
 
-
-def _draw_and_save(runs: list[RunCurves], title: str, smooth: float | None, metrics: list[str], target: str) -> str | None:
-    from diagnose.plots.curves import draw_curves, save_figure
-
-    return save_figure(draw_curves(runs, smooth=smooth, metrics=metrics, title=title), target)
+    return save_figure(curves_figure(labels, results, smooth=smooth, metrics=metrics), target)
 
 
 def _drawn(labels: Sequence[str], results: Sequence[RunResult], metrics: Sequence[str]) -> tuple[list[RunCurves], str]:

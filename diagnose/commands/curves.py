@@ -6,15 +6,11 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from diagnose import options as opt
 from diagnose.exceptions import UsageError
-
-if TYPE_CHECKING:
-    from diagnose.plots.helper import FigureHelper
 
 NAME = "curves"
 HELP = (
@@ -35,15 +31,6 @@ class LogFormat(str, Enum):
     json = "json"
     tensorboard = "tensorboard"
     text = "text"
-
-
-def early(args: list[str]) -> None:
-    """Before the command line is parsed: start the figure helper unless no figure will be drawn."""
-    if not {"--no-plot", "--list", "-h", "--help"} & set(args):
-        from diagnose.plots import import_matplotlib
-        from diagnose.plots.helper import FigureHelper
-
-        FigureHelper.start_early(import_matplotlib)
 
 
 def _default_out(first: Path) -> Path:
@@ -74,27 +61,16 @@ def command(
     if any(target.resolve() == p.resolve() for p in logs):
         raise UsageError(f"--out {target}: expected a new figure file, got one of the logs; choose another name")
 
-    helper = None
     if not (no_plot or list_names):
-        # matplotlib is imported, and the figure drawn, in a helper process on another core while the
-        # logs are read (plots/helper.py); where there is none, on a thread.
-        from diagnose.cli import debug_enabled
-        from diagnose.plots import import_in_background, import_matplotlib
-        from diagnose.plots.helper import FigureHelper
+        # matplotlib (about 0.7 s of imports) is imported on a thread while the logs are read.
+        from diagnose.plots import import_in_background
 
-        helper = None if debug_enabled() else FigureHelper.take(import_matplotlib)
-        if helper is None:
-            import_in_background()
-    try:
-        _curves(logs, target, fmt, smooth, metric, classes, list_names, no_plot, as_json, markdown, helper)
-    finally:
-        if helper is not None:
-            helper.close()
+        import_in_background()
+    _curves(logs, target, fmt, smooth, metric, classes, list_names, no_plot, as_json, markdown)
 
 
 def _curves(logs: list[Path], target: Path, fmt: LogFormat | None, smooth: float | None, metric: list[str],
-            classes: int | None, list_names: bool, no_plot: bool, as_json: bool, markdown: bool,
-            helper: FigureHelper | None) -> None:
+            classes: int | None, list_names: bool, no_plot: bool, as_json: bool, markdown: bool) -> None:
     from diagnose.runs import read_runs, save_curves_figure
 
     # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.
@@ -126,7 +102,7 @@ def _curves(logs: list[Path], target: Path, fmt: LogFormat | None, smooth: float
 
     plot_path = None
     if not no_plot:
-        kept = save_curves_figure(labels, results, str(target), smooth=smooth, metrics=metric, helper=helper)
+        kept = save_curves_figure(labels, results, str(target), smooth=smooth, metrics=metric)
         if kept is not None:
             sys.stderr.write(f"note: {target} was not written by diagnose; kept it as {kept}\n")
         plot_path = str(target)
