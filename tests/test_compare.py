@@ -216,10 +216,76 @@ def test_two_workdirs_of_the_project(cli, shapes_project: Path, tmp_path: Path) 
     per_class = doc["per_class"]["dev"]
     assert sum(r["new"]["errors"] for r in per_class) == dev["new"]["errors"]
     assert math.isclose(sum(r["change"] * r["new"]["n"] for r in per_class) / dev["new"]["n"], dev["change"])
-    # the same folders, one with an item left out: compared unpaired, and said so
-    shutil.copytree(tmp_path / "new", tmp_path / "cut")
-    cut = pd.read_parquet(tmp_path / "cut" / "predictions" / "dev.parquet").iloc[1:]
-    cut.to_parquet(tmp_path / "cut" / "predictions" / "dev.parquet")
+    # the new predictions with an item left out, as a folder of their own (a workdir whose files no
+    # longer match its manifest is refused): compared unpaired, and said so
+    shutil.copytree(tmp_path / "new" / "predictions", tmp_path / "cut")
+    cut = pd.read_parquet(tmp_path / "cut" / "dev.parquet").iloc[1:]
+    cut.to_parquet(tmp_path / "cut" / "dev.parquet")
     doc = json.loads(cli("compare", tmp_path / "old", tmp_path / "cut", "--json").stdout)
     assert doc["paired"] is False and doc["splits"]["dev"]["test"] == "newcombe_unpaired"
     assert doc["splits"]["test"]["test"] == "mcnemar_exact"
+
+
+# --------------------------------------------------------------------------- runs that cannot be compared
+
+
+def _write_indices(folder: Path, split: str, labels: np.ndarray, preds: np.ndarray) -> None:
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"index": np.arange(len(labels)), "label": labels, "pred": preds}).to_parquet(folder / f"{split}.parquet")
+
+
+def test_runs_of_tasks_with_other_class_counts_are_refused(cli, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    ten, three = rng.integers(0, 10, 400), rng.integers(0, 3, 400)
+    _write_indices(tmp_path / "ten", "dev", ten, ten)
+    _write_indices(tmp_path / "three", "dev", three, (three + 1) % 3)
+    r = cli("compare", tmp_path / "ten", tmp_path / "three")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.startswith(f"Error: {tmp_path / 'ten'}: expected labels of the same classes as the other run (3 classes)")
+    assert r.stderr.count("\n") == 1
+    # The same with a class count each run recorded: refused before any label is looked at.
+    for run, k in (("ten", 10), ("three", 3)):
+        (tmp_path / run / "manifest.json").write_text(json.dumps({"metric": "error", "num_classes": k}))
+    r = cli("compare", tmp_path / "ten", tmp_path / "three")
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: {tmp_path / 'three'}: expected a run with the 10 classes of {tmp_path / 'ten'}, "
+                        "got 3 classes; compare runs of the same task\n")
+
+
+def test_a_sample_missing_a_rare_class_is_still_the_same_task(cli, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    old = rng.integers(0, 9, 500)  # class 9 is rare: only the new run's items have it
+    new = np.concatenate([rng.integers(0, 9, 495), np.full(5, 9)])
+    _write_indices(tmp_path / "old", "dev", old, old)
+    _write_indices(tmp_path / "new", "dev", new, new)
+    r = cli("compare", tmp_path / "old", tmp_path / "new", "--json")
+    assert r.exit_code == 0, r.stderr
+
+
+def test_a_run_with_no_rows_is_refused(cli, tmp_path: Path) -> None:
+    labels = np.arange(40) % 4
+    _write_indices(tmp_path / "old", "dev", labels, labels)
+    _write_indices(tmp_path / "new", "dev", labels[:0], labels[:0])
+    r = cli("compare", tmp_path / "old", tmp_path / "new")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr == (f"Error: {tmp_path / 'new' / 'dev.parquet'}: expected at least one prediction, got 0 rows; "
+                        "remove the file or fill it\n")
+
+
+def test_predictions_that_no_longer_match_their_manifest_are_refused(cli, tmp_path: Path) -> None:
+    from diagnose.io.digest import digest_file
+
+    labels = np.arange(60) % 3
+    for run in ("old", "new"):
+        _write_indices(tmp_path / run, "dev", labels, labels)
+        digest = digest_file(tmp_path / run / "dev.parquet", full=True)
+        manifest = {"metric": "error", "num_classes": 3,
+                    "splits": {"dev": {"file": "dev.parquet", "sha256": digest.sha256, "fingerprint": digest.fingerprint}}}
+        (tmp_path / run / "manifest.json").write_text(json.dumps(manifest))
+    assert cli("compare", tmp_path / "old", tmp_path / "new").exit_code == 0
+    _write_indices(tmp_path / "new", "dev", labels, (labels + 1) % 3)  # another run's predictions now
+    r = cli("compare", tmp_path / "old", tmp_path / "new")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.startswith(f"Error: {tmp_path / 'new' / 'dev.parquet'}: expected the predictions its manifest records")

@@ -22,6 +22,13 @@ class Run:
     classes: list[str] | None
     human_error: float | None
     metric: str
+    num_classes: int | None  # recorded by the run (manifest or class names); None when unknown
+
+    @property
+    def seen_classes(self) -> int:
+        """The class count the labels and predictions imply: the largest index + 1."""
+        return max((int(max(s.labels.max(initial=-1), s.preds.max(initial=-1))) for s in self.splits.values()),
+                   default=-1) + 1
 
 
 def _column_or_none(table: object, name: str) -> np.ndarray | None:
@@ -41,6 +48,7 @@ def load_run(path: Path) -> Run:
     """A workdir (holding predictions/ and manifest.json) or a folder of <split>.parquet files."""
     import pyarrow as pa
 
+    from diagnose.io.digest import check_recorded_digest
     from diagnose.io.manifest import read_manifest
     from diagnose.io.predictions import _class_codes, iter_prediction_batches, prediction_files
     from diagnose.io.splits import read_classes, read_config
@@ -60,15 +68,39 @@ def load_run(path: Path) -> Run:
     lookup = {c: i for i, c in enumerate(classes)} if classes else None
     splits: dict[str, SplitItems] = {}
     for split, file in files.items():
+        check_recorded_digest(file, manifest, split)  # another run's file beside this manifest, or a changed one
         batches = list(iter_prediction_batches(file, ["index", "id", "label", "pred"]))
-        if not batches:
+        table = pa.Table.from_batches(batches) if batches else None
+        if table is None or table.num_rows == 0:
             raise DataError(f"{file}: expected at least one prediction, got 0 rows; remove the file or fill it")
-        table = pa.Table.from_batches(batches)
         labels = _class_codes(table.column("label").combine_chunks(), lookup, file, "label")
         preds = _class_codes(table.column("pred").combine_chunks(), lookup, file, "pred")
         splits[split] = SplitItems(labels=labels, preds=preds, ids=_column_or_none(table, "id"),
                                    index=_column_or_none(table, "index"))
-    return Run(path=path, splits=splits, classes=classes, human_error=human, metric=metric)
+    known = manifest.num_classes if manifest is not None and manifest.num_classes else None
+    return Run(path=path, splits=splits, classes=classes, human_error=human, metric=metric,
+               num_classes=known or (len(classes) if classes else None))
+
+
+# Without a recorded class count, a run whose labels reach classes the other run cannot have is of
+# another task only when those items are more than this share of its labels (a sample of the same
+# task may miss a rare class, never a tenth of its items).
+_FOREIGN_SHARE = 0.10
+
+
+def _same_task(a: Run, b: Run, old: Path, new: Path) -> None:
+    """Refuse two runs of different tasks: other class counts, or labels the other run cannot have."""
+    if a.num_classes is not None and b.num_classes is not None and a.num_classes != b.num_classes:
+        raise DataError(f"{new}: expected a run with the {a.num_classes} classes of {old}, got {b.num_classes} "
+                        "classes; compare runs of the same task")
+    for run, other, where in ((a, b, old), (b, a, new)):
+        limit = other.num_classes if other.num_classes is not None else other.seen_classes
+        labels = np.concatenate([s.labels for s in run.splits.values()])
+        foreign = float(np.mean(labels >= limit)) if len(labels) else 0.0
+        if foreign > (0.0 if other.num_classes is not None else _FOREIGN_SHARE):
+            raise DataError(f"{where}: expected labels of the same classes as the other run ({limit} classes), "
+                            f"got {foreign:.0%} of its items labelled with a class index >= {limit}; "
+                            "compare runs of the same task")
 
 
 def compare_paths(old: Path, new: Path, *, human_error: float | None = None) -> Comparison:
@@ -77,6 +109,7 @@ def compare_paths(old: Path, new: Path, *, human_error: float | None = None) -> 
     if a.classes and b.classes and a.classes != b.classes:
         raise DataError(f"{new}: expected the same classes as {old}, got {len(b.classes)} classes "
                         f"({', '.join(b.classes[:4])}...) against {len(a.classes)}; compare runs of the same task")
+    _same_task(a, b, old, new)
     common = [s for s in a.splits if s in b.splits]
     if not common:
         raise DataError(f"{new}: expected a split that {old} also has ({', '.join(a.splits)}), got "

@@ -248,12 +248,15 @@ def load_settings(
 def given_on_command_line(params: Mapping[str, Any]) -> dict[str, Any]:
     """The command's option values, with those left at their default set to None, so a file may set
     them (click knows which options were typed). Outside a click command, values pass unchanged."""
-    try:  # typer vendors click as typer._click (click itself is then not installed)
-        from typer._click.core import ParameterSource
-        from typer._click.globals import get_current_context
+    import importlib
+
+    # typer vendors click as typer._click; an older typer runs on click itself. Imported by name so the
+    # type check does not depend on whether click is installed beside typer.
+    try:
+        core, context = (importlib.import_module(f"typer._click.{m}") for m in ("core", "globals"))
     except ImportError:  # pragma: no cover - an older typer, on top of click
-        from click.core import ParameterSource  # type: ignore[import-not-found, no-redef]
-        from click.globals import get_current_context  # type: ignore[import-not-found, no-redef]
+        core, context = (importlib.import_module(f"click.{m}") for m in ("core", "globals"))
+    ParameterSource, get_current_context = core.ParameterSource, context.get_current_context
 
     ctx = get_current_context(silent=True)
     if ctx is None:
