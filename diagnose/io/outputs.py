@@ -119,8 +119,8 @@ def write_error(exc: OSError, target: Path | str) -> DiagnoseError:
     """One line for an OS failure while writing `target`."""
     import re
 
-    # A temporary of ours (".sheet.csv.k2j4l1xq.tmp.csv"): name the file it stood for.
-    temp = re.match(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp", Path(target).name)
+    # A temporary of ours (".sheet.csv.4711.k2j4l1xq.tmp.csv"): name the file it stood for.
+    temp = re.match(r"^\.(.+)\.\d+\.[A-Za-z0-9_]{8}\.tmp", Path(target).name)
     if temp:
         target = Path(target).with_name(temp.group(1))
     code = exc.errno
@@ -183,14 +183,12 @@ class OutputGroup:
         return bak
 
     def path(self, target: Path) -> Path:
-        import tempfile
+        from diagnose.io.atomic import temp_beside
 
         target = Path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-        os.close(fd)
-        self._pending.append((Path(tmp), target))
-        return Path(tmp)
+        tmp = temp_beside(target)
+        self._pending.append((tmp, target))
+        return tmp
 
     def __enter__(self) -> OutputGroup:
         return self
@@ -289,11 +287,15 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def staging_dir(workdir: Path) -> Path:
-    """A new, empty folder beside `workdir` to build the next run in (same file system)."""
+    """A new, empty folder beside `workdir` to build the next run in (same file system). Called under
+    the workdir's lock: the staging folders a killed run left beside it are removed first."""
     import tempfile
 
+    from diagnose.io.atomic import remove_stale
+
     workdir = Path(os.path.abspath(workdir))
-    return Path(tempfile.mkdtemp(prefix=f".{workdir.name}.new-", dir=workdir.parent))
+    remove_stale(workdir.parent, f".{workdir.name}.new-")
+    return Path(tempfile.mkdtemp(prefix=f".{workdir.name}.new-{os.getpid()}.", dir=workdir.parent))
 
 
 def carry_over(old: Path, new: Path, own: Sequence[str]) -> None:
