@@ -67,6 +67,10 @@ def gaps(
 ) -> GapReport:
     """Evaluate `model` on train / train_dev / dev / test and measure the gaps between them.
 
+    An nn.Module is measured in eval mode (dropout off, batch norm on its running statistics) under
+    `torch.inference_mode()`, whatever mode it was left in, and given back unchanged: each
+    submodule's training flag, its device, its parameters and buffers (diagnose.measuring).
+
     model: an nn.Module, or a model file (TorchScript, torch.export, state dict with `arch`,
     safetensors, a pickled module with trust_pickle=True). splits: a DATA folder, or a dict of split
     name -> DataLoader, Dataset, (x, y) tensors or arrays, or a split file. human_error: a fraction
@@ -111,8 +115,13 @@ def gaps(
             return model
         raise ArgumentError("model", f"expected an nn.Module or a model file path, got {type(model).__name__}; pass one of those")
 
+    # A module of the caller's goes to evaluate_model itself, which measures it in eval mode and gives
+    # it back as it was (diagnose.measuring); the loader is for model files.
+    import torch
+
+    source: Any = model if isinstance(model, torch.nn.Module) else load
     try:
-        evaluation = evaluate_model(load, dataset, metric=metric, device=device, precision=precision,
+        evaluation = evaluate_model(source, dataset, metric=metric, device=device, precision=precision,
                                     batch_size=batch_size, max_items=max_items, seed=seed, workdir=folder,
                                     show_progress=show_progress)
     except BaseException:
@@ -359,7 +368,10 @@ def sanity(
     model: an nn.Module, a factory that builds a fresh one (needed for the checks on fresh weights),
     a model file, or None with `arch` (a fresh model of that design). train: a DataLoader, a Dataset,
     (x, y) arrays, a split file, or a DATA folder (its `split` split). only / skip: check ids.
-    Returns the checks (a list), with `.model_format` and `.split` for the title."""
+    Returns the checks (a list), with `.model_format` and `.split` for the title.
+
+    Training mode on purpose: the overfit and gradient checks train copies (dropout off); the forward
+    passes that measure run in eval mode. An nn.Module passed in is copied first and never changed."""
     import torch
 
     from diagnose import checklist as sn
@@ -389,7 +401,8 @@ def sanity(
         fresh, source = sn.fresh_weights(module, arch=arch, arch_kwargs=arch_kwargs, fmt=fmt)
         eager = sn.eager_twin(module, arch=arch, arch_kwargs=arch_kwargs)
     elif isinstance(model, torch.nn.Module):
-        module, fmt = model.to(dev), "module"
+        # The checks run on a copy: the caller's module keeps its device, modes, weights and buffers.
+        module, fmt = sn.copy_model(model).to(dev), "module"
         fresh = sn.reinitialise(model)
         source = "the module re-initialised" if fresh is not None else ""
     elif callable(model):  # a factory: the fresh model is the design itself
@@ -426,7 +439,8 @@ def lr_find(
     of `train`, and the rate it suggests (`.suggested_lr`, `.range`, `.rules`, `.to_json()`).
 
     model: None with `arch` (fresh weights, a new draw per sweep), an nn.Module or a model file
-    (fine-tuning from its weights; never changed). train: a DataLoader, a Dataset, (x, y) arrays, a
+    (fine-tuning from its weights; never changed: the sweeps train copies in training mode, and an
+    nn.Module passed in keeps its device, modes, weights and buffers). train: a DataLoader, a Dataset, (x, y) arrays, a
     split file, or a DATA folder (its `split` split)."""
     import torch
 
@@ -444,7 +458,9 @@ def lr_find(
     dataset = _training_data(train, name, label_column=label_column, image_size=image_size, mean=mean, std=std)
     torch.manual_seed(seed)
     if isinstance(model, torch.nn.Module):
-        module, fresh = model.to(dev), False
+        from diagnose.checklist import copy_model
+
+        module, fresh = copy_model(model).to(dev), False  # a copy: the caller's module keeps its device
     elif model is None and arch is None:
         raise ArgumentError("model", "expected a model file, an nn.Module or an arch, got none of them; pass one")
     else:

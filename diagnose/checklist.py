@@ -454,7 +454,10 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
 
     A unit is a channel (dim 1) of the activation's output. Dead: never positive over the items seen.
     Saturation: the share of all the layer's outputs within SATURATION_MARGIN of a bound.
+    The model runs in eval mode and is given back in the modes it came in (diagnose.measuring).
     """
+    from diagnose.measuring import measuring
+
     if isinstance(model, torch.jit.ScriptModule):
         return Check("activations", "skip", "TorchScript modules cannot take forward hooks after scripting.",
                      "Pass the eager model (state_dict with --arch) to see activation health.")
@@ -506,7 +509,6 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
         traced.add(fname)
         record(source or f"F.{fname}", f"F.{fname}", bounds, out)
 
-    model.eval()
     handles = [m.register_forward_hook(module_hook(n, m)) for n, m in acts]
     handles += [m.register_forward_pre_hook(enter) for _, m in acts]
     for n, m in model.named_modules():
@@ -521,7 +523,7 @@ def check_activations(model: nn.Module, xs: Iterable[torch.Tensor]) -> Check:
         for x in xs:
             calls.clear()
             producers.clear()
-            with _FunctionalSpy(producers, functional):
+            with measuring(model), _FunctionalSpy(producers, functional):
                 out = _logits(model, x)
             items += len(x)
             final_names |= {n for n, o in outputs.items() if o is out}
@@ -820,9 +822,10 @@ def _probe(model: nn.Module, split: object, x: torch.Tensor, labels: np.ndarray)
     """One forward pass before the checks: inputs the model cannot take, or labels beyond its outputs,
     are the user's to fix (a one-line error, as `diagnose gaps` words it), not a check result."""
     from diagnose.evaluate import FORWARD_ERRORS, check_labels, forward_error
+    from diagnose.measuring import measuring
 
     try:
-        with torch.no_grad():
+        with measuring(model):
             out = _logits(model, x)
     except FORWARD_ERRORS as exc:
         raise forward_error(split, exc, model, tuple(x.shape)) from None  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from diagnose.exceptions import ArgumentError, DataError, DiagnoseError, Evaluat
 from diagnose.io.models import describe_input, image_channels
 from diagnose.io.predictions import TOPK, PredictionWriter
 from diagnose.io.splits import Dataset, Split
+from diagnose.measuring import measuring
 from diagnose.progress import progress_bar
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -470,19 +471,13 @@ def evaluate_model(
         raise ArgumentError("precision", f"expected fp32, bf16 or fp16, got {precision!r}; pick one of those")
     if precision == "fp16" and dev.type == "cpu":
         raise ArgumentError("precision", "expected a GPU device, got the CPU; use precision bf16 on a CPU", "fp16")
-    if isinstance(model, torch.nn.Module):
-        # A module of the caller's: moved to the device, evaluated in eval mode, its mode restored after.
-        was_training = model.training
-        module = model.to(dev).eval()
-        try:
-            return _evaluate_module(module, dataset, metric=metric, dev=dev, world=world, precision=precision,
-                                    batch_size=batch_size, max_items=max_items, seed=seed, splits=splits,
-                                    workdir=workdir, show_progress=show_progress)
-        finally:
-            model.train(was_training)
-    return _evaluate_module(model(str(dev)), dataset, metric=metric, dev=dev, world=world, precision=precision,
-                            batch_size=batch_size, max_items=max_items, seed=seed, splits=splits, workdir=workdir,
-                            show_progress=show_progress)
+    # A module of the caller's (or one a loader hands back, which may be the caller's too) is measured
+    # in eval mode under inference mode, and left as it was given: each submodule's mode and its device.
+    loaded = model if isinstance(model, torch.nn.Module) else model(str(dev))
+    with measuring(loaded, dev) as module:
+        return _evaluate_module(module, dataset, metric=metric, dev=dev, world=world, precision=precision,
+                                batch_size=batch_size, max_items=max_items, seed=seed, splits=splits,
+                                workdir=workdir, show_progress=show_progress)
 
 
 def _evaluate_module(

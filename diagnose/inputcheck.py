@@ -41,7 +41,8 @@ class InputStats:
 
 def first_norm_stats(module: Any, split: Any, *, device: Any = "cpu", items: int = 512, batch_size: int = 128) -> InputStats | None:
     """What the first batch-norm layer sees on up to `items` items of `split`, against what it saw
-    in training. None when it cannot be known (no such layer, no running statistics, a ScriptModule)."""
+    in training. None when it cannot be known (no such layer, no running statistics, a ScriptModule).
+    The module runs in eval mode and is given back as it was (diagnose.measuring)."""
     import torch
 
     if isinstance(module, torch.jit.ScriptModule) or not isinstance(module, torch.nn.Module):
@@ -61,10 +62,14 @@ def first_norm_stats(module: Any, split: Any, *, device: Any = "cpu", items: int
         x = inputs[0].detach().float()
         seen.append(x.transpose(0, 1).reshape(x.shape[1], -1).cpu())
 
+    from diagnose.measuring import measuring
+
     handle = bn.register_forward_pre_hook(grab)
     taken = 0
     try:
-        with torch.no_grad():
+        # Eval mode: in training mode the forward pass would move the very running statistics it is
+        # compared with (and dropout before the layer would widen what it sees).
+        with measuring(module, device):
             for batch in split.batches(batch_size):
                 module(batch.x.to(device))
                 taken += len(batch.index)
