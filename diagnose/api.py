@@ -442,6 +442,8 @@ def lr_find(
     (fine-tuning from its weights; never changed: the sweeps train copies in training mode, and an
     nn.Module passed in keeps its device, modes, weights and buffers). train: a DataLoader, a Dataset, (x, y) arrays, a
     split file, or a DATA folder (its `split` split)."""
+    import math
+
     import torch
 
     from diagnose.checklist import _probe, eager_twin
@@ -451,8 +453,11 @@ def lr_find(
     from diagnose.lrfind import starting_weights
     from diagnose.progress import progress_bar
 
-    if start <= 0 or end <= start:
-        raise ArgumentError("start", f"expected 0 < start < end, got start {start:g} and end {end:g}; pass e.g. start=1e-7, end=10")
+    for arg, value in (("start", start), ("end", end)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ArgumentError(arg, f"expected a finite, positive learning rate, got {value!r}; pass e.g. start=1e-7, end=10")
+    if end <= start:
+        raise ArgumentError("start", f"expected a rate below end {end:g}, got {start:g}; pass e.g. start=1e-7, end=10")
     name = canonical_split(split)
     dev = resolve_device(device)
     dataset = _training_data(train, name, label_column=label_column, image_size=image_size, mean=mean, std=std)

@@ -19,7 +19,8 @@ from torch import nn
 
 from diagnose.checklist import _no_dropout, _target, compute_loss, infer_task
 from diagnose.core.lrfind import LRFindResult, StopRule, exp_rates
-from diagnose.evaluate import extract_logits
+from diagnose.evaluate import FORWARD_ERRORS, extract_logits
+from diagnose.exceptions import ArgumentError, DataError, DiagnoseError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 # The items one sweep may draw are read into memory once; a pool larger than this is cut down
@@ -129,13 +130,20 @@ def sweep(
             order, pos = rng.permutation(n), 0
         idx = order[pos : pos + min(batch_size, n)]
         pos += len(idx)
-        out = extract_logits(model(x[torch.from_numpy(idx).to(x.device)]))
-        if not task:
-            task = infer_task(out, y)
-            target_all = _target(y, task, x.device)
-        assert target_all is not None
-        loss = compute_loss(out, target_all[torch.from_numpy(idx).to(x.device)], task)
+        try:
+            out = extract_logits(model(x[torch.from_numpy(idx).to(x.device)]))
+            if not task:
+                y = _class_labels(y, out)
+                task = infer_task(out, y)
+                target_all = _target(y, task, x.device)
+            assert target_all is not None
+            loss = compute_loss(out, target_all[torch.from_numpy(idx).to(x.device)], task)
+        except FORWARD_ERRORS as exc:
+            raise _raised(exc, k, float(lrs[k])) from None
         value = float(loss.detach())
+        if k == 0 and not math.isfinite(value):
+            raise DataError(f"MODEL: expected a finite loss on the first batch, before any update, got {value}; "
+                            "the model's weights or outputs hold NaN or inf: check the checkpoint")
         if advance is not None:
             advance(1)
         if stop.update(value):
@@ -144,9 +152,32 @@ def sweep(
             return losses, k
         losses[k] = value
         opt.zero_grad()
-        loss.backward()
+        try:
+            loss.backward()
+        except FORWARD_ERRORS as exc:
+            raise _raised(exc, k, float(lrs[k])) from None
         opt.step(float(lrs[k]))
     return losses, None
+
+
+def _class_labels(y: np.ndarray, out: torch.Tensor) -> np.ndarray:
+    """Labels for a model with C >= 2 outputs are class indices: whole numbers stored as floats are
+    taken as such; fractional ones are refused (a regression target for a classifier)."""
+    if out.ndim != 2 or out.shape[1] < 2 or np.issubdtype(y.dtype, np.integer):
+        return y
+    whole = np.isfinite(y) & (y == np.round(y))
+    if not whole.all():
+        bad = y[~whole][:1]
+        raise DataError(f"train: expected class indices for a model with {out.shape[1]} outputs, got "
+                        f"fractional or non-finite labels such as {bad[0]:g}; pass integer labels")
+    return y.astype(np.int64)
+
+
+def _raised(exc: BaseException, step: int, lr: float) -> DiagnoseError:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    detail = lines[0][:160] if lines else type(exc).__name__
+    return DiagnoseError(f"MODEL: expected a model that trains, got an error at step {step} of the sweep "
+                         f"(learning rate {lr:.3g}): {type(exc).__name__}: {detail}; run `diagnose sanity` on it")
 
 
 def lr_find(
@@ -170,12 +201,22 @@ def lr_find(
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     lrs = exp_rates(start, end, steps)
+    if int(split.n) < batch_size:
+        raise ArgumentError("batch_size", f"expected at most the {int(split.n)} items of the {split.name} split, got "
+                            f"{batch_size}; pass a smaller batch_size (a sweep needs whole mini-batches)")
     x, y = load_pool(split, steps * batch_size, seed=seed, device=device)
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise DataError(f"{split.path}: expected finite inputs, got {bad:,} NaN or infinite values in the "
+                        f"{len(y):,} items read; clean or impute them before training")
     losses = np.full((repeats, steps), np.nan)
     stopped: list[int | None] = []
     for r in range(repeats):
         torch.manual_seed(seed + r)
         model = make_model(seed + r).to(device)
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ArgumentError("model", "expected trainable parameters, got none (no parameters, or all frozen); "
+                                "a sweep has nothing to train")
         with torch.enable_grad():
             losses[r], s = sweep(
                 model, x, y, lrs, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,

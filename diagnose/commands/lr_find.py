@@ -63,10 +63,6 @@ def command(
     arch, kwargs = settings.get("arch"), settings.get("arch_kwargs")
     if model is None and arch is None:
         raise UsageError("MODEL: expected a model file or --arch, got neither; pass one")
-    if start <= 0 or end <= 0:
-        raise UsageError(f"--start {start:g} / --end {end:g}: expected positive rates, got {min(start, end):g}; pass e.g. --start 1e-7 --end 10")
-    if start >= end:
-        raise UsageError(f"--start {start:g}: expected a rate below --end {end:g}, got one at or above it; lower --start")
     target = None if no_plot else (out or Path("lr-find.png"))
     if target is not None:
         from diagnose.io.outputs import check_target, refuse_inputs
@@ -88,6 +84,12 @@ def command(
     except ArgumentError as exc:
         if exc.argument == "model":
             raise UsageError(f"{model}: {exc.detail.replace('an arch', '--arch').replace('the arch', '--arch')}") from None
+        if exc.argument in ("start", "end", "batch_size"):  # the API names its arguments; here they are flags
+            words = exc.as_flag("--" + exc.argument.replace("_", "-"))
+            for api_word, flag in (("start=", "--start "), ("end=", "--end "), ("below end ", "below --end "),
+                                   ("batch_size", "--batch-size")):
+                words = words.replace(api_word, flag)
+            raise UsageError(words) from None
         if exc.argument != "split":
             raise
         from diagnose.io.splits import missing_split
