@@ -26,6 +26,11 @@ class UsageError(DiagnoseError):
     exit_code = 2
 
 
+class UntrustedSetting(UsageError):
+    """A settings file that came with the data names code to import (arch), and the person running
+    the command did not allow it (`--trust-settings`, `trust_settings=True`)."""
+
+
 class InputError(DiagnoseError):
     """A file or folder that cannot be read as what it should be."""
 

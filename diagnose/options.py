@@ -65,6 +65,10 @@ TrustPickle = Annotated[
     bool,
     typer.Option("--trust-pickle", help="Allow a whole pickled nn.Module (runs code stored in the file: only for files you trust)."),
 ]
+TrustSettings = Annotated[
+    bool,
+    typer.Option("--trust-settings", help="Import the code (arch) named by a settings file that came with DATA (DATA/diagnose.toml, a pyproject.toml above it outside the current project): only for data you trust."),
+]
 
 # --------------------------------------------------------------------------- evaluation
 

@@ -94,8 +94,9 @@ def _gaps_json(cli, *args: object) -> dict:
 
 def test_gaps_warns_on_the_trap_and_not_on_a_healthy_run(cli, shapes_project: Path, tmp_path: Path,
                                                           example_model: Path, example_data: Path) -> None:
+    # Run from another folder, the project's arch is allowed by name (--trust-settings).
     healthy = _gaps_json(cli, shapes_project / "weights.pt", shapes_project / "data", "--app-dir", shapes_project,
-                         "--log", shapes_project / "run.csv", "--workdir", tmp_path / "a")
+                         "--log", shapes_project / "run.csv", "--workdir", tmp_path / "a", "--trust-settings")
     assert healthy["warnings"] == []
     assert healthy["settings"]["mean"]["source"].endswith("pyproject.toml (tool.diagnose)")
     # The trap: the same project with the mean and std left out of its settings.
@@ -104,7 +105,7 @@ def test_gaps_warns_on_the_trap_and_not_on_a_healthy_run(cli, shapes_project: Pa
     lines = (trap / "pyproject.toml").read_text().splitlines()
     (trap / "pyproject.toml").write_text("\n".join(x for x in lines if not x.startswith(("mean", "std"))) + "\n")
     doc = _gaps_json(cli, trap / "weights.pt", trap / "data", "--app-dir", trap, "--log", trap / "run.csv",
-                     "--workdir", tmp_path / "b")
+                     "--workdir", tmp_path / "b", "--trust-settings")
     assert len(doc["warnings"]) == 2
     assert "batch-norm" in doc["warnings"][0] and "training log" in doc["warnings"][1]
     assert doc["splits"]["dev"]["error"] > healthy["splits"]["dev"]["error"] + 0.2

@@ -42,6 +42,7 @@ def command(
     max_items: opt.MaxItems = None,
     arch: opt.Arch = None,
     trust_pickle: opt.TrustPickle = False,
+    trust_settings: opt.TrustSettings = False,
     app_dir: opt.AppDir = opt.APP_DIR,
     arch_kwargs: opt.ArchKwargs = None,
     label_column: opt.LabelColumn = opt.LABEL_COLUMN,
@@ -69,7 +70,7 @@ def command(
 
     from diagnose.io.settings import parse_arch_kwargs, resolve
 
-    settings = resolve(data, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
+    settings = resolve(data, trust_settings=trust_settings, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
                        image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
                        std=parse_floats(std, "--std"))
     kwargs = settings.get("arch_kwargs")

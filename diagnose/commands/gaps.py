@@ -26,6 +26,7 @@ def command(
     arch: opt.Arch = None,
     arch_kwargs: opt.ArchKwargs = None,
     trust_pickle: opt.TrustPickle = False,
+    trust_settings: opt.TrustSettings = False,
     app_dir: opt.AppDir = opt.APP_DIR,
     metric: Metric = typer.Option(Metric.error, "--metric", help="error (classification) or mse / mae (regression: gaps are differences of the mean)."),
     device: opt.DeviceOpt = Device.auto,
@@ -57,7 +58,7 @@ def command(
 
     # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
     settings = resolve(
-        data if predictions is None else None, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs),
+        data if predictions is None else None, trust_settings=trust_settings, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs),
         mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"), image_size=parse_image_size(image_size),
         label_column=label_column, human_error=human_error, human_error_target=human_error_target,
     )

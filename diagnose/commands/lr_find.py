@@ -30,6 +30,7 @@ def command(
     arch: opt.Arch = None,
     arch_kwargs: opt.ArchKwargs = None,
     trust_pickle: opt.TrustPickle = False,
+    trust_settings: opt.TrustSettings = False,
     app_dir: opt.AppDir = opt.APP_DIR,
     optimizer: Annotated[OptimizerName, typer.Option("--optimizer", help="The optimizer you will train with.")] = OptimizerName.sgd,
     momentum: Annotated[float, typer.Option("--momentum", min=0.0, max=0.999, help="SGD momentum, or Adam / AdamW beta1.")] = 0.9,
@@ -57,7 +58,7 @@ def command(
     from diagnose.io.settings import parse_arch_kwargs, resolve
 
     # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
-    settings = resolve(data, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
+    settings = resolve(data, trust_settings=trust_settings, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
                        image_size=opt.parse_image_size(image_size), mean=opt.parse_floats(mean, "--mean"),
                        std=opt.parse_floats(std, "--std"))
     arch, kwargs = settings.get("arch"), settings.get("arch_kwargs")

@@ -24,6 +24,7 @@ def command(
     arch: opt.Arch = None,
     arch_kwargs: opt.ArchKwargs = None,
     trust_pickle: opt.TrustPickle = False,
+    trust_settings: opt.TrustSettings = False,
     app_dir: opt.AppDir = opt.APP_DIR,
     split: str = typer.Option("train", "--split", help="Which split's items to use."),
     batch: int = typer.Option(16, "--batch", min=1, help="Items in the batch to overfit (also used by gradcheck and gradient_flow)."),
@@ -52,7 +53,7 @@ def command(
     from diagnose.io.settings import INPUT_KEYS, parse_arch_kwargs, resolve
 
     # Options not typed come from DATA/diagnose.toml, then [tool.diagnose] in pyproject.toml.
-    settings = resolve(data, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
+    settings = resolve(data, trust_settings=trust_settings, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), label_column=label_column,
                        image_size=parse_image_size(image_size), mean=parse_floats(mean, "--mean"),
                        std=parse_floats(std, "--std"))
     arch = settings.get("arch")

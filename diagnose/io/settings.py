@@ -12,18 +12,28 @@ Keys: arch, arch_kwargs, mean, std, image_size, label_column, classes, human_err
 human_error_target. A relative file path in `arch` ("models/net.py:Net") is taken from the folder of
 the file that names it. Every command that reads data or loads a model calls `load_settings` once,
 so gaps, errors, sanity, data (and lr-find) agree, and each says where each value came from.
+
+Code is imported only when the person running the command named it. A setting that names code
+(`CODE_KEYS`: arch) is taken from the command line, or from a file of the project the command runs
+in (`diagnose.toml` in the current folder, `pyproject.toml` in it or a folder above it, owned by the
+person running it). Found in a file that came with the data (DATA/diagnose.toml elsewhere, a
+pyproject.toml above DATA outside the current project), it is refused when read unless
+`trust_settings` (`--trust-settings`) says so, in the spirit of `trust_remote_code` in
+huggingface transformers. Settings that name no code (human_error, mean, std, ...) are read from
+every file.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diagnose.exceptions import UsageError
+from diagnose.exceptions import UntrustedSetting, UsageError
 
 KEYS: tuple[str, ...] = (
     "arch", "arch_kwargs", "mean", "std", "image_size", "label_column", "classes", "human_error", "human_error_target",
@@ -31,6 +41,10 @@ KEYS: tuple[str, ...] = (
 # What a command that loads data (and a model) but measures no gap reads.
 INPUT_KEYS: tuple[str, ...] = ("arch", "arch_kwargs", "mean", "std", "image_size", "label_column")
 DEFAULTS: dict[str, Any] = {"label_column": "label"}
+# Settings whose value names code to import ("path/net.py:Net", "package.module:factory"): read only
+# from the command line or the project's own files (see the module docstring). Any key listed here
+# and in KEYS is covered.
+CODE_KEYS: frozenset[str] = frozenset({"arch", "transform"})
 # DATA/diagnose.toml may hold keys other parts of diagnose read; only these are checked here.
 _OPTION = {k: "--" + k.replace("_", "-") for k in KEYS}
 
@@ -44,8 +58,13 @@ class Setting:
 @dataclass(frozen=True)
 class Settings:
     values: dict[str, Setting] = field(default_factory=dict)
+    # key -> the one-line refusal of a code-naming setting from a file that came with the data:
+    # raised when the key is read, so a command that never takes it (`data`) is not stopped.
+    refused: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str, default: Any = None) -> Any:
+        if key in self.refused:
+            raise UntrustedSetting(self.refused[key])
         s = self.values.get(key)
         return default if s is None else s.value
 
@@ -205,19 +224,45 @@ def _check(key: str, value: Any, where: str, base: Path) -> Any:
     return value
 
 
+def trusted_file(path: Path, cwd: Path) -> bool:
+    """Whether a settings file belongs to the project the command runs in: a diagnose.toml in the
+    current folder, a pyproject.toml in it or a folder above it; owned by the person running the
+    command (or root), as git's safe.directory asks of a repository."""
+    try:
+        folder, here = Path(path).resolve().parent, Path(cwd).resolve()
+        owner = os.stat(path).st_uid
+    except OSError:
+        return False
+    if hasattr(os, "getuid") and owner not in (os.getuid(), 0):
+        return False
+    if Path(path).name == "pyproject.toml":
+        return folder == here or folder in here.parents
+    return folder == here
+
+
+def _refusal(key: str, raw: Any, where: str) -> str:
+    return (f"{where}: expected settings that name code ({key}) only from the project you run in, got "
+            f"{key} = {raw!r} in a file that came with the data; pass {_OPTION[key]} yourself, or "
+            "--trust-settings to import what it names")
+
+
 def load_settings(
     data: Path | None,
     given: Mapping[str, Any],
     *,
     cwd: Path | None = None,
+    trust_settings: bool = False,
 ) -> Settings:
     """Resolve every key: `given` (the command line: a key whose value is None was not given), then
-    DATA/diagnose.toml, then [tool.diagnose] of the nearest pyproject.toml, then the default."""
+    DATA/diagnose.toml, then [tool.diagnose] of the nearest pyproject.toml, then the default.
+
+    A key of CODE_KEYS taken from a file outside the project in `cwd` is refused (Settings.get raises
+    UntrustedSetting naming the file and the key) unless trust_settings."""
     cwd = Path.cwd() if cwd is None else Path(cwd)
-    layers: list[tuple[str, Path, dict[str, Any]]] = []
+    layers: list[tuple[str, Path, dict[str, Any], bool]] = []
     if data is not None and _is_file(Path(data) / "diagnose.toml"):
         path = Path(data) / "diagnose.toml"
-        layers.append((_shown(path), path.parent, _read_toml(path)))
+        layers.append((_shown(path), path.parent, _read_toml(path), trust_settings or trusted_file(path, cwd)))
     # A DATA folder that cannot be read is left for the data reader to name.
     starts = [Path(data)] if data is not None and _is_dir(Path(data)) else []
     pyproject = find_pyproject(*starts, cwd)
@@ -229,20 +274,25 @@ def load_settings(
         unknown = sorted(set(table) - set(KEYS))
         if unknown:
             raise UsageError(f"{where}: expected keys among {', '.join(KEYS)}, got {unknown[0]!r}; fix the name")
-        layers.append((where, pyproject.parent, table))
+        layers.append((where, pyproject.parent, table, trust_settings or trusted_file(pyproject, cwd)))
     values: dict[str, Setting] = {}
+    refused: dict[str, str] = {}
     for key in KEYS:
         if given.get(key) is not None:
             values[key] = Setting(given[key], _OPTION[key])
             continue
-        for where, base, table in layers:
+        for where, base, table, trusted in layers:
             if key in table:
-                values[key] = Setting(_check(key, table[key], where, base), where)
+                value = _check(key, table[key], where, base)
+                if key in CODE_KEYS and not trusted:
+                    refused[key] = _refusal(key, table[key], where)
+                else:
+                    values[key] = Setting(value, where)
                 break
         else:
             if key in DEFAULTS:
                 values[key] = Setting(DEFAULTS[key], "default")
-    return Settings(values)
+    return Settings(values, refused)
 
 
 def given_on_command_line(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -268,7 +318,8 @@ def given_on_command_line(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve(data: Path | None, **given: Any) -> Settings:
+def resolve(data: Path | None, *, trust_settings: bool = False, **given: Any) -> Settings:
     """`load_settings` for a command: pass its parsed option values by key (arch=..., mean=[...]);
-    those the person did not type are taken from the files. The one call each command makes."""
-    return load_settings(data, given_on_command_line(given))
+    those the person did not type are taken from the files. The one call each command makes.
+    trust_settings: --trust-settings, import code named by settings that came with DATA."""
+    return load_settings(data, given_on_command_line(given), trust_settings=trust_settings)
