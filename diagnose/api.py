@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from diagnose.arguments import RULES as _RULES
+from diagnose.arguments import checked, integer, optional
 from diagnose.defaults import BATCH_SIZE, DEVICE, LABEL_COLUMN, PRECISION, SEED
 from diagnose.exceptions import ArgumentError, SheetError
 
@@ -39,6 +41,7 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------- gaps
 
 
+@checked
 def gaps(
     model: torch.nn.Module | PathLike,
     splits: Mapping[str, Any] | PathLike,
@@ -211,6 +214,7 @@ def _hash_files(dataset: Dataset, *, full: bool) -> dict[str, Future[FileDigest]
     return futures
 
 
+@checked
 def gaps_from_predictions(
     predictions: PathLike, *, metric: Metric = "error", human_error: float | None = None,
     classes: list[str] | None = None,
@@ -241,6 +245,7 @@ def gaps_from_predictions(
 # --------------------------------------------------------------------------- errors and tally
 
 
+@checked
 def sample_errors(
     source: GapReport | PathLike, *, split: str = "dev", n: int = 100, seed: int = 0,
     classes: list[str] | None = None,
@@ -263,6 +268,7 @@ def sample_errors(
     return sample_from_predictions(folder, split=split, n=n, seed=seed, classes=classes)
 
 
+@checked(split=optional(_RULES["split"]))
 def tally(
     sheet: pd.DataFrame | PathLike, *, error: float | None = None, split: str | None = None,
     categories: Sequence[str] | None = None, skip_unmarked: bool = False,
@@ -293,6 +299,7 @@ def tally(
 # --------------------------------------------------------------------------- checks
 
 
+@checked
 def check_data(
     splits: Mapping[str, Any] | PathLike, *, error_rate: float = 0.1, batch_size: int = 1024,
     classes: list[str] | None = None, label_column: str = "label", image_size: tuple[int, int] | None = None,
@@ -351,6 +358,7 @@ def data_checks(
     return checks, dc.pair_verdicts(list(splits), checks)
 
 
+@checked
 def sanity(
     model: torch.nn.Module | Callable[[], torch.nn.Module] | PathLike | None,
     train: Any,
@@ -424,6 +432,7 @@ def sanity(
 # --------------------------------------------------------------------------- lr-find
 
 
+@checked
 def lr_find(
     model: torch.nn.Module | PathLike | None,
     train: Any,
@@ -515,6 +524,7 @@ def _split_for(dataset: Dataset, name: str, module: torch.nn.Module, *, asked: s
 # --------------------------------------------------------------------------- curves
 
 
+@checked(classes=optional(integer(2, 10)))
 def curves(
     logs: Any, *, smooth: float | None = None, classes: int | None = None, fmt: str | None = None,
     metrics: Sequence[str] = (),

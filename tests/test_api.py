@@ -99,7 +99,7 @@ def test_module_in_memory_and_max_items(tmp_path: Path) -> None:
 
 def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path: Path) -> None:
     x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
-    with pytest.raises(ArgumentError, match=r"^max_items: expected a positive number, got 0"):
+    with pytest.raises(ArgumentError, match=r"^max_items: expected None or an integer >= 1, got 0"):
         diagnose.gaps(torch.nn.Linear(4, 3), {"dev": (x, y)}, max_items=0)
     with pytest.raises(ArgumentError, match=r"^splits: expected split names train, train_dev, dev or test, got 'holdout'"):
         diagnose.gaps(torch.nn.Linear(4, 3), {"holdout": (x, y)})
