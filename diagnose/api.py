@@ -271,29 +271,31 @@ def sample_errors(
 @checked(split=optional(_RULES["split"]))
 def tally(
     sheet: pd.DataFrame | PathLike, *, error: float | None = None, split: str | None = None,
-    categories: Sequence[str] | None = None, skip_unmarked: bool = False,
+    categories: Sequence[str] | None = None, skip_unmarked: bool = False, workdir: PathLike | None = None,
 ) -> SheetTally:
     """Count a marked error-analysis sheet (a CSV path or a DataFrame of its rows): per category the
-    count, share and the ceiling on the error it explains. error: the split's error rate (fraction)."""
-    from diagnose.core.tally import tally_marks
-    from diagnose.io.sheet import read_sheet
+    count, share and the ceiling on the error it explains. error: the split's error rate (fraction);
+    without it, read from the manifest of `workdir` (a `diagnose gaps` work folder) or the `.diagnose/`
+    beside the sheet, for `split` (default: the sheet's split column). `.context` says where each came from."""
+    from diagnose.io.sheet import tally_sheet
 
     if error is not None and not 0.0 <= float(error) <= 1.0:
         raise ArgumentError("error", f"expected the split's error rate as a fraction in [0, 1], got {error}; write 0.12 for 12%")
     wanted = list(categories) if categories else None
+    options: dict[str, Any] = {"error": error, "error_source": "error" if error is not None else None, "split": split,
+                               "categories": wanted, "skip_unmarked": skip_unmarked}
     if isinstance(sheet, (str, os.PathLike)):
-        data = read_sheet(Path(sheet), categories=wanted)
-    else:  # a DataFrame: read through the same reader as the CSV, so one set of rules applies
-        with tempfile.TemporaryDirectory(prefix="diagnose-tally-") as tmp:
-            path = Path(tmp) / "sheet.csv"
-            sheet.to_csv(path, index=False)
-            try:
-                data = read_sheet(path, categories=wanted)
-            except SheetError as exc:
-                raise SheetError(exc.message.replace(str(path), "sheet (a DataFrame)")) from None
-    del split  # the split only names where the sheet came from; the counts do not depend on it
-    return tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error,
-                       skip_unmarked=skip_unmarked)
+        return tally_sheet(Path(sheet), workdir=Path(workdir) if workdir is not None else None, **options)
+    # A DataFrame: read through the same reader as the CSV, so one set of rules applies.
+    with tempfile.TemporaryDirectory(prefix="diagnose-tally-") as tmp:
+        path = Path(tmp) / "sheet.csv"
+        sheet.to_csv(path, index=False)
+        try:
+            result = tally_sheet(path, workdir=Path(workdir) if workdir is not None else None, **options)
+        except SheetError as exc:
+            raise SheetError(exc.message.replace(str(path), "sheet (a DataFrame)")) from None
+    assert result.context is not None
+    return replace(result, context=replace(result.context, sheet="sheet (a DataFrame)"))
 
 
 # --------------------------------------------------------------------------- checks

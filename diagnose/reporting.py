@@ -233,19 +233,12 @@ def _confusion_figures(confusions: dict[str, Any], classes: list[str] | None) ->
 
 def _tally_section(sheet: Path, workdir: Path) -> Any:
     # The same reading as `diagnose tally SHEET` with its defaults.
-    from diagnose.core.tally import tally_marks
-    from diagnose.io.manifest import manifest_error
-    from diagnose.io.sheet import read_sheet
+    from diagnose.io.sheet import tally_sheet
     from diagnose.render.report import TallySection
-    from diagnose.render.tally import TallyContext
 
-    data = read_sheet(sheet)
-    error = source = split_errors = None
-    if data.split:
-        error, source, split_errors = manifest_error(workdir, sheet, data.split)
-    result = tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error)
-    ctx = TallyContext(sheet=str(sheet), split=data.split, error_source=source, skipped_rows=data.skipped_rows,
-                       split_errors=split_errors)
+    result = tally_sheet(sheet, workdir=workdir)
+    ctx = result.context
+    assert ctx is not None  # tally_sheet always says where the sheet came from
     # The contact sheet `diagnose errors` drew beside the sheet, when there is one and it is a PNG.
     png = sheet.with_suffix(".png")
     contact = None

@@ -66,3 +66,21 @@ def test_each_rule_accepts_or_refuses_in_words(name: str, value: object) -> None
     """Any value, of any type: a rule answers None or (expected, example), never raises."""
     bad = RULES[name](value)
     assert bad is None or (isinstance(bad[0], str) and bad[0] and isinstance(bad[1], str) and bad[1])
+
+
+def test_tally_reads_the_error_rate_from_a_workdir_as_the_command_does(tmp_path: Path, cli) -> None:
+    import json
+
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("n,split,id,label,pred,blurry,mislabeled,note\n"
+                     + "".join(f"{i},dev,a{i},1,2,{'x' if i % 2 else ''},{'x' if i % 3 == 0 else ''},\n" for i in range(30)))
+    workdir = tmp_path / "wd"
+    workdir.mkdir()
+    (workdir / "manifest.json").write_text(json.dumps({"metric": "error", "splits": {"dev": {"error": 0.2, "errors": 50, "n": 250}}}))
+    result = diagnose.tally(sheet, workdir=workdir)
+    assert result.error == 0.2 and result.context is not None
+    assert result.context.split == "dev" and result.context.error_source == str(workdir / "manifest.json")
+    assert result.context.split_errors == 50
+    doc = json.loads(cli("tally", sheet, "--workdir", workdir, "--json").stdout)
+    assert doc["error"] == 0.2 and [c["count"] for c in doc["categories"]] == [c.count for c in result.categories]
+    assert diagnose.tally(sheet).error is None  # no workdir given: no error rate, no guess

@@ -6,6 +6,7 @@ error rate comes from `.diagnose/manifest.json` or `--error`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -35,40 +36,27 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead."),
 ) -> None:
-    from diagnose.core.tally import tally_marks
-    from diagnose.io.manifest import manifest_error
-    from diagnose.io.sheet import read_sheet
+    from diagnose import api
     from diagnose.io.splits import canonical_split
     from diagnose.render import print_json, stdout_console
-    from diagnose.render.tally import TallyContext, render_table, to_json, to_markdown
+    from diagnose.render.tally import render_table, to_json, to_markdown
 
     if as_json and markdown:
         raise UsageError("--json and --markdown: expected one output format, got both; pass one of them")
     wanted = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
     if categories is not None and not wanted:
         raise UsageError(f"--categories: expected comma-separated names, got {categories!r}; pass e.g. blurry,mislabeled")
-    data = read_sheet(sheet, categories=wanted)
-    split_name = canonical_split(split) if split is not None else data.split
-    source = None
-    split_errors = None
     if error is not None:
         if error > 1:
             error = error / 100  # 12 means 12%
         if not 0 <= error <= 1:
             raise UsageError(f"--error: expected a rate in [0, 1] (or a percentage), got {error}; pass e.g. 0.12")
-        source = "--error"
-    elif split_name:
-        error, source, split_errors = manifest_error(workdir, sheet, split_name)
-    result = tally_marks(
-        data.categories, data.category_cells(), notes=data.notes(), error=error, skip_unmarked=skip_unmarked
-    )
-    ctx = TallyContext(
-        sheet=str(sheet),
-        split=split_name,
-        error_source=source,
-        skipped_rows=data.skipped_rows,
-        split_errors=split_errors,
-    )
+    result = api.tally(sheet, error=error, split=canonical_split(split) if split is not None else None,
+                       categories=wanted, skip_unmarked=skip_unmarked, workdir=workdir)
+    ctx = result.context
+    assert ctx is not None
+    if error is not None:
+        ctx = replace(ctx, error_source="--error")
     if as_json:
         print_json(to_json(result, ctx))
     elif markdown:

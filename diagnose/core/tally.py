@@ -101,6 +101,7 @@ class SheetTally:
     tied_with_first: tuple[str, ...]  # categories not distinguishable from the first one
     note_words: tuple[tuple[str, int], ...]  # (word, rows whose note has it), most frequent first
     skipped_unmarked: bool = False
+    context: TallyContext | None = None  # where the sheet and the error rate came from, when known
 
     @property
     def first(self) -> str | None:

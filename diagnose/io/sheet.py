@@ -18,9 +18,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diagnose.exceptions import SheetError
 from diagnose.io.atomic import atomic_open
+
+if TYPE_CHECKING:
+    from diagnose.core.tally import SheetTally
 
 # Columns diagnose writes before the categories; everything else except the note is a category.
 FIXED_COLUMNS: tuple[str, ...] = (
@@ -299,3 +303,26 @@ def sheet_exists_with_work(path: Path) -> int:
         return read_sheet(path).filled_cells()
     except SheetError:
         return -1
+
+
+def tally_sheet(
+    sheet: Path, *, error: float | None = None, error_source: str | None = None, split: str | None = None,
+    categories: Sequence[str] | None = None, skip_unmarked: bool = False, workdir: Path | None = None,
+) -> SheetTally:
+    """Read a marked sheet and count it (core.tally.tally_marks), with its context. Without `error`,
+    the split's error rate comes from the manifest of `workdir` (or the `.diagnose/` beside the sheet)
+    for `split`, or the sheet's own split column."""
+    from dataclasses import replace
+
+    from diagnose.core.tally import TallyContext, tally_marks
+    from diagnose.io.manifest import manifest_error
+
+    data = read_sheet(sheet, categories=categories)
+    split_name = split if split is not None else data.split
+    split_errors = None
+    if error is None and split_name and workdir is not None:
+        error, error_source, split_errors = manifest_error(workdir, sheet, split_name)
+    result = tally_marks(data.categories, data.category_cells(), notes=data.notes(), error=error,
+                         skip_unmarked=skip_unmarked)
+    return replace(result, context=TallyContext(sheet=str(sheet), split=split_name, error_source=error_source,
+                                                skipped_rows=data.skipped_rows, split_errors=split_errors))
