@@ -23,6 +23,7 @@ _API = {
     "sanity": "diagnose.api",
     "lr_find": "diagnose.api",
     "check_data": "diagnose.api",
+    "compare": "diagnose.api",
     "GapReport": "diagnose.core.gaps",
     "Manifest": "diagnose.io.manifest",
     "DiagnoseError": "diagnose.exceptions",
@@ -33,6 +34,7 @@ __all__ = [
     "Manifest",
     "__version__",
     "check_data",
+    "compare",
     "curves",
     "gaps",
     "gaps_from_predictions",
@@ -45,6 +47,7 @@ __all__ = [
 if TYPE_CHECKING:
     from diagnose.api import (
         check_data,
+        compare,
         curves,
         gaps,
         gaps_from_predictions,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diagnose.arguments import RULES as _RULES
-from diagnose.arguments import checked, integer, optional
+from diagnose.arguments import checked, integer, number, optional
 from diagnose.defaults import BATCH_SIZE, DEVICE, LABEL_COLUMN, PRECISION, SEED
 from diagnose.exceptions import ArgumentError, SheetError
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import torch
 
     from diagnose.core.checks import Check, SanityChecks
+    from diagnose.core.compare import Comparison
     from diagnose.core.curves import Curves
     from diagnose.core.gaps import GapReport, Metric
     from diagnose.core.lrfind import LRFindResult
@@ -296,6 +297,21 @@ def tally(
             raise SheetError(exc.message.replace(str(path), "sheet (a DataFrame)")) from None
     assert result.context is not None
     return replace(result, context=replace(result.context, sheet="sheet (a DataFrame)"))
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@checked(old=_RULES["predictions"], new=_RULES["predictions"], human_error=optional(number(0.0, 1.0, 0.01, hi_open=True)))
+def compare(old: PathLike, new: PathLike, *, human_error: float | None = None) -> Comparison:
+    """Did it help? Two runs on the same splits (two `diagnose gaps` workdirs, or two folders of
+    `<split>.parquet` predictions), compared per split, per gap and per class: the change in error,
+    its 95% interval and p-value (McNemar's exact test when the items pair up, else Newcombe's
+    interval for two proportions). human_error: given, else the new run's, else the old run's.
+    Runs of different tasks, predictions that no longer match their manifest, and empty splits are refused."""
+    from diagnose.io.compare import compare_paths
+
+    return compare_paths(Path(old), Path(new), human_error=human_error)
 
 
 # --------------------------------------------------------------------------- checks

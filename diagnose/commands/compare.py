@@ -24,15 +24,18 @@ def command(
     json_out: opt.Json = False,
     markdown: opt.Markdown = False,
 ) -> None:
-    from diagnose.exceptions import UsageError
-    from diagnose.io.compare import compare_paths
+    from diagnose import api
+    from diagnose.exceptions import ArgumentError, UsageError
     from diagnose.io.splits import canonical_split
     from diagnose.render import print_json, stdout_console
     from diagnose.render.compare import render_markdown, render_rich
 
     opt.one_format(json_out, markdown)
     which = canonical_split(split) if split is not None else None
-    cmp = compare_paths(old, new, human_error=human_error)
+    try:
+        cmp = api.compare(old, new, human_error=human_error)
+    except ArgumentError as exc:  # the API names its arguments; here they are OLD, NEW and flags
+        raise UsageError(exc.as_flag({"old": "OLD", "new": "NEW"}.get(exc.argument, "--" + exc.argument.replace("_", "-")))) from None
     if which is not None and which not in cmp.per_class:
         raise UsageError(f"--split {split}: expected a split both runs have ({', '.join(cmp.splits)}), got {which}; pick one of them")
     if json_out:
