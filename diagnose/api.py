@@ -542,16 +542,18 @@ def _split_for(dataset: Dataset, name: str, module: torch.nn.Module, *, asked: s
 # --------------------------------------------------------------------------- curves
 
 
-@checked(classes=optional(integer(2, 10)))
+@checked(classes=optional(integer(2, 10)), judge=_RULES["show_progress"])
 def curves(
     logs: Any, *, smooth: float | None = None, classes: int | None = None, fmt: str | None = None,
-    metrics: Sequence[str] = (),
+    metrics: Sequence[str] = (), judge: bool = True,
 ) -> Curves:
     """Read training logs and say what the curves mean.
 
     logs: a log file or TensorBoard folder, several of them (a list), a pandas DataFrame of one row
-    per step or epoch, or a dict of column -> list of numbers. Returns a Curves result:
-    `.findings`, `.to_json()`, `.figure()` (a matplotlib Figure, saved only when asked)."""
+    per step or epoch, or a dict of column -> list of numbers. metrics: logged names to draw in panels
+    of their own (each must be found in the logs). judge=False reads the runs without their findings.
+    Returns a Curves result: `.findings`, `.to_json()`, `.figure()` (a matplotlib Figure, saved only
+    when asked), `.save(path)`."""
     import tempfile
 
     from diagnose.core.curves import Curves
@@ -576,5 +578,10 @@ def curves(
             paths = [Path(tmp) / "metrics.csv"]
             frame.to_csv(paths[0], index=False)
         parsed, labels = read_runs(paths, fmt=fmt)
-    results = [RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
+    for m in metrics:
+        if not any(log.get(m) is not None for log in parsed):
+            names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
+            raise ArgumentError("metrics", f"expected a name found in the logs, got none called that; found {', '.join(names)}",
+                                value=m)
+    results = [RunResult(log, find_hints(log.series, classes=classes) if judge else []) for log in parsed]
     return Curves(results, labels, smooth, tuple(metrics))

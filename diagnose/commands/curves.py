@@ -71,28 +71,27 @@ def command(
 
 def _curves(logs: list[Path], target: Path, fmt: LogFormat | None, smooth: float | None, metric: list[str],
             classes: int | None, list_names: bool, no_plot: bool, as_json: bool, markdown: bool) -> None:
-    from diagnose.runs import read_runs, save_curves_figure
+    from diagnose import api
+    from diagnose.exceptions import ArgumentError
 
     # A file holding several runs (a counter back at its start) gives one entry per run, never only the last.
-    parsed, labels = read_runs(logs, fmt=fmt.value if fmt is not None else None)
-    for m in metric:
-        if not any(log.get(m) is not None for log in parsed):
-            names = sorted({*(n for log in parsed for n in log.series), *(n for log in parsed for n in log.others)})
-            raise UsageError(f"--metric {m}: expected a name found in the logs, got none called that; found {', '.join(names)}")
-
+    try:
+        result = api.curves(logs, smooth=smooth, classes=classes, fmt=fmt.value if fmt is not None else None,
+                            metrics=metric, judge=not list_names)
+    except ArgumentError as exc:
+        if exc.argument == "metrics":
+            raise UsageError(exc.as_flag("--metric")) from None
+        raise
     from diagnose import render
     from diagnose.render import curves as rc
 
+    parsed = [r.log for r in result.runs]
     if list_names:
         if as_json:
             render.print_json(rc.list_json(parsed))
         else:
             rc.render_list(render.stdout_console(), parsed)
         return
-
-    from diagnose.core.hints import RunResult, find_hints
-
-    results = [RunResult(log, find_hints(log.series, classes=classes)) for log in parsed]
     said: set[tuple[Path, str]] = set()
     for log in parsed:
         for note in log.notes:
@@ -102,14 +101,14 @@ def _curves(logs: list[Path], target: Path, fmt: LogFormat | None, smooth: float
 
     plot_path = None
     if not no_plot:
-        kept = save_curves_figure(labels, results, str(target), smooth=smooth, metrics=metric)
+        kept = result.save(target)
         if kept is not None:
             sys.stderr.write(f"note: {target} was not written by diagnose; kept it as {kept}\n")
         plot_path = str(target)
 
     if as_json:
-        render.print_json(rc.to_json(results, plot_path, metric))
+        render.print_json(rc.to_json(result.runs, plot_path, metric))
     elif markdown:
-        sys.stdout.write(rc.findings_markdown(results, plot_path))
+        sys.stdout.write(rc.findings_markdown(result.runs, plot_path))
     else:
-        rc.render_findings(render.stdout_console(), results, plot_path)
+        rc.render_findings(render.stdout_console(), result.runs, plot_path)

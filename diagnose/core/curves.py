@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,6 +35,13 @@ class Curves:
         from diagnose.runs import curves_figure
 
         return curves_figure(self.labels, self.runs, smooth=self.smooth, metrics=self.metrics)
+
+    def save(self, path: str | Path) -> str | None:
+        """Write the figure to `path` (.png, .svg or .pdf) as `diagnose curves` does: atomically, a file
+        diagnose did not write kept as a .bak first. Returns that backup's path, or None."""
+        from diagnose.runs import save_curves_figure
+
+        return save_curves_figure(self.labels, self.runs, str(path), smooth=self.smooth, metrics=self.metrics)
 
     def __repr__(self) -> str:
         return f"Curves({len(self.runs)} runs, {len(self.findings)} findings)"
