@@ -66,6 +66,7 @@ def gaps(
     full_digest: bool = False,
     force_verdict: bool = False,
     standardize: str | None = None,
+    transform: Callable[[Any], Any] | str | None = None,
 ) -> GapReport:
     """Evaluate `model` on train / train_dev / dev / test and measure the gaps between them.
 
@@ -92,7 +93,9 @@ def gaps(
     mean, std: image folders are normalized as decoded (pixels in [0, 1]); tensor, array and table
     splits on their values as read, one value or one per feature (column, channel). standardize:
     "train" computes each feature's mean and std over the train split (as StandardScaler fitted on
-    train). The manifest records the preprocessing and its values.
+    train). transform: a function from a batch x (B, ...) float32 tensor to the batch the model takes,
+    or "module:function" / "path/to/file.py:function" from your own code (imported like `arch`),
+    applied after mean/std. The manifest records the preprocessing and its values.
 
     Returns a GapReport: `.verdict`, `.splits["dev"].error`, `.gaps["variance"].ci`, `.to_json()`,
     `.per_class()`. Under torchrun, ranks other than 0 get None.
@@ -114,7 +117,7 @@ def gaps(
     human_error_target = check_human_error(human_error_target, metric, "human_error_target")
     dataset = as_dataset(splits, classes=classes, batch_size=batch_size, label_column=label_column, image_size=image_size,
                          mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None,
-                         workers=workers, standardize=standardize)
+                         workers=workers, standardize=standardize, transform=transform, app_dir=app_dir)
     if classes is not None:
         dataset.classes = list(classes)
     owned = workdir is None
@@ -212,7 +215,9 @@ def _preprocessing_record(dataset: Dataset, *, image_size: tuple[int, int] | Non
     if any(s.format == "images" for s in dataset.splits.values()):
         out["images"] = {"image_size": list(image_size) if image_size else None,
                          "mean": list(mean) if mean is not None else None, "std": list(std) if std is not None else None}
-    return out or {"kind": "none"}
+    if dataset.transform is not None:
+        out["transform"] = dataset.transform
+    return out if "kind" in out else {"kind": "none", **out}
 
 
 def _remove_tree(folder: Path) -> None:

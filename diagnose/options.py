@@ -93,6 +93,10 @@ Std = Annotated[
     str | None,
     typer.Option("--std", help="Standard deviation the inputs are divided by after --mean: one value, or one per channel or column, e.g. 0.229,0.224,0.225."),
 ]
+Transform = Annotated[
+    str | None,
+    typer.Option("--transform", metavar="MODULE:FUNCTION", help="A function of your own from a batch of inputs (a float32 tensor, after --mean/--std) to the batch the model takes: package.module:function or path/to/file.py:function, imported as --arch is."),
+]
 Standardize = Annotated[
     str | None,
     typer.Option("--standardize", metavar="train", help="Standardize tensor and table splits with each feature's (column's, channel's) mean and standard deviation over the train split, as a StandardScaler fitted on train; recorded in the manifest."),

@@ -166,3 +166,43 @@ def test_a_constant_model_on_a_table_gets_no_prescription(cli, table: Path, tmp_
     assert doc["baseline"]["model_better"] is False and doc["verdict"]["problem"] is None
     assert doc["withheld_verdict"]["problem"] == "avoidable_bias"
     assert doc["doubts"][0].startswith("the model is not significantly better on train")
+
+
+@pytest.mark.parametrize("name", ["signals", "table"])
+def test_transform_from_the_users_own_file_counts_exactly(cli, request, tmp_path: Path, name: str) -> None:
+    project = request.getfixturevalue(name)
+    loop = _loop(project)
+    code = tmp_path / "prep.py"
+    code.write_text(
+        "import torch\n\n"
+        f"MEAN = torch.tensor({loop['mean']!r}, dtype=torch.float32)\n"
+        f"STD = torch.tensor({loop['std']!r}, dtype=torch.float32)\n\n\n"
+        "def standardize(x):\n"
+        "    shape = (1, -1) + (1,) * (x.ndim - 2)\n"
+        "    return (x - MEAN.reshape(shape)) / STD.reshape(shape)\n",
+        encoding="utf-8",
+    )
+    doc = _gaps(cli, project, tmp_path / "wd", "--transform", f"{code}:standardize")
+    assert doc["verdict_withheld"] is False and doc["warnings"] == []
+    assert {s: doc["splits"][s]["errors"] for s in SPLITS} == _errors(project, loop["mean"], loop["std"])
+    rec = json.loads((tmp_path / "wd" / "manifest.json").read_text())["preprocessing"]
+    assert rec == {"kind": "none", "transform": f"{code}:standardize"}
+    bad = cli("gaps", project / "weights.pt", project / "data", "--arch", _arch(project), "--transform",
+              f"{code}:nope", "--workdir", tmp_path / "wd2")
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == (f"Error: --transform {code}:nope: expected a function nope in {code}, got no such "
+                                  "callable; check the name")
+
+
+def test_transform_as_a_python_function_in_the_api(signals: Path) -> None:
+    import diagnose
+
+    loop = _loop(signals)
+    mean = torch.tensor(loop["mean"], dtype=torch.float32).reshape(1, -1, 1)
+    std = torch.tensor(loop["std"], dtype=torch.float32).reshape(1, -1, 1)
+    model = torch.jit.load(str(signals / "model.pt"))
+    data = {s: _raw(signals, s) for s in SPLITS}
+    report = diagnose.gaps(model, {s: (torch.from_numpy(x), torch.from_numpy(y)) for s, (x, y) in data.items()},
+                           transform=lambda x: (x - mean) / std)
+    assert {s: report.splits[s].errors for s in SPLITS} == _errors(signals, loop["mean"], loop["std"])
+    assert report.withheld is None

@@ -39,6 +39,7 @@ def command(
     mean: opt.Mean = None,
     std: opt.Std = None,
     standardize: opt.Standardize = None,
+    transform: opt.Transform = None,
     per_class: bool = typer.Option(False, "--per-class", help="Also show which classes drive each gap."),
     json_out: opt.Json = False,
     markdown: opt.Markdown = False,
@@ -92,7 +93,7 @@ def command(
                 label_column=settings.get("label_column"), image_size=settings.get("image_size"),
                 mean=settings.get("mean"), std=settings.get("std"), classes=settings.get("classes"),
                 workdir=run.staged, show_progress=not (json_out or markdown), full_digest=full_digest,
-                force_verdict=force_verdict, standardize=standardize,
+                force_verdict=force_verdict, standardize=standardize, transform=transform,
             )
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return

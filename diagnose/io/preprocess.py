@@ -179,3 +179,120 @@ def preprocess_splits(
     record = Preprocessing(kind=kind, mean=[float(v) for v in (mean or [0.0])], std=[float(v) for v in (std or [1.0])],
                            features=getattr(first, "features", None))
     return out, record
+
+
+# --------------------------------------------------------------------------- --transform
+
+
+def load_transform(spec: str, *, app_dir: Any = None) -> Any:
+    """The function named by "package.module:function" or "path/to/file.py:function", from the user's
+    own code (imported as --arch imports an architecture: a file with its folder on sys.path, or a
+    module found from --app-dir). Raises UsageError naming --transform."""
+    import hashlib
+    import importlib
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from diagnose.io.models import _missing_module_hint, _user_error, use_app_dir
+
+    flag = f"--transform {spec}"
+    if ":" not in spec:
+        raise UsageError(f"{flag}: expected package.module:function or path/to/file.py:function, got no ':'; "
+                         "add the function name after a colon")
+    where, _, name = spec.rpartition(":")
+    folder = use_app_dir(app_dir)
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        file = Path(where)
+        if not file.is_file():
+            raise UsageError(f"{flag}: expected a Python file at {file}, got nothing there; check the path")
+        mod_name = f"_diagnose_transform_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
+        module_spec = importlib.util.spec_from_file_location(mod_name, file)
+        if module_spec is None or module_spec.loader is None:
+            raise UsageError(f"{flag}: expected an importable Python file, got {file}; check the path")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[mod_name] = module
+        sys.path.insert(0, str(file.resolve().parent))
+        try:
+            module_spec.loader.exec_module(module)
+        except ModuleNotFoundError as exc:
+            sys.modules.pop(mod_name, None)
+            raise UsageError(f"{flag}: {_missing_module_hint(exc, folder, 'the transform')}") from None
+        except Exception as exc:  # the user's file failed while importing: its own error and line
+            sys.modules.pop(mod_name, None)
+            raise UsageError(f"{flag}: expected {file} to import, got {_user_error(exc, file)}; fix the file") from None
+        finally:
+            sys.path.remove(str(file.resolve().parent))
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            raise UsageError(f"{flag}: {_missing_module_hint(exc, folder, 'the transform')}") from None
+        except ImportError as exc:
+            raise UsageError(f"{flag}: expected an importable module {where}, got {type(exc).__name__}: {exc}; "
+                             "install the package or pass path/to/file.py:function") from None
+    fn = getattr(module, name, None)
+    if fn is None or not callable(fn):
+        raise UsageError(f"{flag}: expected a function {name} in {where}, got no such callable; check the name")
+    return fn
+
+
+class TransformedSplit(Split):
+    """A split whose batches are `fn(x)`: x (B, *input_shape) float32 in, (B, ...) float32 out."""
+
+    def __init__(self, inner: Split, fn: Any, name: str) -> None:
+        super().__init__(inner.name, inner.path, inner.labels(), inner.input_shape)
+        self.inner, self.fn, self.transform = inner, fn, name
+        self.format = inner.format
+        self._ids = inner.ids()
+        first = next(iter(inner.batches(2)), None)
+        if first is not None:
+            self.input_shape = tuple(int(d) for d in self._apply(first.x, first.index).shape[1:])
+
+    @property
+    def features(self) -> list[str] | None:
+        features = getattr(self.inner, "features", None)
+        return features if features is not None and self.input_shape == self.inner.input_shape else None
+
+    @property
+    def labels_known(self) -> bool:
+        return getattr(self.inner, "labels_known", True)
+
+    def labels(self) -> np.ndarray:
+        return self.inner.labels()
+
+    def _apply(self, x: Any, index: np.ndarray) -> Any:
+        import torch
+
+        from diagnose.io.models import _user_error
+
+        try:
+            out = self.fn(x)
+        except Exception as exc:  # the user's function failed: its own error and line
+            raise UsageError(f"--transform {self.transform}: expected it to take a batch of shape {tuple(x.shape)} "
+                             f"from {self.path}, got {_user_error(exc, None)}; fix the function") from None
+        if not isinstance(out, torch.Tensor) or out.ndim == 0 or out.shape[0] != len(index):
+            got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+            raise UsageError(f"--transform {self.transform}: expected a tensor with one row per item ({len(index)}), "
+                             f"got {got}; return the transformed batch")
+        return out.to(torch.float32)
+
+    def batches(self, batch_size: int, indices: np.ndarray | None = None) -> Iterator[Batch]:
+        for b in self.inner.batches(batch_size, indices):
+            yield Batch(b.index, self._apply(b.x, b.index), b.y)
+
+
+def transform_splits(splits: dict[str, Split], transform: Any, *, app_dir: Any = None) -> tuple[dict[str, Split], str | None]:
+    """Every split's batches through `transform` (a function, or its "module:function" spec), after
+    any --mean/--std; image folders included. Returns the splits and the name recorded in the manifest."""
+    if transform is None:
+        return splits, None
+    if isinstance(transform, str):
+        fn, name = load_transform(transform, app_dir=app_dir), transform
+    elif callable(transform):
+        fn = transform
+        name = f"{getattr(transform, '__module__', '?')}:{getattr(transform, '__qualname__', type(transform).__name__)}"
+    else:
+        raise UsageError(f"transform: expected a function from a batch to a batch or 'module:function', got "
+                         f"{type(transform).__name__}; pass one of those")
+    return {n: TransformedSplit(s, fn, name) for n, s in splits.items()}, name

@@ -395,11 +395,12 @@ class Dataset:
     config: dict[str, Any] = field(default_factory=dict)
     # What was done to tensor and table splits' values (io.preprocess.Preprocessing), or None.
     preprocessing: Any = None
+    transform: str | None = None  # the --transform function every batch went through, by name
 
     def with_image_channels(self, channels: int) -> Dataset:
         """Image-folder splits decoded as `channels` (1 or 3); other splits as they are. No file is re-listed."""
         splits = {n: s.with_channels(channels) if isinstance(s, ImageSplit) else s for n, s in self.splits.items()}
-        return Dataset(self.root, splits, self.classes, self.human_error, self.config, self.preprocessing)
+        return Dataset(self.root, splits, self.classes, self.human_error, self.config, self.preprocessing, self.transform)
 
 
 # --------------------------------------------------------------------------- discovery
