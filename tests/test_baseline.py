@@ -151,6 +151,11 @@ def test_cli_withholds_the_verdict_of_a_constant_model_with_exit_code_4(cli, tmp
     y = torch.load(data / "train.pt")["y"]
     assert doc["baseline"]["splits"]["train"]["errors"] == int((y != 0).sum()) == doc["splits"]["train"]["errors"]
     assert doc["verdict_withheld"] is True and doc["verdict"]["problem"] is None
+    # The report page shows the baseline and withholds the verdict as the terminal does.
+    page = cli("report", "--workdir", tmp_path / "wd", "--out", tmp_path / "report.html")
+    assert page.exit_code == 0, page.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Verdict withheld:" in html and "majority class" in html and "Train a bigger model" not in html
     # A sample of "errors" of those predictions says it is no error analysis.
     sheet = cli("errors", "--workdir", tmp_path / "wd", "--split", "dev", "--out", tmp_path / "errors.csv")
     assert sheet.exit_code == 0, sheet.output
