@@ -68,6 +68,9 @@ def gaps(
     workers: int = 0,
     show_progress: bool = False,
     full_digest: bool = False,
+    force_verdict: bool = False,
+    standardize: str | None = None,
+    transform: Callable[[Any], Any] | str | None = None,
 ) -> GapReport:
     """Evaluate `model` on train / train_dev / dev / test and measure the gaps between them.
 
@@ -86,10 +89,28 @@ def gaps(
     full_digest: record a full sha256 of the model, split and predictions files in the manifest, beside
     the sampled fingerprint recorded by default (io.digest).
 
+    `.baseline` holds the error of always predicting train's most frequent class on each split. When
+    the model is not significantly better than that on train, or the batch-norm input check says the
+    train split is not what the model was trained on, the verdict is withheld (`.withheld` holds it,
+    `.doubts` says why, `.verdict.advice` what to check first); force_verdict=True keeps it.
+
+    mean, std: image folders are normalized as decoded (pixels in [0, 1]); tensor, array and table
+    splits on their values as read, one value or one per feature (column, channel). standardize:
+    "train" computes each feature's mean and std over the train split (as StandardScaler fitted on
+    train). transform: a function from a batch x (B, ...) float32 tensor to the batch the model takes,
+    or "module:function" / "path/to/file.py:function" from your own code (imported like `arch`),
+    applied after mean/std. The manifest records the preprocessing and its values.
+
     Returns a GapReport: `.verdict`, `.splits["dev"].error`, `.gaps["variance"].ci`, `.to_json()`,
     `.per_class()`. Under torchrun, ranks other than 0 get None.
     """
-    from diagnose.core.gaps import check_human_error, compute_gaps
+    from diagnose.core.gaps import (
+        INPUT_CHECK_DOUBT,
+        check_human_error,
+        compute_gaps,
+        judge,
+        majority_baseline,
+    )
     from diagnose.evaluate import evaluate_model
     from diagnose.io.digest import digest_file
     from diagnose.io.manifest import DataRecord, Manifest, ModelRecord, SplitFile, SplitRun, write_manifest
@@ -100,7 +121,7 @@ def gaps(
     human_error_target = check_human_error(human_error_target, metric, "human_error_target")
     dataset = as_dataset(splits, classes=classes, batch_size=batch_size, label_column=label_column, image_size=image_size,
                          mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None,
-                         workers=workers)
+                         workers=workers, standardize=standardize, transform=transform, app_dir=app_dir)
     if classes is not None:
         dataset.classes = list(classes)
     owned = workdir is None
@@ -149,8 +170,10 @@ def gaps(
 
     module = loaded["model"].module if "model" in loaded else model
     warning = input_statistics_warning(module, dataset.splits.get("train"), device=evaluation.device)
+    baseline = majority_baseline(confusions, classes_) if metric == "error" else None
     report = replace(report, notes=tuple(notes) + report.notes, classes=classes_, confusions=confusions or None,
-                     predictions=str(folder / PREDICTIONS), warnings=(warning,) if warning else ())
+                     predictions=str(folder / PREDICTIONS), warnings=(warning,) if warning else (), baseline=baseline)
+    report = judge(report, doubts=(INPUT_CHECK_DOUBT,) if warning else (), force=force_verdict)
     if owned:
         weakref.finalize(report, _remove_tree, folder)
         return report
@@ -175,6 +198,7 @@ def gaps(
                                  fingerprint=split_digests[n].fingerprint if n in split_digests else None)
                     for n, s in dataset.splits.items()},
         ),
+        preprocessing=_preprocessing_record(dataset, image_size=image_size, mean=mean, std=std),
         classes=classes_, num_classes=evaluation.num_classes, human_error=human, device=evaluation.device,
         precision=precision, max_items=max_items, seed=seed, world_size=evaluation.world_size,
         splits={n: SplitRun(file=f"{PREDICTIONS}/{n}.parquet", n=ev.tally.n, n_total=ev.n_total,
@@ -184,6 +208,20 @@ def gaps(
         report=report.to_json(),
     ))
     return report
+
+
+def _preprocessing_record(dataset: Dataset, *, image_size: tuple[int, int] | None, mean: Sequence[float] | None,
+                          std: Sequence[float] | None) -> dict[str, Any]:
+    """What the model was fed, for the manifest: image decoding and tensor or table preprocessing."""
+    out: dict[str, Any] = {}
+    if dataset.preprocessing is not None:
+        out = dataset.preprocessing.to_json()
+    if any(s.format == "images" for s in dataset.splits.values()):
+        out["images"] = {"image_size": list(image_size) if image_size else None,
+                         "mean": list(mean) if mean is not None else None, "std": list(std) if std is not None else None}
+    if dataset.transform is not None:
+        out["transform"] = dataset.transform
+    return out if "kind" in out else {"kind": "none", **out}
 
 
 def _remove_tree(folder: Path) -> None:
@@ -218,11 +256,12 @@ def _hash_files(dataset: Dataset, *, full: bool) -> dict[str, Future[FileDigest]
 @checked
 def gaps_from_predictions(
     predictions: PathLike, *, metric: Metric = "error", human_error: float | None = None,
-    classes: list[str] | None = None,
+    classes: list[str] | None = None, force_verdict: bool = False,
 ) -> GapReport:
     """The gaps of saved predictions: a folder of `<split>.parquet` files (or `<split>/` shards) with
-    `label` and `pred` columns, from `diagnose gaps` or any framework."""
-    from diagnose.core.gaps import check_human_error, compute_gaps
+    `label` and `pred` columns, from `diagnose gaps` or any framework. The chance baseline and the
+    withheld verdict as in `gaps`."""
+    from diagnose.core.gaps import check_human_error, compute_gaps, judge, majority_baseline
     from diagnose.io.manifest import read_manifest
     from diagnose.io.predictions import prediction_files, tally_predictions
     from diagnose.io.splits import read_classes, read_config
@@ -240,7 +279,9 @@ def gaps_from_predictions(
     report = compute_gaps({n: t.summary(n) for n, t in tallies.items()}, human_error=human_error, metric=metric)
     confusions = {n: t.confusion for n, t in tallies.items() if t.confusion is not None}
     folder = directory if not (directory / "predictions").is_dir() else directory / "predictions"
-    return replace(report, classes=classes, confusions=confusions or None, predictions=str(folder))
+    baseline = majority_baseline(confusions, classes) if metric == "error" else None
+    report = replace(report, classes=classes, confusions=confusions or None, predictions=str(folder), baseline=baseline)
+    return judge(report, force=force_verdict)
 
 
 # --------------------------------------------------------------------------- errors and tally
@@ -322,14 +363,15 @@ def check_data(
     splits: Mapping[str, Any] | PathLike, *, error_rate: float = 0.1, batch_size: int = 1024,
     classes: list[str] | None = None, label_column: str = "label", image_size: tuple[int, int] | None = None,
     mean: Sequence[float] | None = None, std: Sequence[float] | None = None, workers: int = 0,
+    standardize: str | None = None,
 ) -> list[Check]:
     """Checks of the splits before trusting any number measured on them: sizes, class balance,
-    label and input shift, leakage between splits. splits: as for `gaps`."""
+    label and input shift, leakage between splits. splits, mean, std, standardize: as for `gaps`."""
     from diagnose.io.memory import as_dataset
 
     dataset = as_dataset(splits, classes=classes, batch_size=batch_size, label_column=label_column, image_size=image_size,
                          mean=list(mean) if mean is not None else None, std=list(std) if std is not None else None,
-                         workers=workers)
+                         workers=workers, standardize=standardize)
     checks, _ = data_checks(dataset, error_rate=error_rate, batch_size=batch_size)
     return checks
 

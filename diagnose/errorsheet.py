@@ -509,6 +509,11 @@ def _run_in(
         raise DataError(f"{path}: expected at least one prediction, got 0 rows; check the file")
     pairs = tuple((_name(a, classes), _name(b, classes), c) for a, b, c in result.pairs)
     notes: list[str] = []
+    report = (manifest.report or {}) if manifest is not None else {}
+    if report.get("verdict_withheld"):  # the gaps run doubted its own inputs (diagnose.core.gaps.judge)
+        notes.append("The gaps run of these predictions withheld its verdict: " + "; ".join(map(str, report.get("doubts") or ()))
+                     + ". While preprocessing is in doubt this sample is not error analysis: its errors may all be "
+                     "preprocessing errors. Fix what `diagnose gaps` lists first.")
     entry = manifest.splits.get(split) if manifest is not None else None
     if entry is not None and entry.n_total is not None and entry.n_total > result.items:
         notes.append(

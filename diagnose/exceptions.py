@@ -65,6 +65,14 @@ class GateFailed(DiagnoseError):
     exit_code = 3
 
 
+class VerdictWithheld(DiagnoseError):
+    """The gaps were shown but the verdict withheld: the model does no better than always predicting
+    the most frequent class, or its inputs are not what it was trained on (exit code 4, so a script
+    can tell numbers to distrust from a failed run). `--force-verdict` shows the verdict instead."""
+
+    exit_code = 4
+
+
 class ArgumentError(UsageError):
     """A library argument with a value that cannot work. The message names the argument as Python
     spells it (`max_items: expected ...`); the command line shows the flag instead (`--max-items`).

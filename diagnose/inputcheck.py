@@ -25,6 +25,15 @@ SHIFT_LIMIT = 0.5
 VARIANCE_RATIO_LIMIT = 4.0
 CAUSES = ("normalization (--mean/--std)", "resizing (--image-size)", "channel order (RGB vs BGR)",
           "eval mode (dropout, batch norm)", "another checkpoint than the one the log belongs to")
+# The same, in the words of tensor and table data (no pixels to resize there).
+CAUSES_BY_KIND = {
+    "images": CAUSES,
+    "table": ("standardization (--standardize train, or --mean/--std per column)",
+              "the columns, their order and their units", "eval mode (dropout, batch norm)",
+              "another checkpoint than the one the log belongs to"),
+    "tensor": ("normalization (--standardize train, or --mean/--std per channel)", "the order of the channels",
+               "eval mode (dropout, batch norm)", "another checkpoint than the one the log belongs to"),
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class InputStats:
     channels: int
     shift: float  # median |mean - running_mean| / running sd
     variance_ratio: float  # median var / running_var (geometric)
+    shifts: tuple[float, ...] = ()  # per channel, |mean - running_mean| / running sd
 
     @property
     def off(self) -> bool:
@@ -87,10 +97,10 @@ def first_norm_stats(module: Any, split: Any, *, device: Any = "cpu", items: int
     assert bn.running_mean is not None and bn.running_var is not None  # the layer was chosen for having them
     running_var = bn.running_var.detach().float().cpu()
     sd = (running_var + bn.eps).sqrt()
-    shift = ((acts.mean(1) - bn.running_mean.detach().float().cpu()).abs() / sd).median()
+    shifts = (acts.mean(1) - bn.running_mean.detach().float().cpu()).abs() / sd
     ratio = (acts.var(1) + bn.eps) / (running_var + bn.eps)
-    return InputStats(layer=name or type(bn).__name__, channels=int(acts.shape[0]), shift=float(shift),
-                      variance_ratio=float(ratio.log().median().exp()))
+    return InputStats(layer=name or type(bn).__name__, channels=int(acts.shape[0]), shift=float(shifts.median()),
+                      variance_ratio=float(ratio.log().median().exp()), shifts=tuple(float(v) for v in shifts))
 
 
 def input_statistics_warning(module: Any, split: Any, *, device: Any = "cpu") -> str | None:
@@ -100,19 +110,44 @@ def input_statistics_warning(module: Any, split: Any, *, device: Any = "cpu") ->
     stats = first_norm_stats(module, split, device=device)
     if stats is None or not stats.off:
         return None
-    return (
+    head = (
         f"the train split does not look like what the model was trained on: at its first batch-norm layer "
         f"({stats.layer}) the inputs are shifted by {stats.shift:.1f} running standard deviations and their "
         f"variance is x{stats.variance_ratio:.2g} of the training one (median over {stats.channels} channels). "
-        "A model trained on normalized inputs and fed raw pixels looks like this; every error below is then too "
-        "high. Check normalization (--mean/--std, or mean/std in pyproject.toml [tool.diagnose]), resizing "
-        "(--image-size) and channel order."
+    )
+    settings = "or mean/std in pyproject.toml [tool.diagnose]"
+    if getattr(split, "format", "") == "images":
+        return head + (
+            "A model trained on normalized inputs and fed raw pixels looks like this; every error below is then too "
+            f"high. Check normalization (--mean/--std, {settings}), resizing (--image-size) and channel order."
+        )
+    features = getattr(split, "features", None)
+    shape = tuple(getattr(split, "input_shape", ()))
+    # The layer sees the inputs themselves (batch norm first): its channels are the data's own.
+    direct = bool(shape) and shape[0] == stats.channels
+    worst = sorted(range(len(stats.shifts)), key=lambda i: -stats.shifts[i])[:3] if direct else []
+    if features is not None:
+        named = (" The columns furthest from training: "
+                 + ", ".join(f"{features[i]} ({stats.shifts[i]:.1f})" for i in worst) + ".") if worst else ""
+        return head + named + (
+            " A model trained on standardized columns and fed them in their stored units looks like this; every "
+            "error below is then too high. Standardize as in training (--standardize train, or --mean/--std with "
+            f"one value per column: {', '.join(features[:6])}{', ...' if len(features) > 6 else ''}; {settings}), "
+            "and check that the columns are the ones, in the order and units, the model was trained on."
+        )
+    where = "channel" if len(shape) >= 2 else "feature"
+    named = (f" The {where}s furthest from training: " + ", ".join(f"{i} ({stats.shifts[i]:.1f})" for i in worst)
+             + ".") if worst else ""
+    return head + named + (
+        " A model trained on normalized inputs and fed the stored values looks like this; every error below is "
+        f"then too high. Normalize as in training (--standardize train, or --mean/--std with one value per {where}"
+        f"{f' ({shape[0]})' if shape else ''}; {settings})."
     )
 
 
 def log_disagreement(
     *, log_name: str, log_value: float, kind: str, split: str, n: int, errors: int | None,
-    loss: tuple[float, float] | None,
+    loss: tuple[float, float] | None, data_kind: str = "images",
 ) -> str | None:
     """The log's last validation value against what was measured on `split` (n items).
 
@@ -150,7 +185,8 @@ def log_disagreement(
         return None
     return (
         f"the training log's last {logged} disagrees with {split} measured here ({measured}; {gap}). "
-        f"The model is not being fed what it was validated on; likely causes: {', '.join(CAUSES)}."
+        f"The model is not being fed what it was validated on; likely causes: "
+        f"{', '.join(CAUSES_BY_KIND.get(data_kind, CAUSES))}."
     )
 
 
@@ -173,8 +209,9 @@ def last_validation(path: Any) -> tuple[str, float, str] | None:
     return None
 
 
-def check_log(path: Any, report: Any, *, split: str = "train_dev") -> str | None:
+def check_log(path: Any, report: Any, *, split: str = "train_dev", data_kind: str = "images") -> str | None:
     """The warning of `log_disagreement` for a GapReport (its saved predictions give the loss), or None.
+    data_kind: "images", "tensor" or "table", the words its likely causes are given in.
 
     Raises UsageError when `split` was not measured or the log has no validation metric."""
     import numpy as np
@@ -205,4 +242,4 @@ def check_log(path: Any, report: Any, *, split: str = "train_dev") -> str | None
                 if v.size > 1:
                     loss = (float(v.mean()), float(v.std(ddof=1)))
     return log_disagreement(log_name=name, log_value=value, kind=kind, split=split, n=result.n,
-                            errors=result.errors, loss=loss)
+                            errors=result.errors, loss=loss, data_kind=data_kind)

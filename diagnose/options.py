@@ -91,11 +91,19 @@ LabelColumn = Annotated[str, typer.Option("--label-column", help="Label column i
 ImageSize = Annotated[str | None, typer.Option("--image-size", help="Resize images to H,W (or one number for square).")]
 Mean = Annotated[
     str | None,
-    typer.Option("--mean", help="Per-channel mean subtracted from image pixels in [0, 1], e.g. 0.485,0.456,0.406."),
+    typer.Option("--mean", help="Mean subtracted from the inputs: one value, or one per channel (image pixels in [0, 1], e.g. 0.485,0.456,0.406; signal channels) or per column of a table, on the values as stored."),
 ]
 Std = Annotated[
     str | None,
-    typer.Option("--std", help="Per-channel standard deviation pixels are divided by, e.g. 0.229,0.224,0.225."),
+    typer.Option("--std", help="Standard deviation the inputs are divided by after --mean: one value, or one per channel or column, e.g. 0.229,0.224,0.225."),
+]
+Transform = Annotated[
+    str | None,
+    typer.Option("--transform", metavar="MODULE:FUNCTION", help="A function of your own from a batch of inputs (a float32 tensor, after --mean/--std) to the batch the model takes: package.module:function or path/to/file.py:function, imported as --arch is."),
+]
+Standardize = Annotated[
+    str | None,
+    typer.Option("--standardize", metavar="train", help="Standardize tensor and table splits with each feature's (column's, channel's) mean and standard deviation over the train split, as a StandardScaler fitted on train; recorded in the manifest."),
 ]
 
 # --------------------------------------------------------------------------- curves
@@ -131,7 +139,7 @@ def parse_floats(text: str | None, option: str) -> list[float] | None:
     if not all(math.isfinite(v) for v in values):
         raise UsageError(f"{option}: expected finite numbers, got {text!r}; fix the list")
     if option == "--std" and min(values) <= 0:
-        raise UsageError(f"{option}: expected standard deviations > 0 (pixels are divided by them), got {text!r}; "
+        raise UsageError(f"{option}: expected standard deviations > 0 (the inputs are divided by them), got {text!r}; "
                          "pass e.g. --std 0.229,0.224,0.225")
     return values
 

@@ -212,6 +212,37 @@ def test_input_shift_quiet_on_random_splits(healthy, healthy_images) -> None:
         assert c.status == "pass", c.evidence
 
 
+def _widened(splits, name: str, factor: float, column: int | None = None):
+    """A copy of the splits with `name`'s inputs spread `factor` times wider about their mean (one
+    column, or all), the mean kept: what a split left unnormalized or stored in other units looks like."""
+    out = {k: (x.astype(np.float64).copy(), y) for k, (x, y) in splits.items()}
+    x = out[name][0]
+    if column is None:
+        out[name] = ((x - x.mean(axis=0)) * factor + x.mean(axis=0), out[name][1])
+    else:
+        x[:, column] = (x[:, column] - x[:, column].mean()) * factor + x[:, column].mean()
+    return out
+
+
+def test_input_shift_sees_a_split_ten_times_wider_with_the_same_mean(healthy) -> None:
+    wide = _widened(healthy, "dev", 10.0)
+    c = dc.check_input_shift(_summaries(wide))
+    row = c.details["pairs"]["dev/test"]
+    assert c.status == "fail" and row["scaled"] and not row["shifted"]
+    assert c.evidence.startswith("Input scales differ: ")
+    # independent: the population standard deviation of each feature's values, per split
+    a, b = wide["dev"][0], wide["test"][0]
+    j = row["max_sd_ratio_channel"]
+    assert row["max_sd_ratio"] == pytest.approx(b[:, j].std() / a[:, j].std(), rel=1e-6)
+    assert row["sd_a"] == pytest.approx(a[:, j].std(), rel=1e-6)
+    # one column in other units (x100) is named alone
+    one = dc.check_input_shift(_summaries(_widened(healthy, "test", 100.0, column=20)))
+    assert one.details["pairs"]["dev/test"]["scaled_channels"] == [20]
+    # random splits of the same data: quiet (sparse pixels vary 2-3x in spread between them)
+    assert not any(r["scaled"] for r in dc.check_input_shift(_summaries(healthy)).details["pairs"].values())
+    assert dc.check_input_shift(_summaries(_widened(healthy, "dev", 1.5))).status == "pass"
+
+
 def test_shift_between_train_and_dev_is_by_design_with_train_dev(healthy) -> None:
     shifted = shift_split(shift_split(healthy, "dev", keep_classes=10), "test", keep_classes=10)
     c = dc.check_input_shift(_summaries(shifted))

@@ -77,9 +77,9 @@ def test_markdown_output(cli, example_model, example_data, tmp_path) -> None:
     r = cli("gaps", example_model, example_data, "--markdown", "--workdir", tmp_path)
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "| level | n | error | 95% CI | gap | gap 95% CI |"
-    assert lines[2] == "| human-level |  | 1.0% |  |  |  |"
-    assert lines[4] == "| train-dev | 300 | 14.7% | 11.1 – 19.1 | variance 8.2 pts | 4.5 – 12.7 |"
+    assert lines[0] == "| level | n | error | 95% CI | gap | gap 95% CI | majority class |"
+    assert lines[2] == "| human-level |  | 1.0% |  |  |  |  |"
+    assert lines[4] == "| train-dev | 300 | 14.7% | 11.1 – 19.1 | variance 8.2 pts | 4.5 – 12.7 | 88.3% (84.2–91.5) |"
 
 
 def test_per_class_contributions_add_up_to_each_gap(bundled_json) -> None:

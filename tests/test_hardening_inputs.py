@@ -128,13 +128,13 @@ def _seed(t: Path):
 
 def _std_zero(t: Path):
     return (["gaps", MODEL, DATA, "--std", "0", "--workdir", t / "wd"], 2,
-            "Error: --std: expected standard deviations > 0 (pixels are divided by them), got '0'; pass e.g. --std 0.229,0.224,0.225\n")
+            "Error: --std: expected standard deviations > 0 (the inputs are divided by them), got '0'; pass e.g. --std 0.229,0.224,0.225\n")
 
 
 def _mean_on_tensors(t: Path):
-    return (["gaps", MODEL, DATA, "--mean", "0.5", "--workdir", t / "wd"], 2,
-            f"Error: --mean/--std: expected image-folder splits (they normalize decoded pixels), got pt splits in {DATA}, "
-            "which are read as stored; normalize them when you save them, or drop --mean/--std\n")
+    return (["gaps", MODEL, DATA, "--mean", "0.5,0.5", "--workdir", t / "wd"], 2,
+            f"Error: --mean: expected 1 value or one per channel (dimension 1 of the items: 1 in "
+            f"{DATA / 'train.pt'}), got 2; pass one value, or 1 separated by commas\n")
 
 
 def _manifest_list(t: Path):
@@ -166,7 +166,7 @@ def _dup_feature_columns(t: Path):
 
 def _cp1252_header(t: Path):
     data = _csv_split(t / "data", [f"f{i}" for i in range(63)] + ["caf\u00e9", "label"], encoding="cp1252")
-    return ["gaps", MODEL, data, "--workdir", t / "wd", "--json"], 0, ""
+    return ["gaps", MODEL, data, "--workdir", t / "wd", "--json", "--force-verdict"], 0, ""
 
 
 def _negative_label(t: Path):

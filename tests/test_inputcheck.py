@@ -86,9 +86,9 @@ def test_last_validation_reads_the_project_log(shapes_project: Path) -> None:
     assert (name, kind) == ("val_acc", "accuracy") and value == pytest.approx(float(last[3]))
 
 
-def _gaps_json(cli, *args: object) -> dict:
+def _gaps_json(cli, *args: object, code: int = 0) -> dict:
     r = cli("gaps", *args, "--json")
-    assert r.exit_code == 0, r.stderr
+    assert r.exit_code == code, r.stderr
     return json.loads(r.stdout)
 
 
@@ -105,9 +105,14 @@ def test_gaps_warns_on_the_trap_and_not_on_a_healthy_run(cli, shapes_project: Pa
     lines = (trap / "pyproject.toml").read_text().splitlines()
     (trap / "pyproject.toml").write_text("\n".join(x for x in lines if not x.startswith(("mean", "std"))) + "\n")
     doc = _gaps_json(cli, trap / "weights.pt", trap / "data", "--app-dir", trap, "--log", trap / "run.csv",
-                     "--workdir", tmp_path / "b", "--trust-settings")
+                     "--workdir", tmp_path / "b", "--trust-settings", code=4)
     assert len(doc["warnings"]) == 2
     assert "batch-norm" in doc["warnings"][0] and "training log" in doc["warnings"][1]
+    # Inputs in doubt: the verdict is withheld for what to check first, for both reasons.
+    assert doc["verdict_withheld"] is True and doc["verdict"]["problem"] is None
+    reasons = [d.split(":")[0] for d in doc["doubts"]]
+    assert reasons[-2:] == ["the batch-norm input check", "the training log"]
+    assert healthy["verdict_withheld"] is False and healthy["baseline"]["model_better"] is True
     assert doc["splits"]["dev"]["error"] > healthy["splits"]["dev"]["error"] + 0.2
     # the bundled example: an MLP without batch norm, and no log: nothing to say
     assert _gaps_json(cli, example_model, example_data, "--workdir", tmp_path / "c")["warnings"] == []

@@ -39,6 +39,8 @@ def command(
     image_size: opt.ImageSize = None,
     mean: opt.Mean = None,
     std: opt.Std = None,
+    standardize: opt.Standardize = None,
+    transform: opt.Transform = None,
     per_class: bool = typer.Option(False, "--per-class", help="Also show which classes drive each gap."),
     json_out: opt.Json = False,
     markdown: opt.Markdown = False,
@@ -46,6 +48,7 @@ def command(
     predictions: Path | None = typer.Option(None, "--predictions", readable=False, help="Read saved predictions (DIR/<split>.parquet with label and pred columns) instead of running a model."),
     log: Path | None = typer.Option(None, "--log", readable=False, help="The training log of MODEL (CSV, JSON lines, TensorBoard, ...): warn when its last validation accuracy or loss disagrees with what is measured here."),
     log_split: str = typer.Option("train_dev", "--log-split", help="The split the log's validation set corresponds to: train_dev, or dev."),
+    force_verdict: bool = typer.Option(False, "--force-verdict", help="Show the verdict and its prescriptions even when the model is no better than always predicting the most frequent class, or its inputs look unlike what it was trained on (then withheld, exit code 4)."),
     full_digest: bool = typer.Option(False, "--full-digest", help="Record a full sha256 of the model, split and predictions files in the manifest (default: a sampled fingerprint, milliseconds per file)."),
 ) -> None:
     from diagnose import api
@@ -72,7 +75,8 @@ def command(
         if model is not None:
             raise UsageError("--predictions: expected no MODEL (the predictions replace running one), got "
                              f"{model}; pass either MODEL DATA or --predictions DIR")
-        report = api.gaps_from_predictions(predictions, metric=metric.value, human_error=human_error)
+        report = api.gaps_from_predictions(predictions, metric=metric.value, human_error=human_error,
+                                           force_verdict=force_verdict)
     else:
         if model is None or data is None:
             missing = "MODEL and DATA" if model is None else "DATA"
@@ -90,6 +94,7 @@ def command(
                 label_column=settings.get("label_column"), image_size=settings.get("image_size"),
                 mean=settings.get("mean"), std=settings.get("std"), classes=settings.get("classes"),
                 workdir=run.staged, show_progress=not (json_out or markdown), full_digest=full_digest,
+                force_verdict=force_verdict, standardize=standardize, transform=transform,
             )
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return
@@ -104,9 +109,12 @@ def command(
         from diagnose.inputcheck import check_log
         from diagnose.io.splits import canonical_split
 
-        warning = check_log(log, report, split=canonical_split(log_split))
+        warning = check_log(log, report, split=canonical_split(log_split), data_kind=_data_kind(data))
         if warning:
-            report = replace(report, warnings=report.warnings + (warning,))
+            from diagnose.core.gaps import LOG_DOUBT, judge
+
+            report = judge(replace(report, warnings=report.warnings + (warning,)), doubts=(LOG_DOUBT,),
+                           force=force_verdict)
     rows = report.per_class() if per_class else None
     where = settings.describe(typed=True)  # the table's header: where each setting came from
     if json_out:
@@ -124,3 +132,25 @@ def command(
         if where:
             console.print(where, markup=False, style="dim")
         render_rich(console, report, rows)
+    if report.withheld is not None:
+        from diagnose.exceptions import VerdictWithheld
+
+        raise VerdictWithheld(
+            f"{model or predictions}: expected a model measurably better than always predicting the most frequent "
+            f"class, on inputs like those it was trained on, got {len(report.doubts)} reason(s) to doubt it (listed "
+            "above); check preprocessing, labels, class mapping and checkpoint first, or pass --force-verdict"
+        )
+
+
+def _data_kind(data: Path | None) -> str:
+    """images, table or tensor: the words the --log warning's likely causes are given in."""
+    from diagnose.io.splits import find_splits
+
+    if data is None or not data.is_dir():
+        return "images"
+    found = list(find_splits(data).values())
+    if any(p.is_dir() for p in found):
+        return "images"
+    if found and all(p.suffix.lower() in (".csv", ".parquet") for p in found):
+        return "table"
+    return "tensor"

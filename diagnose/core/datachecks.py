@@ -48,6 +48,14 @@ TV_MIN = 0.05
 # Smallest input shift worth reporting, in pooled standard deviations of a feature's per-item mean:
 # Cohen's (1988) "small" effect size d = 0.2.
 COHEN_D_MIN = 0.2
+# Scale: a channel's (or feature's) standard deviation differing by 2x or more between two splits, a
+# variance 4x off: the bar the batch-norm input check uses (diagnose.inputcheck.VARIANCE_RATIO_LIMIT).
+# A split stored in other units, or one left unnormalized, is 10x or 100x off; our choice of bar.
+SCALE_RATIO_MIN = 2.0
+# A channel whose standard deviation is under 25% of the median channel's in both splits has no scale
+# to compare (the corner pixels of a digit). Our choice.
+SCALE_FLOOR = 0.25
+SCALE_CHANNEL_MIN = 10.0
 # Leakage: a shared share of 1% can move a split's error by a full point, the size of gap people act
 # on; below that the duplicates are reported as a warning. Our choice.
 LEAK_FAIL_SHARE = 0.01
@@ -449,10 +457,11 @@ def check_label_shift(labels: Mapping[str, np.ndarray], classes: Sequence[str] |
 
 
 def check_input_shift(summaries: Mapping[str, InputSummary]) -> Check:
-    """Per-channel (or per-feature) mean of the inputs compared between splits, per split pair.
+    """Per-channel (or per-feature) mean and scale of the inputs compared between splits, per pair.
 
     For each channel, the per-item channel means of two splits are compared with a two-sample z test
     (Bonferroni over channels and pairs) and Cohen's d; a channel is shifted when both pass their bar.
+    A channel is scaled when the standard deviation of its values differs by SCALE_RATIO_MIN or more.
     NaN or infinite input values (counted as 0 in the means) fail the check whatever the shift.
     """
     check = _input_shift(summaries)
@@ -496,6 +505,22 @@ def _input_shift(summaries: Mapping[str, InputSummary]) -> Check:
             d = np.where(pooled > 0, np.abs(diff) / pooled, np.where(diff != 0, np.inf, 0.0))
         shifted = (z > z_crit) & (d >= COHEN_D_MIN)
         j = int(np.argmax(np.where(np.isfinite(d), d, 1e300)))
+        # Scale: the standard deviation of every value of a channel, split b against split a.
+        # Channels with next to no spread in both splits (an image's border, a constant column, float
+        # rounding) are left out: their ratio is noise. A split is wider or narrower as a whole when the
+        # median channel's ratio passes SCALE_RATIO_MIN (then every channel past it is named); one
+        # channel alone must pass SCALE_CHANNEL_MIN (a sparse pixel's spread varies 2-3x between
+        # random splits of the same data).
+        sd_a, sd_b = sa.std, sb.std
+        typical = float(np.median(np.concatenate([sd_a, sd_b]))) or 1.0
+        material = np.maximum(sd_a, sd_b) > SCALE_FLOOR * typical
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(material & (sd_a > 0), sd_b / np.where(sd_a > 0, sd_a, 1.0), np.where(material, np.inf, 1.0))
+            wide = np.maximum(ratio, 1.0 / np.where(ratio > 0, ratio, np.inf))
+        log_ratio = np.log(np.clip(ratio[material], 1e-300, 1e300)) if material.any() else np.zeros(1)
+        whole = bool(abs(float(np.median(log_ratio))) >= math.log(SCALE_RATIO_MIN)) and min(sa.n, sb.n) >= 2
+        scaled = material & (wide >= (SCALE_RATIO_MIN if whole else SCALE_CHANNEL_MIN)) & (min(sa.n, sb.n) >= 2)
+        k = int(np.argmax(np.where(np.isfinite(wide), wide, 1e300)))
         role = pair_role(a, b, names)
         rows[f"{a}/{b}"] = {
             "shifted_channels": [int(i) for i in np.flatnonzero(shifted)],
@@ -504,6 +529,12 @@ def _input_shift(summaries: Mapping[str, InputSummary]) -> Check:
             "mean_a": float(sa.item_mean[j]),
             "mean_b": float(sb.item_mean[j]),
             "shifted": bool(shifted.any()),
+            "scaled_channels": [int(i) for i in np.flatnonzero(scaled)],
+            "max_sd_ratio": float(ratio[k]),
+            "max_sd_ratio_channel": k,
+            "sd_a": float(sd_a[k]),
+            "sd_b": float(sd_b[k]),
+            "scaled": bool(scaled.any()),
             "role": role,
         }
         if shifted.any():
@@ -512,9 +543,18 @@ def _input_shift(summaries: Mapping[str, InputSummary]) -> Check:
                 f"{a} vs {b}: {int(shifted.sum())} of {c} channels, largest d={d[j]:.2f} on channel {j} "
                 f"(mean {sa.item_mean[j]:.3g} -> {sb.item_mean[j]:.3g})"
             )
+        if scaled.any():
+            statuses.append(_SHIFT_STATUS[role])
+            phrases.append(
+                f"{a} vs {b}: the spread of {int(scaled.sum())} of {c} channels, largest x{ratio[k]:.3g} on channel {k} "
+                f"(standard deviation {sd_a[k]:.3g} -> {sd_b[k]:.3g})"
+            )
     status = most_severe(statuses)
     if phrases:
-        evidence = _shift_evidence("Input means differ", phrases, status)
+        moved = any(r["shifted"] for r in rows.values())
+        spread = any(r["scaled"] for r in rows.values())
+        lead = "Input means and scales differ" if moved and spread else "Input scales differ" if spread else "Input means differ"
+        evidence = _shift_evidence(lead, phrases, status)
     else:
         worst = max(rows.items(), key=lambda kv: kv[1]["max_d"])
         evidence = (
@@ -528,7 +568,8 @@ def _input_shift(summaries: Mapping[str, InputSummary]) -> Check:
             "order) and comes from the same source; if the difference is real, hold out a train_dev split so "
             "`diagnose gaps` can measure it as data_mismatch."
         )
-    return Check("input_shift", status, evidence, advice, {"z_crit": float(z_crit), "d_min": COHEN_D_MIN, "pairs": rows})
+    return Check("input_shift", status, evidence, advice,
+                 {"z_crit": float(z_crit), "d_min": COHEN_D_MIN, "sd_ratio_min": SCALE_RATIO_MIN, "pairs": rows})
 
 
 def _near_pairs(ta: np.ndarray, tb: np.ndarray, exclude_b: set[int]) -> list[tuple[int, int, float]]:

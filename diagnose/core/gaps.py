@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from diagnose.core.stats import (
+    mcnemar_one_sided,
     mean_difference_interval,
     mean_interval,
     newcombe_interval,
@@ -133,6 +134,83 @@ class Verdict:
         return {"problem": self.problem, "advice": list(self.advice), "detail": self.detail}
 
 
+# What to check first when the numbers themselves are in doubt (the model is not fed what it was
+# trained on, or does no better than a constant): every gap, and every prescription built on one, is
+# then an artefact of the measurement. Users read these, so they are reviewed like interface text.
+CHECK_FIRST: tuple[str, ...] = (
+    "Preprocessing: feed the model what it was trained on - the same normalization (--mean/--std, "
+    "or --standardize train for the statistics of the train split), resizing and channel order for "
+    "images, the same columns in the same units for tables.",
+    "Labels: check that the label column is the one the model was trained to predict, and that each "
+    "item still has its own label.",
+    "Class mapping: check that class index i means the same class in the data as in the model "
+    "(classes.txt, the order of the image folders, the label encoder of training).",
+    "Checkpoint: check that MODEL is the trained checkpoint of this run, not initial weights or "
+    "another run's.",
+)
+# Why the inputs are in doubt, as the verdict's withholding lists them (the warnings hold the numbers).
+INPUT_CHECK_DOUBT = ("the batch-norm input check: the train split does not look like what the model was "
+                     "trained on (see the warning above)")
+LOG_DOUBT = ("the training log: its last validation value disagrees with what is measured here "
+             "(see the warning above)")
+# A model must beat always answering train's most frequent class on train at this one-sided level.
+BASELINE_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The chance baseline: always predicting train's most frequent class (`label`, named `name`).
+
+    splits: its error on each split (a SplitResult with the Wilson interval); p_value: the one-sided
+    exact McNemar p-value that the model is better than it on train, from the paired train items;
+    better: p_value < BASELINE_ALPHA.
+    """
+
+    label: int
+    name: str | None
+    splits: dict[str, SplitResult]
+    p_value: float
+    better: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"class": self.label, "name": self.name, "splits": {n: s.to_json() for n, s in self.splits.items()},
+                "test": "one-sided exact McNemar on train", "p_value": self.p_value, "alpha": BASELINE_ALPHA,
+                "model_better": self.better}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Baseline:
+        splits = {n: SplitResult(name=n, n=int(s["n"]), error=_num(s["error"]), ci=(_num(s["ci"][0]), _num(s["ci"][1])),
+                                 errors=s.get("errors")) for n, s in doc["splits"].items()}
+        return cls(label=int(doc["class"]), name=doc.get("name"), splits=splits, p_value=float(doc["p_value"]),
+                   better=bool(doc["model_better"]))
+
+
+def majority_baseline(confusions: dict[str, np.ndarray], classes: list[str] | None = None) -> Baseline | None:
+    """The chance baseline from each split's confusion matrix (rows: true class, columns: predicted).
+
+    The majority class is the most frequent true class of train (the lowest index on a tie). None
+    without a train confusion matrix (regression, or no train split)."""
+    train = confusions.get("train")
+    if train is None or train.sum() == 0:
+        return None
+    label = int(np.argmax(train.sum(axis=1)))
+    splits = {}
+    for name in ALL_SPLITS:
+        conf = confusions.get(name)
+        if conf is None or conf.sum() == 0:
+            continue
+        n = int(conf.sum())
+        right = int(conf[label].sum()) if label < conf.shape[0] else 0
+        splits[name] = summarize_errors(name, n - right, n)
+    # Paired on the train items: b = only the model right, c = only the baseline right.
+    both = int(train[label, label])
+    b = int(np.trace(train)) - both
+    c = int(train[label].sum()) - both
+    p = mcnemar_one_sided(b, c)
+    called = classes[label] if classes is not None and label < len(classes) else None
+    return Baseline(label=label, name=called, splits=splits, p_value=p, better=p < BASELINE_ALPHA)
+
+
 @dataclass(frozen=True)
 class TwoColumn:
     """The table of two distributions: general (train) and target (dev/test), each with its own
@@ -210,6 +288,11 @@ class GapReport:
     classes: list[str] | None = field(default=None, compare=False, repr=False)
     confusions: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
     predictions: str | None = field(default=None, compare=False, repr=False)  # folder of <split>.parquet rows
+    # Always predicting train's most frequent class (classification with confusion matrices).
+    baseline: Baseline | None = None
+    # Why the measurement itself is in doubt (see `judge`); withheld: the verdict not shown because of them.
+    doubts: tuple[str, ...] = field(default_factory=tuple)
+    withheld: Verdict | None = None
 
     def per_class(self) -> list[ClassRow]:
         """Which classes drive each gap (see `class_breakdown`); needs a classification report that
@@ -260,6 +343,10 @@ class GapReport:
             "notes": list(self.notes),
             "warnings": list(self.warnings),
             "two_column": self.two_column.to_json() if self.two_column is not None else None,
+            "baseline": self.baseline.to_json() if self.baseline is not None else None,
+            "doubts": list(self.doubts),
+            "verdict_withheld": self.withheld is not None,
+            "withheld_verdict": self.withheld.to_json() if self.withheld is not None else None,
         }
 
     @classmethod
@@ -287,8 +374,14 @@ class GapReport:
         if isinstance(table, dict):  # rebuilt from the splits and the two human levels it was made of
             target = two_column(splits, doc.get("human_error"), (table.get("human") or {}).get("target"),
                                 gaps.get("data_mismatch"))
+        base = doc.get("baseline")
+        held = doc.get("withheld_verdict")
+        withheld = None if not isinstance(held, dict) else Verdict(
+            problem=held["problem"], advice=tuple(held["advice"]), detail=held.get("detail"))
         return cls(metric=doc["metric"], human_error=doc.get("human_error"), splits=splits, gaps=gaps, two_column=target,
-                   verdict=verdict, notes=tuple(doc.get("notes") or ()), warnings=tuple(doc.get("warnings") or ()))
+                   verdict=verdict, notes=tuple(doc.get("notes") or ()), warnings=tuple(doc.get("warnings") or ()),
+                   baseline=Baseline.from_json(base) if isinstance(base, dict) else None,
+                   doubts=tuple(doc.get("doubts") or ()), withheld=withheld)
 
 
 def check_human_error(value: object, metric: Metric | str, where: Path | str) -> float | None:
@@ -433,6 +526,38 @@ def compute_gaps(
     )
 
 
+def baseline_doubt(report: GapReport) -> str | None:
+    """Why the model's train error is in doubt against the chance baseline, or None."""
+    base = report.baseline
+    train = report.splits.get("train")
+    if base is None or base.better or train is None or "train" not in base.splits:
+        return None
+    name = f" ({base.name})" if base.name and base.name != str(base.label) else ""
+    return (
+        f"the model is not significantly better on train than always predicting train's most frequent class "
+        f"{base.label}{name}: {_fmt(train.error, 'error')} error against {_fmt(base.splits['train'].error, 'error')} "
+        f"(one-sided exact McNemar test on the train items, p = {base.p_value:.2g}, needs < {BASELINE_ALPHA:g})"
+    )
+
+
+def judge(report: GapReport, *, doubts: tuple[str, ...] = (), force: bool = False) -> GapReport:
+    """The report with its verdict withheld while the measurement is in doubt.
+
+    Doubts: the chance baseline (`baseline_doubt`), those already on the report and `doubts` (the
+    input check, a training log that disagrees). With any and not `force`, the verdict and its
+    prescriptions move to `withheld` and the verdict becomes CHECK_FIRST; with `force` the verdict
+    stands and the doubts are still listed. Calling it again with more doubts keeps the first verdict.
+    """
+    from dataclasses import replace
+
+    verdict = report.withheld or report.verdict
+    found = [d for d in (baseline_doubt(report),) if d is not None]
+    every = tuple(dict.fromkeys((*report.doubts, *found, *doubts)))
+    if not every or force:
+        return replace(report, verdict=verdict, withheld=None, doubts=every)
+    return replace(report, verdict=Verdict(problem=None, advice=CHECK_FIRST), withheld=verdict, doubts=every)
+
+
 def with_target(report: GapReport, human_error_target: float | None) -> GapReport:
     """The report with the target's human level: gaps, verdict and the two-column table recomputed
     from its splits (notes, warnings and the rest kept)."""
@@ -440,7 +565,8 @@ def with_target(report: GapReport, human_error_target: float | None) -> GapRepor
 
     fresh = compute_gaps(report.splits, human_error=report.human_error, metric=report.metric,
                          human_error_target=human_error_target)
-    return replace(report, gaps=fresh.gaps, verdict=fresh.verdict, two_column=fresh.two_column)
+    redone = replace(report, gaps=fresh.gaps, verdict=fresh.verdict, two_column=fresh.two_column, withheld=None)
+    return judge(redone, force=report.withheld is None and bool(report.doubts))
 
 
 def _fmt(value: float, metric: Metric, signed: bool = False) -> str:

@@ -70,3 +70,33 @@ def detectable_difference(n: int, rate: float = 0.5, z: float = Z95) -> float:
         return 1.0
     p = min(max(rate, 1.0 / n), 1 - 1.0 / n) if n > 1 else 0.5
     return z * math.sqrt(2 * p * (1 - p) / n)
+
+
+def mcnemar_one_sided(b: int, c: int) -> float:
+    """One-sided exact McNemar p-value that the first of two classifiers scored on the same items is
+    better: b items only it gets right, c items only the other gets right. Under the null each
+    discordant item is a fair coin, so p = P(X >= b) for X ~ Binomial(b + c, 1/2) (McNemar 1947;
+    the exact form of Fagerland, Lydersen and Laake, BMC Medical Research Methodology 2013).
+    1.0 when there is no discordant item."""
+    if b < 0 or c < 0:
+        raise ValueError(f"expected counts >= 0, got b={b}, c={c}")
+    n = b + c
+    if n == 0 or b == 0:
+        return 1.0
+    log_half = n * math.log(0.5)
+
+    def log_pmf(k: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + log_half
+
+    # Sum the tail whose terms fall away from the mode, stopping once they stop counting.
+    upper = 2 * b > n
+    first, step, stop = (b, 1, n + 1) if upper else (b - 1, -1, -1)
+    total = 0.0
+    k = first
+    while k != stop:
+        term = math.exp(log_pmf(k))
+        total += term
+        if term < total * 1e-17:
+            break
+        k += step
+    return min(1.0, total) if upper else max(0.0, 1.0 - total)

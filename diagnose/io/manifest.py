@@ -142,6 +142,9 @@ class Manifest:
     world_size: int | None = None
     splits: dict[str, SplitRun] = field(default_factory=dict)
     report: dict[str, Any] | None = None
+    # What the model was fed: {"kind": "none"}, or kind "mean/std" / "standardize train" with the
+    # mean and std used (one value or one per feature), and "images" with the decoding options.
+    preprocessing: dict[str, Any] | None = None
     diagnose_version: str | None = None
     created: str | None = None
 
@@ -161,6 +164,7 @@ class Manifest:
             "seed": self.seed,
             "world_size": self.world_size,
             "splits": {n: s.to_json() for n, s in self.splits.items()},
+            "preprocessing": self.preprocessing,
             "report": self.report,
         }
 
@@ -183,6 +187,7 @@ class Manifest:
             world_size=_int(d.get("world_size")),
             splits={str(n): SplitRun.from_json(s) for n, s in _dict(d.get("splits")).items() if isinstance(s, dict)},
             report=d.get("report") if isinstance(d.get("report"), dict) else None,
+            preprocessing=d.get("preprocessing") if isinstance(d.get("preprocessing"), dict) else None,
             diagnose_version=_str(d.get("diagnose_version")),
             created=_str(d.get("created")),
         )

@@ -163,13 +163,21 @@ def as_split(name: str, obj: Any, *, batch_size: int = 256, label_column: str = 
 def as_dataset(
     splits: Any, *, classes: list[str] | None = None, human_error: float | None = None, batch_size: int = 256,
     label_column: str = "label", image_size: tuple[int, int] | None = None, mean: list[float] | None = None,
-    std: list[float] | None = None, workers: int = 0,
+    std: list[float] | None = None, workers: int = 0, standardize: str | None = None, transform: Any = None,
+    app_dir: Any = None,
 ) -> Dataset:
     """A Dataset from a DATA folder path or a mapping of split name -> object. Names may be aliases
-    (val, valid, train-dev); they come back canonical, in level order."""
+    (val, valid, train-dev); they come back canonical, in level order. mean / std / standardize:
+    the preprocessing of io.preprocess, for in-memory splits as for files; transform: a function
+    from a batch to a batch (or its "module:function" spec, imported with app_dir), applied after."""
     if isinstance(splits, (str, Path)):
-        return load_dataset(Path(splits), label_column=label_column, image_size=image_size, mean=mean, std=std,
-                            workers=workers)
+        dataset = load_dataset(Path(splits), label_column=label_column, image_size=image_size, mean=mean, std=std,
+                               workers=workers, standardize=standardize)
+        if transform is not None:
+            from diagnose.io.preprocess import transform_splits
+
+            dataset.splits, dataset.transform = transform_splits(dataset.splits, transform, app_dir=app_dir)
+        return dataset
     if not isinstance(splits, Mapping) or not splits:
         raise ArgumentError("splits", f"expected a DATA folder or a dict of split name -> data, got {type(splits).__name__}; "
                             "pass e.g. {'train': train_loader, 'dev': (x_dev, y_dev)}")
@@ -182,4 +190,9 @@ def as_dataset(
             raise ArgumentError("splits", f"expected one entry per split, got two for {name}; drop one")
         out[name] = as_split(name, obj, batch_size=batch_size, label_column=label_column)
     ordered = {s: out[s] for s in ALL_SPLITS if s in out}
-    return Dataset(root=Path("<memory>"), splits=ordered, classes=classes, human_error=human_error)
+    from diagnose.io.preprocess import preprocess_splits, transform_splits
+
+    ordered, preprocessing = preprocess_splits(ordered, mean=mean, std=std, standardize=standardize)
+    ordered, name = transform_splits(ordered, transform, app_dir=app_dir)
+    return Dataset(root=Path("<memory>"), splits=ordered, classes=classes, human_error=human_error,
+                   preprocessing=preprocessing, transform=name)

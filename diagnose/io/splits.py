@@ -393,11 +393,14 @@ class Dataset:
     classes: list[str] | None
     human_error: float | None
     config: dict[str, Any] = field(default_factory=dict)
+    # What was done to tensor and table splits' values (io.preprocess.Preprocessing), or None.
+    preprocessing: Any = None
+    transform: str | None = None  # the --transform function every batch went through, by name
 
     def with_image_channels(self, channels: int) -> Dataset:
         """Image-folder splits decoded as `channels` (1 or 3); other splits as they are. No file is re-listed."""
         splits = {n: s.with_channels(channels) if isinstance(s, ImageSplit) else s for n, s in self.splits.items()}
-        return Dataset(self.root, splits, self.classes, self.human_error, self.config)
+        return Dataset(self.root, splits, self.classes, self.human_error, self.config, self.preprocessing, self.transform)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -489,15 +492,29 @@ def load_dataset(
     std: list[float] | None = None,
     channels: int | None = None,
     workers: int = 0,
+    standardize: str | None = None,
 ) -> Dataset:
-    """Every split found under `root`. channels: 1 or 3 for image folders (None: as the first image)."""
+    """Every split found under `root`. channels: 1 or 3 for image folders (None: as the first image).
+
+    mean, std: image folders are normalized as decoded (pixels in [0, 1]); tensor and table splits
+    on their values as read (io.preprocess), one value or one per feature. standardize: "train" for
+    each feature's mean and std over the train split (tensor and table splits)."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got nothing at that path; check the path")
     if not root.is_dir():
         raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got a file; pass the folder that holds it")
     try:
-        return _load_found(root, find_splits(root), label_column, image_size, mean, std, channels, workers)
+        dataset = _load_found(root, find_splits(root), label_column, image_size, mean, std, channels, workers)
+    except PermissionError as exc:  # a folder that cannot be listed, classes.txt, diagnose.toml
+        where = Path(exc.filename or root)
+        raise DataError(unreadable(where, "folder" if where.is_dir() else "file")) from None
+    from diagnose.io.preprocess import preprocess_splits
+
+    try:
+        dataset.splits, dataset.preprocessing = preprocess_splits(dataset.splits, mean=mean, std=std,
+                                                                  standardize=standardize)
+        return dataset
     except PermissionError as exc:  # a folder that cannot be listed, classes.txt, diagnose.toml
         where = Path(exc.filename or root)
         raise DataError(unreadable(where, "folder" if where.is_dir() else "file")) from None
@@ -540,14 +557,6 @@ def _load_found(
             splits[name] = split
         if splits[name].n == 0:
             raise DataError(f"{path}: expected at least one item in the {name} split, got 0; remove the split or fill it")
-    if (mean is not None or std is not None) and not any(p.is_dir() for p in found.values()):
-        from diagnose.exceptions import UsageError
-
-        kinds = ", ".join(sorted({s.format for s in splits.values()}))
-        raise UsageError(
-            f"--mean/--std: expected image-folder splits (they normalize decoded pixels), got {kinds} splits in {root}, "
-            "which are read as stored; normalize them when you save them, or drop --mean/--std"
-        )
     if any(p.is_dir() for p in found.values()) and classes is None:
         classes = image_classes
     if string_labels:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from diagnose.core.gaps import GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport, SplitResult
+from diagnose.core.gaps import BASELINE_ALPHA, GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport, SplitResult
 from diagnose.render import markdown_table, pct, pts
 
 if TYPE_CHECKING:
@@ -70,17 +70,50 @@ def level_rows(report: GapReport) -> list[list[str]]:
             gap_cell = _gap_text(gap, gap_name, m)
             gap_ci = _ci(gap.ci, m) if gap is not None else ""
         rows.append([LEVEL_NAMES[split], f"{s.n:,}", _value(s.error, m), _ci(s.ci, m), gap_cell, gap_ci])
+    base = report.baseline
+    if base is not None:  # the chance baseline beside each level: its error (95% CI)
+        for row in rows:
+            level = next((k for k, v in LEVEL_NAMES.items() if v == row[0]), "")
+            b = base.splits.get(level)
+            row.append(f"{pct(b.error)} ({b.ci[0] * 100:.1f}–{b.ci[1] * 100:.1f})" if b is not None else "")
     return rows
 
 
 HEADERS = ("level", "n", "error", "95% CI", "gap", "gap 95% CI")
+BASELINE_HEADER = "majority class"
 
 
-def _headers(metric: str) -> list[str]:
+def level_headers(metric: str, report: GapReport | None = None) -> list[str]:
     h = list(HEADERS)
     if metric != "error":
         h[2] = metric
+    if report is not None and report.baseline is not None:
+        h.append(BASELINE_HEADER)
     return h
+
+
+def baseline_lines(report: GapReport) -> list[str]:
+    """What the majority-class column is, and whether the model beats it on train."""
+    base = report.baseline
+    if base is None:
+        return []
+    name = f" ({base.name})" if base.name and base.name != str(base.label) else ""
+    verdict = "better than it" if base.better else "not significantly better than it"
+    p = "p < 0.0001" if base.p_value < 1e-4 else f"p = {base.p_value:.2g}"
+    return [f"Majority class: the error of always predicting train's most frequent class, {base.label}{name} "
+            f"(95% CI). On train the model is {verdict} (one-sided exact McNemar test, {p}, level {BASELINE_ALPHA:g})."]
+
+
+def doubt_lines(report: GapReport) -> list[str]:
+    """Why the verdict is withheld (or shown despite doubts, with --force-verdict)."""
+    if not report.doubts:
+        return []
+    if report.withheld is not None:
+        head = ("Verdict withheld: the numbers above may not measure the model as it was trained, so no gap "
+                "is prescribed for (--force-verdict shows it anyway). Why:")
+    else:
+        head = "Verdict shown with --force-verdict despite:"
+    return [head] + [f"- {d}" for d in report.doubts]
 
 
 def two_column_rows(report: GapReport) -> list[list[str]]:
@@ -132,6 +165,8 @@ TWO_COLUMN_HEADERS = ("", "general (train distribution)", "target (dev/test dist
 
 def verdict_lines(report: GapReport) -> list[str]:
     v = report.verdict
+    if report.withheld is not None:
+        return ["Verdict: withheld - check these first:"]
     if v.problem is None and all(g is None for g in report.gaps.values()):
         head = "Verdict: no gap can be computed from these splits."
     elif v.problem is None:
@@ -208,7 +243,7 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
     for warning in report.warnings:
         console.print(f"Warning: {warning}", markup=False, soft_wrap=True, style="bold yellow")
     table = Table(show_edge=True, header_style="bold")
-    for i, h in enumerate(_headers(report.metric)):
+    for i, h in enumerate(level_headers(report.metric, report)):
         # Numbers never wrap; the gap's words may, so an 80-column terminal keeps every number whole.
         table.add_column(h, justify="right" if i in (1, 2) else "left", no_wrap=i != 4)
     for r in level_rows(report):
@@ -223,7 +258,7 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
         console.print(two)
         for line in two_column_lines(report):
             console.print(line, markup=False, soft_wrap=True)
-    for line in verdict_lines(report):
+    for line in baseline_lines(report) + doubt_lines(report) + verdict_lines(report):
         console.print(line, markup=False, soft_wrap=True)
     for i, advice in enumerate(report.verdict.advice, 1):
         console.print(f"  {i}. {advice}", markup=False, soft_wrap=True)
@@ -249,11 +284,12 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
 
 def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> str:
     parts = [f"> **Warning:** {w}\n" for w in report.warnings]
-    parts += [markdown_table(_headers(report.metric), level_rows(report)).rstrip("\n"), ""]
+    parts += [markdown_table(level_headers(report.metric, report), level_rows(report)).rstrip("\n"), ""]
     if report.two_column is not None:
         parts += [markdown_table(TWO_COLUMN_HEADERS, two_column_rows(report)).rstrip("\n"), ""]
         parts += two_column_lines(report) + [""]
-    parts += verdict_lines(report)
+    extra = baseline_lines(report) + doubt_lines(report)
+    parts += extra + ([""] if extra else []) + verdict_lines(report)
     parts += [""] + [f"{i}. {a}" for i, a in enumerate(report.verdict.advice, 1)]
     if rows is not None:
         parts += ["", markdown_table(class_headers(report), class_rows(report, rows)).rstrip("\n")]

@@ -410,14 +410,16 @@ def _short_sha(sha: object) -> str:
 
 
 def _gaps_html(section: GapsSection) -> str:
-    from diagnose.render.gaps import HEADERS
+    from diagnose.render.gaps import baseline_lines, doubt_lines, level_headers
 
     r = section.report
     m = section.manifest
-    headers = list(HEADERS)
-    if r.metric != "error":
-        headers[2] = r.metric
+    headers = level_headers(r.metric, r)
     out = [levels_svg(r), levels_svg(r, narrow=True), _table(headers, level_rows(r), numeric=(1, 2, 3, 5), cls="gaps")]
+    out += [f"<p class=small>{_e(line)}</p>" for line in baseline_lines(r)]
+    doubts = doubt_lines(r)
+    if doubts:
+        out.append(f"<p>{_e(doubts[0])}</p><ul>" + "".join(f"<li>{_e(d[2:])}</li>" for d in doubts[1:]) + "</ul>")
     out.append(f'<p class="verdict">{_e(verdict_lines(r)[0])}</p>')
     out.append("<ol>" + "".join(f"<li>{_e(a)}</li>" for a in r.verdict.advice) + "</ol>")
     if section.class_rows is not None:
