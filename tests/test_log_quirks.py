@@ -156,3 +156,19 @@ def test_prose_and_code_give_no_metric_names(line: str) -> None:
 
     keys = [k for k, _, _, _ in parse_line(line)]
     assert not [k for k in keys if k.lower() in ("for", "to") or "(" in k or ")" in k or k.endswith(".py")], keys
+
+
+def test_counters_inside_an_epoch_are_positions_not_restarts() -> None:
+    (log,) = parse_runs(LOGS / "paddleclas_iters.log")
+    assert not any("logged twice" in n or "runs" in n for n in log.notes), log.notes
+    # the evaluation lines count their own iterations inside the epoch: at the fractional epoch too
+    assert np.all(np.diff(log.series["val_loss"].epoch) >= 0)
+    assert log.series["lr"].source.startswith("lr(")
+
+
+def test_a_counter_with_its_total_that_goes_on_across_epochs_is_the_step(tmp_path: Path) -> None:
+    path = tmp_path / "global.log"
+    path.write_text("".join(f"Epoch {1 + (s - 1) // 4}/3 step {s * 10}/120 loss {2 / s:.4f}\n" for s in range(1, 13)))
+    (log,) = parse_runs(path)
+    np.testing.assert_allclose(log.series["train_loss"].step, [s * 10 for s in range(1, 13)])
+    np.testing.assert_allclose(log.series["train_loss"].epoch, [1 + (s - 1) // 4 for s in range(1, 13)])

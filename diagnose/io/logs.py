@@ -39,6 +39,7 @@ _IGNORED = {
     "n_parameters", "total_flos", "memory", "v_num", "eta", "runtime", "created_at", "relative_time",
     "train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime",
     "eval_samples_per_second", "eval_steps_per_second", "hp_metric", "num_input_tokens_seen",
+    "batch_cost", "reader_cost", "ips", "iter_time", "mem",
 }
 _MODE_COLUMNS = ("mode", "phase", "split", "stage", "subset")
 _VAL_PREFIXES = ("validation_", "validation/", "valid_", "valid/", "val_", "val/", "eval_", "eval/", "v_")
@@ -53,7 +54,7 @@ _ACC_NAMES = {
     "acc", "accuracy", "top1", "acc1", "top1_acc", "acc_top1", "accuracy_top1", "top1_accuracy",
     "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "acc@1", "prec@1",
     "accuracy_top_1", "top_1", "top_1_acc", "top_1_accuracy", "acc_top_1", "overall_accuracy", "token_acc",
-    "token_accuracy", "mean_token_accuracy", "avg_acc", "average_accuracy", "acc@top1",
+    "token_accuracy", "mean_token_accuracy", "avg_acc", "average_accuracy", "acc@top1", "accuracy/top1",
 }
 _LR_NAMES = {"lr", "learning_rate", "learningrate", "lr_0", "lr/pg0", "lr_pg0", "lr0"}
 
@@ -150,7 +151,7 @@ def canonical_name(name: str) -> tuple[str | None, int]:
         n, rank = n[:-5], 0
     elif n.endswith("_epoch"):
         n, rank = n[:-6], 1
-    if n in _LR_NAMES or n.startswith(("lr_", "lr/", "lr@")) or n in {"train_lr", "train/lr"}:
+    if n in _LR_NAMES or n.startswith(("lr_", "lr/", "lr@", "lr(")) or n in {"train_lr", "train/lr"}:
         return "lr", rank + (0 if n in _LR_NAMES or n in {"train_lr", "train/lr", "lr_adam"} else 2)
     split = "train"
     for p in _VAL_PREFIXES:
@@ -838,7 +839,10 @@ def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Readi
             else:
                 reading.epoch_track = track
     if pos is not None and total is not None and reading.epoch_track is not None:
-        reading.epoch_track = _fractional_epochs(reading.epoch_track, pos, total, notes)
+        if reading.step_track is None and _counts_across_epochs(reading.epoch_track, pos):
+            reading.step_track = (pos[0].astype(np.float64), pos[1])  # `Epoch 2/3 step 1200/3000`: the run's step
+        else:
+            reading.epoch_track = _fractional_epochs(reading.epoch_track, pos, total, notes)
     # Names logged once or twice are banner numbers (`Total params: 1,234`), not curves; an unknown name
     # that counts 0, 1, 2, ... (or from 1) is an enumeration (`Block 0:` ... `Block 11:` in a model
     # summary, `GPU 0`), not a metric.
@@ -846,6 +850,16 @@ def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Readi
                     if canonical_name(r.name)[0] is not None or (len(r.value) >= 3 and not _enumeration(r))]
     reading.seen = f"{records.n_lines} line{'s' if records.n_lines != 1 else ''}" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
     return reading
+
+
+def _counts_across_epochs(epoch_track: tuple[np.ndarray, np.ndarray], pos: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether a counter written with its total beside the epoch (`Epoch 2/3 step 1200/3000`) goes on
+    across epochs (the run's step) rather than starting again in each one (a position in the epoch)."""
+    line, value = pos
+    if len(value) < 2 or not bool(np.all(np.diff(value) >= 0)):
+        return False
+    epochs = _lookup(epoch_track, line.astype(np.float64))
+    return len(np.unique(epochs[np.isfinite(epochs)])) > 1
 
 
 def _enumeration(raw: _Raw) -> bool:
@@ -1104,6 +1118,9 @@ def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> Parse
     done: dict[str, list[str]] = {"resumed": [], "sorted": []}
     for raw in raws:
         before = len(raw.value)
+        if _norm(raw.name) in _IGNORED:  # timings logged by train and eval lines alike: not a resume
+            fixed.append(raw)
+            continue
         raw, what = _resumed(raw)
         if what:
             done[what].append(f"{raw.name} ({before - len(raw.value)})" if what == "resumed" else raw.name)

@@ -18,11 +18,15 @@ import numpy as np
 
 from diagnose.io import arrownp
 
+_SPLIT_WORDS = r"train|training|val|valid|validation|eval|evaluation|test|dev"
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)"
 # `Epoch 3/10`, `Epoch [3/50]`, `step 120/1000`: the counter, whatever its total.
-_FRAC = re.compile(r"(?<![\w])(epoch|step|iter|iteration|batch)\s*[:=]?\s*\[?\s*(\d+)\s*/\s*\d+\s*\]?", re.I)
-# `Epoch [3][50/500]` (mmcv): the epoch in brackets, its position inside the next ones.
-_EPOCH_BRACKET = re.compile(r"(?<![\w])(epoch)\s*[:=]?\s*\[\s*(\d+)\s*\](?=\s*\[)", re.I)
+_FRAC = re.compile(r"(?<![\w])(epoch|step|iter|iteration|batch)\s*[:=]?\s*\[?\s*(\d+)\s*/\s*(\d+)\s*\]?", re.I)
+# `Epoch [3][50/500]` (mmcv), `Epoch(train) [3][50/500]` (mmengine): the epoch in brackets, its position
+# inside the next ones.
+_EPOCH_BRACKET = re.compile(
+    r"(?<![\w])(epoch(?:\(\s*(?:" + _SPLIT_WORDS + r")\s*\))?)\s*[:=]?\s*\[\s*(\d+)\s*\](?=\s*\[)", re.I
+)
 # A position inside the epoch after the epoch counter: `[50/500]`, `[1280/60000 (2%)]`,
 # `200/2983 batches`: read as `batch_pos` and `batch_total` (the fractional epoch is built from them).
 _POS = re.compile(
@@ -39,7 +43,7 @@ _DARKNET_PIECES = (
     r"^\s*(?P<{g}>\d+):", r":\s*(?P<{g}>" + _NUM + r"),", r",\s*(?P<{g}>" + _NUM + r")\s+avg",
     r"avg(?: loss)?,\s*(?P<{g}>" + _NUM + r")\s+rate",
 )
-_SPLIT = r"train|training|val|valid|validation|eval|evaluation|test|dev"
+_SPLIT = _SPLIT_WORDS
 # `key: value` / `key=value` (the key may have up to three words), `'key': value` (a Python or JSON dict
 # printed in a line: the Hugging Face Trainer's `{'loss': 0.51, ...}`), or `key value` (one word, or
 # a split and a word: `val loss 2.46`).
@@ -175,10 +179,20 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     if d is not None:  # darknet: `123: 2.51, 2.74 avg loss, 0.001000 rate, ...`
         keys = ("iteration", "loss", "avg_loss", "lr")
         return [(k, float(d.group(i + 1)), False, _DARKNET_PIECES[i]) for i, k in enumerate(keys)]
+    epoch_line = "poch" in line and _EPOCH_WORD.search(line) is not None
     for m in _FRAC.finditer(line):
         key = m.group(1).lower()
-        piece = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*(?P<{g}>\d+)\s*/\s*\d+\s*\]?"
-        items.append((m.start(), key, float(m.group(2)), False, piece))
+        word = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*"
+        of = float(m.group(3))
+        if key != "epoch" and epoch_line and of > 0:
+            # `[Epoch 3/10][Iter: 50/98]`, `epoch: 3/300, iter: 50/112`: a counter with its total on a line
+            # that names the epoch counts inside the epoch (it starts again each epoch): a position in
+            # the epoch, not a step of the run, so it never reads as a run starting again.
+            items.append((m.start(), "batch_pos", float(m.group(2)), False, word + r"(?P<{g}>\d+)"))
+            items.append((m.start() + 1, "batch_total", of, False, r"/\s*(?P<{g}>\d+)"))
+        else:
+            piece = word + r"(?P<{g}>\d+)\s*/\s*\d+\s*\]?"
+            items.append((m.start(), key, float(m.group(2)), False, piece))
         taken.append(m.span())
     for m in _EPOCH_BRACKET.finditer(line) if "[" in line else ():
         if any(a <= m.start() < b for a, b in taken):
