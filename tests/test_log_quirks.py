@@ -172,3 +172,11 @@ def test_a_counter_with_its_total_that_goes_on_across_epochs_is_the_step(tmp_pat
     (log,) = parse_runs(path)
     np.testing.assert_allclose(log.series["train_loss"].step, [s * 10 for s in range(1, 13)])
     np.testing.assert_allclose(log.series["train_loss"].epoch, [1 + (s - 1) // 4 for s in range(1, 13)])
+
+
+def test_a_printed_configuration_gives_no_points(tmp_path: Path) -> None:
+    from diagnose.io.textlog import parse_line
+
+    assert parse_line("optimizer = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0001)") == []
+    log = parse_log(LOGS / "mmcv_config_dump.log")
+    assert any("before the first epoch" in n for n in log.notes), log.notes

@@ -838,6 +838,7 @@ def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Readi
                 reading.step_track = track
             else:
                 reading.epoch_track = track
+    _drop_before_counters(reading)
     if pos is not None and total is not None and reading.epoch_track is not None:
         if reading.step_track is None and _counts_across_epochs(reading.epoch_track, pos):
             reading.step_track = (pos[0].astype(np.float64), pos[1])  # `Epoch 2/3 step 1200/3000`: the run's step
@@ -850,6 +851,30 @@ def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Readi
                     if canonical_name(r.name)[0] is not None or (len(r.value) >= 3 and not _enumeration(r))]
     reading.seen = f"{records.n_lines} line{'s' if records.n_lines != 1 else ''}" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
     return reading
+
+
+def _drop_before_counters(reading: _Reading) -> None:
+    """A configuration or banner printed before training (`optimizer = dict(type='SGD', lr=0.1)`,
+    `learning_rate : 0.1`) is not a point of the curve: where the log has an epoch or step counter, the
+    values of a series printed before the counter's first line are left out when the series goes on
+    after it (with more values there). They have no position on the curve anyway."""
+    starts = [float(t[0][np.isfinite(t[1])].min()) for t in (reading.step_track, reading.epoch_track)
+              if t is not None and bool(np.isfinite(t[1]).any())]
+    if not starts:
+        return
+    first = min(starts)
+    dropped = 0
+    for i, raw in enumerate(reading.raws):
+        if not len(raw.order) or raw.order[0] >= first:
+            continue
+        after = raw.order >= first
+        n_after = int(after.sum())
+        if n_after > len(raw.order) - n_after:
+            dropped += len(raw.order) - n_after
+            reading.raws[i] = _take(raw, after)
+    if dropped:
+        reading.notes.append(f"{dropped} value(s) printed before the first epoch or step (a configuration, a banner) "
+                             "were left out")
 
 
 def _counts_across_epochs(epoch_track: tuple[np.ndarray, np.ndarray], pos: tuple[np.ndarray, np.ndarray]) -> bool:

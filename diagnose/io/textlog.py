@@ -147,11 +147,12 @@ def _float(token: str) -> float:
         return float("nan")
 
 
-# `LayerNorm((768,), eps=1e-05)`, `Linear(in_features=768, out_features=2304)`, `Namespace(lr=0.1)`:
-# a class built with keyword arguments, as a module summary or a config prints it. Its arguments are
+# `LayerNorm((768,), eps=1e-05)`, `Linear(in_features=768, out_features=2304)`, `Namespace(lr=0.1)`,
+# `dict(type='SGD', lr=0.1)` (an mmcv config): a class built with keyword arguments, as a module summary or
+# a config prints it. Its arguments are
 # settings, not metrics, unless one of them is named like a metric (`Metrics(loss=0.52, acc=0.81)`, a
 # namedtuple printed each epoch).
-_CALL = re.compile(r"(?<![\w.])[A-Z]\w*\(")
+_CALL = re.compile(r"(?<![\w.])(?:[A-Z]\w*|dict)\(")
 _ARG_NAME = re.compile(r"(\w+)\s*=")
 
 
