@@ -180,3 +180,12 @@ def test_a_printed_configuration_gives_no_points(tmp_path: Path) -> None:
     assert parse_line("optimizer = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0001)") == []
     log = parse_log(LOGS / "mmcv_config_dump.log")
     assert any("before the first epoch" in n for n in log.notes), log.notes
+
+
+def test_a_name_with_a_validation_twin_is_the_training_series(tmp_path: Path) -> None:
+    path = tmp_path / "twins.csv"
+    path.write_text("epoch,loss,model_acc,val_loss,val_model_acc,head_f1,val_f1\n"
+                    + "".join(f"{e},{1 / e:.4f},{0.5 + e / 20:.4f},{1.1 / e:.4f},{0.4 + e / 20:.4f},0.5,0.5\n" for e in range(1, 5)))
+    log = parse_log(path)
+    assert log.series["train_acc"].source == "model_acc" and log.series["val_acc"].source == "val_model_acc"
+    assert "head_f1" in log.others  # a twin names a series only when its stem is loss or accuracy

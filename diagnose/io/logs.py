@@ -185,6 +185,31 @@ def canonical_name(name: str) -> tuple[str | None, int]:
     return None, 0
 
 
+_TWIN_PREFIXES = ("val_", "valid_", "validation_", "eval_", "test_")
+
+
+def _twin_name(name: str, norms: set[str]) -> tuple[str | None, int]:
+    """A name of no series of its own, read through its validation twin: `model_acc` beside `val_acc`
+    (or `val_model_acc`, `eval_acc`, `test_acc`) is the training accuracy whatever its own prefix, and
+    `val_model_acc` beside `model_acc` the validation one. Ranked after the names read directly."""
+    n = _norm(name)
+    split = "train"
+    for p in _TWIN_PREFIXES[:4]:
+        if n.startswith(p) and n[len(p):] in norms:
+            split, n = "val", n[len(p):]
+            break
+    for i, ch in enumerate(n):
+        if ch != "_" or i == 0:
+            continue
+        stem = n[i + 1:]
+        target, _ = canonical_name(stem)
+        if target not in ("train_loss", "train_acc") or stem in _LR_NAMES:
+            continue
+        if split == "val" or any(p + n in norms or p + stem in norms for p in _TWIN_PREFIXES):
+            return f"{split}_{target[6:]}", 5
+    return None, 0
+
+
 def _test_as_val(name: str) -> tuple[str | None, int]:
     """`test_loss`, `Test set: Average loss` -> the validation series they would stand for."""
     n = _norm(name)
@@ -1160,8 +1185,11 @@ def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> Parse
         notes.append(f"rows out of order were put in order ({', '.join(done['sorted'][:6])})")
     # Choose one source per canonical series; the rest stay under their own names.
     candidates: dict[str, list[tuple[int, int, _Raw]]] = {}
+    norms = {_norm(raw.name) for raw in raws}
     for i, raw in enumerate(raws):
         target, rank = canonical_name(raw.name)
+        if target is None:
+            target, rank = _twin_name(raw.name, norms)
         if target is not None:
             candidates.setdefault(target, []).append((rank, i, raw))
     stand_ins: set[int] = set()
