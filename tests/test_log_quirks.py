@@ -189,3 +189,15 @@ def test_a_name_with_a_validation_twin_is_the_training_series(tmp_path: Path) ->
     log = parse_log(path)
     assert log.series["train_acc"].source == "model_acc" and log.series["val_acc"].source == "val_model_acc"
     assert "head_f1" in log.others  # a twin names a series only when its stem is loss or accuracy
+
+
+def test_nested_results_with_plain_lists_read_by_path(tmp_path: Path) -> None:
+    doc = {split: {"combined": {"loss": [2.0 * k / e for e in range(1, 5)]},
+                   "label": {"loss": [2.0 * k / e for e in range(1, 5)], "accuracy": [0.5 + e / (10 * k) for e in range(1, 5)]}}
+           for split, k in (("training", 1.0), ("validation", 1.2), ("test", 1.3))}
+    path = tmp_path / "training_statistics.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")  # one line
+    log = parse_log(path)
+    np.testing.assert_allclose(log.series["val_loss"].value, [2.4 / e for e in range(1, 5)])
+    np.testing.assert_allclose(log.series["train_acc"].epoch, [1, 2, 3, 4])
+    assert "test_loss" in log.others and "train_label_loss" in log.others

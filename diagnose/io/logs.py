@@ -670,9 +670,19 @@ def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
         return _frame_reading(_records_frame([r for r in records if r not in summary]), notes)
     if isinstance(doc, dict) and isinstance(doc.get("history"), dict):
         doc = doc["history"]
-    if isinstance(doc, dict) and doc and all(isinstance(v, list) for v in doc.values()):
-        n = max(len(v) for v in doc.values())
-        cols = {k: [_num_or_nan(x) for x in v] + [np.nan] * (n - len(v)) for k, v in doc.items()}
+    if isinstance(doc, dict) and _split_sections(doc):
+        return _read_split_sections(doc, notes)
+    lists = _numeric_lists(doc) if isinstance(doc, dict) else {}
+    if lists:
+        lengths = [len(v) for v in lists.values()]
+        n = max(set(lengths), key=lambda k: (lengths.count(k), k))  # the common length, the longer on a tie
+        kept_out = [k for k in doc if k not in lists or len(lists[k]) != n]
+        if len(lists) < len(doc) and n > 1:  # a history beside metadata: the lists of one length are the epochs
+            lists = {k: v for k, v in lists.items() if len(v) == n}
+            shown = ", ".join(kept_out[:6]) + (", ..." if len(kept_out) > 6 else "")
+            notes.append(f"{len(kept_out)} key(s) that are not lists of {n} numbers were left out ({shown})")
+        n = max(len(v) for v in lists.values())
+        cols = {k: [_num_or_nan(x) for x in v] + [np.nan] * (n - len(v)) for k, v in lists.items()}
         df = pd.DataFrame(cols)
         if not any(_x_kind(c) == "epoch" for c in df.columns):
             df.insert(0, "epoch", np.arange(1, n + 1, dtype=np.float64))  # Keras prints epochs from 1
@@ -683,6 +693,71 @@ def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
     keys = ", ".join(list(doc)[:8]) if isinstance(doc, dict) else ""
     reading = _Reading(raws=[], notes=notes)
     reading.seen = f"a JSON {kind}" + (f" with keys {keys}" if keys else "")
+    return reading
+
+
+def _is_number_cell(x: Any) -> bool:
+    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) or (
+        isinstance(x, str) and x.strip().lower() in ("nan", "inf", "-inf", "infinity", "-infinity"))
+
+
+def _numeric_lists(doc: dict[str, Any]) -> dict[str, list[Any]]:
+    """The values of `doc` that are lists of numbers (None and spelled NaN count), by key."""
+    return {k: v for k, v in doc.items()
+            if isinstance(v, list) and v and all(_is_number_cell(x) for x in v) and any(x is not None for x in v)}
+
+
+# Section names of a nested results document (Ludwig's training_statistics.json) -> the split they hold.
+_SECTION_SPLITS = {"training": "train", "train": "train", "validation": "val", "valid": "val", "val": "val",
+                   "eval": "val", "evaluation": "val", "test": "test", "testing": "test"}
+
+
+def _split_sections(doc: dict[str, Any]) -> list[str]:
+    """The keys of `doc` that are split sections (`training`, `validation`, `test`) holding dicts."""
+    keys = [k for k, v in doc.items() if _SECTION_SPLITS.get(str(k).strip().lower()) and isinstance(v, dict)]
+    return keys if any(_SECTION_SPLITS[str(k).strip().lower()] != "test" for k in keys) else []
+
+
+def _section_series(node: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], list[Any]]]:
+    """(path, list) for each list of numbers, or of `[epoch, step, value]` triples, under `node`."""
+    if isinstance(node, dict):
+        return [found for k, v in node.items() for found in _section_series(v, (*path, str(k)))]
+    numbers = isinstance(node, list) and bool(node) and bool(path) and (
+        all(_is_number_cell(x) for x in node)
+        or all(isinstance(x, list) and len(x) == 3 and all(_is_number_cell(y) for y in x) for x in node)
+    )
+    return [(path, node)] if numbers else []
+
+
+def _read_split_sections(doc: dict[str, Any], notes: list[str]) -> _Reading:
+    """A nested results document, `{"training": {"<output>": {"loss": [...], "accuracy": [...]}},
+    "validation": {...}, "test": {...}}` (Ludwig): each list is read by its path, the section giving the
+    split. Within a split, a metric logged once keeps its plain name (`val_accuracy`); logged for several
+    outputs, the `combined` one (Ludwig's total) does, the others are named with their output
+    (`val_label_loss`). Lists of `[epoch, step, value]` give their own axes; plain lists are epochs 1, 2, ..."""
+    found: list[tuple[str, tuple[str, ...], list[Any]]] = []
+    for key in _split_sections(doc):
+        split = _SECTION_SPLITS[str(key).strip().lower()]
+        found += [(split, path, values) for path, values in _section_series(doc[key], ())]
+    count: dict[tuple[str, str], int] = {}
+    for split, path, _ in found:
+        count[(split, path[-1])] = count.get((split, path[-1]), 0) + 1
+    reading = _Reading(raws=[], notes=notes)
+    for split, path, values in found:
+        metric, owner = path[-1], "_".join(path[:-1])
+        plain = count[(split, metric)] == 1 or owner == "combined"
+        name = f"{split}_{metric}" if plain else f"{split}_{owner}_{metric}"
+        if isinstance(values[0], list):
+            table = np.array([[np.nan if y is None else float(y) for y in x] for x in values], dtype=np.float64)
+            epoch, step, value = table[:, 0], table[:, 1], table[:, 2]
+        else:
+            value = np.array([np.nan if y is None else float(y) for y in values], dtype=np.float64)
+            epoch, step = np.arange(1, len(value) + 1, dtype=np.float64), None
+        reading.raws.append(_Raw(name=name, order=np.arange(len(value), dtype=np.float64), value=value,
+                                 step=step, epoch=epoch))
+    sections = ", ".join(_split_sections(doc))
+    notes.append(f"a nested results document: the sections {sections} were read as splits, each list by its path")
+    reading.seen = f"a JSON document with sections {sections} and no lists of numbers"
     return reading
 
 
@@ -947,7 +1022,8 @@ def detect_format(path: Path, head: bytes) -> str:
             # A document spread over lines, unless the line is a Python dict (`{'loss': 0.5, ...}`)
             return "text" if first.startswith("{'") else "json"
         # One line holding a whole document (a Keras History dict, trainer_state written compactly)
-        if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or any(isinstance(v, list) for v in doc.values())):
+        if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or _split_sections(doc)
+                                      or any(isinstance(v, list) for v in doc.values())):
             return "json"
         return "jsonl"
     lines = [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()][:6]
