@@ -201,3 +201,30 @@ def test_nested_results_with_plain_lists_read_by_path(tmp_path: Path) -> None:
     np.testing.assert_allclose(log.series["val_loss"].value, [2.4 / e for e in range(1, 5)])
     np.testing.assert_allclose(log.series["train_acc"].epoch, [1, 2, 3, 4])
     assert "test_loss" in log.others and "train_label_loss" in log.others
+
+
+def test_an_mlflow_run_folder_or_its_metrics_folder_is_one_run() -> None:
+    exp = LOGS / "mlflow" / "mlruns" / "1"
+    second = exp / "9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d"
+    for path in (second, second / "metrics"):
+        (log,) = parse_runs(path)
+        assert log.format == "mlflow" and log.runs == 1 and log.series["train_loss"].source == "train/loss"
+        assert "lr" not in log.series  # params/ are settings, not metrics
+    # every point logged at the same step (logged without one): numbered in the order logged
+    (log,) = parse_runs(second, fmt="mlflow")
+    assert len(log.series["val_loss"]) == 4
+
+
+def test_mlflow_metrics_logged_without_steps_keep_their_order(tmp_path: Path) -> None:
+    run = tmp_path / "0" / "abc"
+    (run / "metrics").mkdir(parents=True)
+    (run / "meta.yaml").write_text("run_id: abc\n")
+    values = [2.0, 1.5, 1.2, 1.1]
+    (run / "metrics" / "val_loss").write_text("".join(f"{1000 + i} {v} 0\n" for i, v in enumerate(values)))
+    (log,) = parse_runs(run)
+    np.testing.assert_allclose(log.series["val_loss"].value, values)
+    assert any("without steps" in n for n in log.notes)
+    from diagnose.exceptions import LogParseError
+
+    with pytest.raises(LogParseError, match="expected an MLflow run folder"):
+        parse_runs(tmp_path, fmt="mlflow")

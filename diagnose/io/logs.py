@@ -25,7 +25,7 @@ from diagnose.io import arrownp
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMATS = ("csv", "tsv", "jsonl", "json", "tensorboard", "text")
+FORMATS = ("csv", "tsv", "jsonl", "json", "tensorboard", "mlflow", "text")
 CANONICAL = ("train_loss", "val_loss", "train_acc", "val_acc", "lr")
 
 _HEAD_BYTES = 65536
@@ -813,6 +813,83 @@ def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
     return reading
 
 
+def mlflow_runs(path: Path) -> list[Path]:
+    """The MLflow run folders `path` stands for: a run folder (`mlruns/<exp>/<run>/`, holding
+    `metrics/`), its `metrics/` folder, or an experiment folder (one run per folder holding `metrics/`),
+    oldest first. Empty when `path` is none of these."""
+    if not path.is_dir():
+        return []
+    if path.name == "metrics" and (path.parent / "meta.yaml").is_file():
+        return [path.parent]
+    if (path / "metrics").is_dir():
+        return [path]
+    runs = [d for d in path.iterdir() if d.is_dir() and (d / "metrics").is_dir()]
+
+    def started(run: Path) -> tuple[int, str]:
+        meta = run / "meta.yaml"
+        m = re.search(r"(?m)^start_time:\s*(\d+)", meta.read_text(errors="replace")) if meta.is_file() else None
+        return (int(m.group(1)) if m else 0, run.name)
+
+    return sorted(runs, key=started)
+
+
+def _mlflow_run_name(run: Path) -> str:
+    tag = run / "tags" / "mlflow.runName"
+    if tag.is_file():
+        name = tag.read_text(encoding="utf-8", errors="replace").strip()
+        if name:
+            return name
+    meta = run / "meta.yaml"
+    m = re.search(r"(?m)^run_name:\s*(\S.*)$", meta.read_text(errors="replace")) if meta.is_file() else None
+    return m.group(1).strip().strip("'\"") if m else run.name
+
+
+def _read_mlflow_run(run: Path, notes: list[str]) -> _Reading:
+    """An MLflow run's metric files (`metrics/<name>`, `/` in a name as folders): each line is
+    `timestamp value step` (`timestamp value` before MLflow 1.0) and the file name is the series' name.
+    The step is the position; where every point has the same step (logged without one), the points
+    are numbered in the order they were logged."""
+    folder = run / "metrics"
+    files = sorted(f for f in folder.rglob("*") if f.is_file())
+    reading = _Reading(raws=[], notes=notes, files=len(files))
+    epoch: tuple[np.ndarray, np.ndarray] | None = None
+    unstepped = []
+    for f in files:
+        name = f.relative_to(folder).as_posix()
+        cells = _read_bytes(f).split(b"\n")
+        rows = [c.split() for c in cells if c.strip()]
+        rows = [r for r in rows if len(r) in (2, 3)]
+        try:
+            value = np.array([r[1] for r in rows], dtype=np.float64)
+            step = np.array([r[2] if len(r) == 3 else b"0" for r in rows], dtype=np.float64)
+            stamp = np.array([r[0] for r in rows], dtype=np.float64)
+        except ValueError:
+            raise LogParseError(f"{f}: expected MLflow metric lines `timestamp value step`, got {rows[0][:3]!r}; "
+                                "pass the run's folder (mlruns/<experiment>/<run>)") from None
+        if not len(value):
+            continue
+        sort = np.argsort(stamp, kind="stable")  # in the order logged
+        value, step = value[sort], step[sort]
+        if len(step) > 1 and bool(np.all(step == step[0])):
+            unstepped.append(name)
+            order = np.arange(len(value), dtype=np.float64)
+            reading.raws.append(_Raw(name=name, order=order, value=value, step=np.full(len(value), np.nan),
+                                     epoch=np.full(len(value), np.nan)))
+            continue
+        if _x_kind(name) == "epoch":
+            epoch = (step, value)
+            continue
+        reading.raws.append(_Raw(name=name, order=step, value=value, step=step))
+    if epoch is not None:
+        sort = np.argsort(epoch[0], kind="stable")
+        reading.epoch_track = (epoch[0][sort], epoch[1][sort])
+    if unstepped:
+        notes.append(f"{', '.join(unstepped[:6])}: logged without steps; the points are numbered in the order logged")
+    names = [r.name for r in reading.raws]
+    reading.seen = f"{len(files)} metric files" + (f" ({', '.join(names[:10])})" if names else "")
+    return reading
+
+
 _TABLE_HINT = re.compile(r"(?m)^\s*Epoch\s+[A-Za-z_][\w]*\s+[A-Za-z_]")
 
 
@@ -1400,6 +1477,26 @@ def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[
         raise LogParseError(f"{path}: expected the lines of a training log, got {detail}; pass the log the run wrote") from None
 
 
+def _parse_mlflow(path: Path, runs: list[Path]) -> list[ParsedLog]:
+    """An MLflow run folder (one run) or experiment folder (one run per run folder, oldest first)."""
+    out = []
+    for k, run in enumerate(runs, start=1):
+        notes: list[str] = []
+        reading = _read_mlflow_run(run, notes)
+        for raw in reading.raws:
+            if raw.epoch is None:  # at the `epoch` metric logged at the same or an earlier step
+                raw.epoch = _lookup(reading.epoch_track, raw.order)
+        # An MLflow run is one run, whatever its steps do.
+        log = _assemble(path, "mlflow", reading.raws, notes)
+        log.run, log.runs = k, len(runs)
+        log.run_name = _mlflow_run_name(run) if len(runs) > 1 else ""
+        out.append(log)
+    if not any(log.series or log.others for log in out):
+        raise LogParseError(f"{path}: expected MLflow metric files under metrics/, got none with values; "
+                            "pass the run's folder (mlruns/<experiment>/<run>) or the experiment's")
+    return out
+
+
 def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[ParsedLog]:
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
@@ -1412,6 +1509,11 @@ def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list
         # A FIFO or /dev/zero would block or fill the memory: only regular files are read.
         require_file(path, "a training log file", "pass the log file the run wrote", LogParseError)
     notes: list[str] = []
+    if path.is_dir() and fmt in (None, "mlflow") and (mlflow := mlflow_runs(path)):
+        return _parse_mlflow(path, mlflow)
+    if fmt == "mlflow":
+        raise LogParseError(f"{path}: expected an MLflow run folder (holding metrics/) or an experiment folder, "
+                            "got none; pass mlruns/<experiment>/<run> or mlruns/<experiment>")
     if path.is_dir():
         if fmt not in (None, "tensorboard"):
             raise LogParseError(f"{path}: expected a {fmt} file, got a folder; pass the file inside it")
