@@ -228,3 +228,37 @@ def test_mlflow_metrics_logged_without_steps_keep_their_order(tmp_path: Path) ->
 
     with pytest.raises(LogParseError, match="expected an MLflow run folder"):
         parse_runs(tmp_path, fmt="mlflow")
+
+
+def test_lines_longer_than_the_bound_are_found_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagnose.io import logs
+
+    monkeypatch.setattr(logs, "_MAX_LINE", 50)
+    monkeypatch.setattr(logs, "_BLOCK", 64)
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        lengths = rng.choice([0, 3, 49, 50, 51, 120, 200], size=rng.integers(1, 12))
+        data = b"\n".join(b"x" * int(n) for n in lengths) + (b"\n" if trial % 2 else b"")
+        path = tmp_path / f"t{trial}.log"
+        path.write_bytes(data)
+        want, start = [], 0
+        for n in lengths.tolist():  # a plain loop over the lines
+            if n > 50:
+                want.append((start, min(start + n, len(data))))
+            start += n + 1
+        assert logs._long_line_spans(path) == want, lengths
+
+
+def test_a_line_longer_than_the_bound_is_skipped_and_said(tmp_path: Path) -> None:
+    epochs = "".join(f"epoch {e} loss {1 / e:.4f} val_loss {1.2 / e:.4f}\n" for e in range(1, 6))
+    path = tmp_path / "huge_line.log"
+    path.write_bytes(epochs.encode() + b"loss 0.1 " * 400_000 + b"\n" + epochs.replace("epoch ", "epoch 1").encode())
+    (log,) = parse_runs(path)
+    assert len(log.series["train_loss"]) == 10
+    assert any("1 line(s) longer than 1 MiB were skipped" in n for n in log.notes), log.notes
+    bar = tmp_path / "bar.log"  # a progress bar rewritten with \r for 3 MB, then its last state
+    states = b"".join(f"\r{i % 100:3d}%| step {i} loss {2 - i / 1e5:.4f}".encode() for i in range(100_000))
+    bar.write_bytes(epochs.encode() + states + b"\r" + b"epoch 6 loss 0.1500 val_loss 0.1800\n")
+    (log,) = parse_runs(bar)
+    np.testing.assert_allclose(log.series["val_loss"].value, [1.2 / e for e in range(1, 6)] + [0.18], atol=1e-4)
+    assert any("read at their last state" in n for n in log.notes), log.notes

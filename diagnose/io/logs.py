@@ -236,6 +236,101 @@ def _read_bytes(path: Path) -> bytes:
         raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
 
 
+# A line longer than this is no log record (a progress bar never ended by a newline, a dump): it is cut
+# out before the text is read, so memory follows what is read, not the file.
+_MAX_LINE = 1 << 20
+_BLOCK = 1 << 24
+
+
+def _long_line_spans(path: Path) -> list[tuple[int, int]]:
+    """(start, end) file offsets of the lines longer than _MAX_LINE, end at their newline (or the end of
+    the file). Reads the file a block at a time; within a block, one search per _MAX_LINE bytes finds
+    the last newline of each window, so short lines cost nothing each."""
+    spans: list[tuple[int, int]] = []
+    buf, base, long_from = b"", 0, -1  # buf starts at a line start, at file offset base
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_BLOCK)
+            if long_from >= 0:  # inside a long line: find its end
+                nl = block.find(b"\n")
+                if nl < 0:
+                    base += len(block)
+                    if not block:
+                        spans.append((long_from, base))
+                        break
+                    continue
+                spans.append((long_from, base + nl))
+                long_from, base, buf = -1, base + nl + 1, block[nl + 1 :]
+            elif not block:
+                break
+            else:
+                buf += block
+            pos = 0
+            while len(buf) - pos > _MAX_LINE:
+                j = buf.rfind(b"\n", pos, pos + _MAX_LINE + 1)
+                if j >= 0:
+                    pos = j + 1
+                    continue
+                end = buf.find(b"\n", pos + _MAX_LINE)
+                if end < 0:
+                    long_from, base, buf = base + pos, base + len(buf), b""
+                    break
+                spans.append((base + pos, base + end))
+                pos = end + 1
+            else:
+                base, buf = base + pos, buf[pos:]
+    return spans
+
+
+def _last_state(tail: bytes) -> bytes | None:
+    """The last state of a line rewritten in place (`\r` progress bars, Keras' `\b`), from the line's
+    last bytes; None when they hold no complete state."""
+    t = tail.rstrip(b"\r")
+    k = max(t.rfind(b"\r"), t.rfind(b"\b"))
+    state = t[k + 1 :] if k >= 0 else b""
+    return state if state.strip() else None
+
+
+def _read_bounded(path: Path, notes: list[str]) -> bytes:
+    """The file's bytes without its lines longer than _MAX_LINE: a line rewritten in place keeps its
+    last state, as the text reader would read it; any other is skipped, with a note. Only the bytes
+    kept are read into memory."""
+    try:
+        size = path.stat().st_size
+        spans = _long_line_spans(path) if size > _MAX_LINE else []
+        if not spans:
+            return _read_bytes(path)
+        pieces, prev, kept = [], 0, 0
+        with open(path, "rb") as f:
+            for start, end in spans:
+                f.seek(prev)
+                pieces.append(f.read(start - prev))
+                f.seek(max(start, end - _MAX_LINE))
+                state = _last_state(f.read(end - max(start, end - _MAX_LINE)))
+                if state is not None:
+                    pieces.append(state + b"\n")
+                    kept += 1
+                prev = end + 1
+            f.seek(prev)
+            pieces.append(f.read())
+    except OSError as exc:
+        raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
+    mib = _MAX_LINE >> 20
+    if len(spans) > kept:
+        notes.append(f"{len(spans) - kept} line(s) longer than {mib} MiB were skipped (not log records)")
+    if kept:
+        notes.append(f"{kept} line(s) longer than {mib} MiB, rewritten in place (\\r, \\b), were read at their last state")
+    return b"".join(pieces)
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
+
+
 def _content_end(data: bytes) -> int:
     """The length of `data` without trailing whitespace, found without copying it."""
     end = len(data)
@@ -1520,7 +1615,12 @@ def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list
         reading = _read_tensorboard(path, notes)
         fmt = "tensorboard"
     else:
-        data = _read_bytes(path)
+        head = _read_head(path)
+        if fmt in ("text", "jsonl") or (fmt is None and head[:2] not in (b"\xff\xfe", b"\xfe\xff") and head.strip()
+                                        and detect_format(path, head) in ("text", "jsonl")):
+            data = _read_bounded(path, notes)
+        else:
+            data = _read_bytes(path)
         if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16, as PowerShell's `>` writes console output
             data = data.decode("utf-16", errors="replace").encode("utf-8")
             notes.append("the file is UTF-16; it was read as such")
