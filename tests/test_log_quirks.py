@@ -189,6 +189,11 @@ def test_a_name_with_a_validation_twin_is_the_training_series(tmp_path: Path) ->
     log = parse_log(path)
     assert log.series["train_acc"].source == "model_acc" and log.series["val_acc"].source == "val_model_acc"
     assert "head_f1" in log.others  # a twin names a series only when its stem is loss or accuracy
+    parts = tmp_path / "parts.csv"  # loss parts, each with its twin: no part is the training loss
+    parts.write_text("epoch,box_loss,cls_loss,val_box_loss,val_cls_loss,model_acc,test_acc\n"
+                     + "".join(f"{e},{0.5 / e:.4f},{0.4 / e:.4f},{0.6 / e:.4f},{0.5 / e:.4f},0.{e},0.{e}\n" for e in range(1, 5)))
+    log = parse_log(parts)
+    assert "train_loss" not in log.series and log.series["train_acc"].source == "model_acc"
 
 
 def test_nested_results_with_plain_lists_read_by_path(tmp_path: Path) -> None:
@@ -201,6 +206,10 @@ def test_nested_results_with_plain_lists_read_by_path(tmp_path: Path) -> None:
     np.testing.assert_allclose(log.series["val_loss"].value, [2.4 / e for e in range(1, 5)])
     np.testing.assert_allclose(log.series["train_acc"].epoch, [1, 2, 3, 4])
     assert "test_loss" in log.others and "train_label_loss" in log.others
+    lines = tmp_path / "nested_records.jsonl"  # records with a `train` section of numbers: JSON lines still
+    lines.write_text("".join(json.dumps({"train": {"loss": 1 / e}, "epoch": e}) + "\n" for e in range(1, 5)))
+    log = parse_log(lines)
+    assert log.format == "jsonl" and len(log.series["train_loss"]) == 4
 
 
 def test_an_mlflow_run_folder_or_its_metrics_folder_is_one_run() -> None:

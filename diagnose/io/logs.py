@@ -205,7 +205,10 @@ def _twin_name(name: str, norms: set[str]) -> tuple[str | None, int]:
         target, _ = canonical_name(stem)
         if target not in ("train_loss", "train_acc") or stem in _LR_NAMES:
             continue
-        if split == "val" or any(p + n in norms or p + stem in norms for p in _TWIN_PREFIXES):
+        # One name of its split ends in this metric (not `box_loss` beside `cls_loss`: parts, not the loss).
+        own = [m for m in norms if m.endswith("_" + stem)
+               and (m.startswith(_TWIN_PREFIXES[:4]) if split == "val" else not m.startswith(_TWIN_PREFIXES))]
+        if len(own) == 1 and (split == "val" or any(p + n in norms or p + stem in norms for p in _TWIN_PREFIXES)):
             return f"{split}_{target[6:]}", 5
     return None, 0
 
@@ -765,7 +768,7 @@ def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
         return _frame_reading(_records_frame([r for r in records if r not in summary]), notes)
     if isinstance(doc, dict) and isinstance(doc.get("history"), dict):
         doc = doc["history"]
-    if isinstance(doc, dict) and _split_sections(doc):
+    if _nested_results(doc):
         return _read_split_sections(doc, notes)
     lists = _numeric_lists(doc) if isinstance(doc, dict) else {}
     if lists:
@@ -811,6 +814,11 @@ def _split_sections(doc: dict[str, Any]) -> list[str]:
     """The keys of `doc` that are split sections (`training`, `validation`, `test`) holding dicts."""
     keys = [k for k, v in doc.items() if _SECTION_SPLITS.get(str(k).strip().lower()) and isinstance(v, dict)]
     return keys if any(_SECTION_SPLITS[str(k).strip().lower()] != "test" for k in keys) else []
+
+
+def _nested_results(doc: Any) -> bool:
+    """Whether `doc` is a nested results document: split sections holding lists of numbers."""
+    return isinstance(doc, dict) and any(_section_series(doc[k], ()) for k in _split_sections(doc))
 
 
 def _section_series(node: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], list[Any]]]:
@@ -1194,7 +1202,7 @@ def detect_format(path: Path, head: bytes) -> str:
             # A document spread over lines, unless the line is a Python dict (`{'loss': 0.5, ...}`)
             return "text" if first.startswith("{'") else "json"
         # One line holding a whole document (a Keras History dict, trainer_state written compactly)
-        if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or _split_sections(doc)
+        if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or _nested_results(doc)
                                       or any(isinstance(v, list) for v in doc.values())):
             return "json"
         return "jsonl"
