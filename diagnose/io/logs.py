@@ -247,41 +247,35 @@ _BLOCK = 1 << 24
 
 def _long_line_spans(path: Path) -> list[tuple[int, int]]:
     """(start, end) file offsets of the lines longer than _MAX_LINE, end at their newline (or the end of
-    the file). Reads the file a block at a time; within a block, one search per _MAX_LINE bytes finds
-    the last newline of each window, so short lines cost nothing each."""
+    the file). The file is mapped, not read: one backward search per _MAX_LINE bytes finds the last
+    newline of each window, so short lines cost nothing each and touch one page per window; the end
+    of a long line is sought a block at a time, each block let go once searched."""
+    import mmap
+
+    size = path.stat().st_size
     spans: list[tuple[int, int]] = []
-    buf, base, long_from = b"", 0, -1  # buf starts at a line start, at file offset base
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(_BLOCK)
-            if long_from >= 0:  # inside a long line: find its end
-                nl = block.find(b"\n")
-                if nl < 0:
-                    base += len(block)
-                    if not block:
-                        spans.append((long_from, base))
-                        break
-                    continue
-                spans.append((long_from, base + nl))
-                long_from, base, buf = -1, base + nl + 1, block[nl + 1 :]
-            elif not block:
-                break
-            else:
-                buf += block
-            pos = 0
-            while len(buf) - pos > _MAX_LINE:
-                j = buf.rfind(b"\n", pos, pos + _MAX_LINE + 1)
-                if j >= 0:
-                    pos = j + 1
-                    continue
-                end = buf.find(b"\n", pos + _MAX_LINE)
-                if end < 0:
-                    long_from, base, buf = base + pos, base + len(buf), b""
+    if size <= _MAX_LINE:
+        return spans
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        pos = 0
+        while size - pos > _MAX_LINE:
+            j = mm.rfind(b"\n", pos, pos + _MAX_LINE + 1)
+            if j >= 0:
+                pos = j + 1
+                continue
+            end, a = size, pos + _MAX_LINE
+            while a < size:
+                b = min(a + _BLOCK, size)
+                k = mm.find(b"\n", a, b)
+                if hasattr(mmap, "MADV_DONTNEED"):  # the pages searched leave the resident set
+                    page = a - a % mmap.PAGESIZE
+                    mm.madvise(mmap.MADV_DONTNEED, page, b - page)
+                if k >= 0:
+                    end = k
                     break
-                spans.append((base + pos, base + end))
-                pos = end + 1
-            else:
-                base, buf = base + pos, buf[pos:]
+                a = b
+            spans.append((pos, end))
+            pos = end + 1
     return spans
 
 
@@ -299,8 +293,7 @@ def _read_bounded(path: Path, notes: list[str]) -> bytes:
     last state, as the text reader would read it; any other is skipped, with a note. Only the bytes
     kept are read into memory."""
     try:
-        size = path.stat().st_size
-        spans = _long_line_spans(path) if size > _MAX_LINE else []
+        spans = _long_line_spans(path)
         if not spans:
             return _read_bytes(path)
         pieces, prev, kept = [], 0, 0
