@@ -181,10 +181,17 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
         keys = ("iteration", "loss", "avg_loss", "lr")
         return [(k, float(d.group(i + 1)), False, _DARKNET_PIECES[i]) for i, k in enumerate(keys)]
     epoch_line = "poch" in line and _EPOCH_WORD.search(line) is not None
+    # `[Eval][Epoch 3][Iter: 0/20]`, `Epoch(val) [3][12/12]`: the position counts the evaluation pass,
+    # which comes after the epoch's training; the line belongs at the end of the epoch, not inside it.
+    first_split = _SPLIT_WORD.search(line) if epoch_line else None
+    eval_pass = first_split is not None and first_split.group(1).lower() not in ("train", "training")
     for m in _FRAC.finditer(line):
         key = m.group(1).lower()
         word = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*"
         of = float(m.group(3))
+        if key != "epoch" and eval_pass:
+            taken.append(m.span())
+            continue
         if key != "epoch" and epoch_line and of > 0:
             # `[Epoch 3/10][Iter: 50/98]`, `epoch: 3/300, iter: 50/112`: a counter with its total on a line
             # that names the epoch counts inside the epoch (it starts again each epoch): a position in
@@ -204,6 +211,9 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     if "/" in line and (items or _EPOCH_WORD.search(line)):
         for m in _POS.finditer(line):
             if any(a <= m.start() < b for a, b in taken):
+                continue
+            if eval_pass:
+                taken.append(m.span())
                 continue
             pos, total = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
             if float(total) <= 0:
