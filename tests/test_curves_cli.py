@@ -39,8 +39,8 @@ def test_json_schema_and_numbers(runs: Path) -> None:
     assert doc["plot"] == str(runs / "overfitting.trainer_state.json.curves.png")
     assert Path(doc["plot"]).stat().st_size > 10_000
     run = doc["runs"][0]
-    assert set(run) == {"path", "format", "steps", "epochs", "series", "findings"}
-    assert run["format"] == "json"
+    assert set(run) == {"path", "format", "run", "runs", "run_name", "steps", "epochs", "series", "findings"}
+    assert run["format"] == "json" and (run["run"], run["runs"], run["run_name"]) == (1, 1, None)
     history = json.loads(log.read_text())["log_history"]
     evals = [r for r in history if "eval_loss" in r]
     losses = [r for r in history if "loss" in r]
@@ -209,3 +209,14 @@ def test_log_without_loss_or_accuracy(tmp_path: Path) -> None:
     run = json.loads(res.stdout)["runs"][0]
     assert [f["id"] for f in run["findings"]] == ["no_curves"]
     assert run["series"] == {"val_f1": {"points": 3, "first": 0.5, "last": 0.7, "min": 0.5, "min_at": {"step": 1}}}
+
+
+@pytest.mark.parametrize("listing", [False, True])
+def test_json_gives_each_run_of_a_file_its_index(listing: bool) -> None:
+    logs = RUNS.parent / "logs"
+    res = _invoke(str(logs / "appended_runs.csv"), str(logs / "mlflow" / "mlruns" / "1"), "--json",
+                  "--list" if listing else "--no-plot")
+    assert res.exit_code == 0, res.output
+    runs = json.loads(res.stdout)["runs"]
+    assert [(r["run"], r["runs"], r["run_name"]) for r in runs] == [
+        (1, 2, None), (2, 2, None), (1, 2, "softmax-lr0.05"), (2, 2, "softmax-lr0.2")]

@@ -156,3 +156,118 @@ def test_prose_and_code_give_no_metric_names(line: str) -> None:
 
     keys = [k for k, _, _, _ in parse_line(line)]
     assert not [k for k in keys if k.lower() in ("for", "to") or "(" in k or ")" in k or k.endswith(".py")], keys
+
+
+def test_counters_inside_an_epoch_are_positions_not_restarts() -> None:
+    (log,) = parse_runs(LOGS / "paddleclas_iters.log")
+    assert not any("logged twice" in n or "runs" in n for n in log.notes), log.notes
+    # the evaluation lines count the iterations of the evaluation pass, which follows the epoch's training
+    np.testing.assert_allclose(log.series["val_loss"].epoch, np.repeat(np.arange(1.0, 9.0), 3))
+    assert log.series["lr"].source.startswith("lr(")
+
+
+def test_a_counter_with_its_total_that_goes_on_across_epochs_is_the_step(tmp_path: Path) -> None:
+    path = tmp_path / "global.log"
+    path.write_text("".join(f"Epoch {1 + (s - 1) // 4}/3 step {s * 10}/120 loss {2 / s:.4f}\n" for s in range(1, 13)))
+    (log,) = parse_runs(path)
+    np.testing.assert_allclose(log.series["train_loss"].step, [s * 10 for s in range(1, 13)])
+    np.testing.assert_allclose(log.series["train_loss"].epoch, [1 + (s - 1) // 4 for s in range(1, 13)])
+
+
+def test_a_printed_configuration_gives_no_points(tmp_path: Path) -> None:
+    from diagnose.io.textlog import parse_line
+
+    assert parse_line("optimizer = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0001)") == []
+    log = parse_log(LOGS / "mmcv_config_dump.log")
+    assert any("before the first epoch" in n for n in log.notes), log.notes
+
+
+def test_a_name_with_a_validation_twin_is_the_training_series(tmp_path: Path) -> None:
+    path = tmp_path / "twins.csv"
+    path.write_text("epoch,loss,model_acc,val_loss,val_model_acc,head_f1,val_f1\n"
+                    + "".join(f"{e},{1 / e:.4f},{0.5 + e / 20:.4f},{1.1 / e:.4f},{0.4 + e / 20:.4f},0.5,0.5\n" for e in range(1, 5)))
+    log = parse_log(path)
+    assert log.series["train_acc"].source == "model_acc" and log.series["val_acc"].source == "val_model_acc"
+    assert "head_f1" in log.others  # a twin names a series only when its stem is loss or accuracy
+    parts = tmp_path / "parts.csv"  # loss parts, each with its twin: no part is the training loss
+    parts.write_text("epoch,box_loss,cls_loss,val_box_loss,val_cls_loss,model_acc,test_acc\n"
+                     + "".join(f"{e},{0.5 / e:.4f},{0.4 / e:.4f},{0.6 / e:.4f},{0.5 / e:.4f},0.{e},0.{e}\n" for e in range(1, 5)))
+    log = parse_log(parts)
+    assert "train_loss" not in log.series and log.series["train_acc"].source == "model_acc"
+
+
+def test_nested_results_with_plain_lists_read_by_path(tmp_path: Path) -> None:
+    doc = {split: {"combined": {"loss": [2.0 * k / e for e in range(1, 5)]},
+                   "label": {"loss": [2.0 * k / e for e in range(1, 5)], "accuracy": [0.5 + e / (10 * k) for e in range(1, 5)]}}
+           for split, k in (("training", 1.0), ("validation", 1.2), ("test", 1.3))}
+    path = tmp_path / "training_statistics.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")  # one line
+    log = parse_log(path)
+    np.testing.assert_allclose(log.series["val_loss"].value, [2.4 / e for e in range(1, 5)])
+    np.testing.assert_allclose(log.series["train_acc"].epoch, [1, 2, 3, 4])
+    assert "test_loss" in log.others and "train_label_loss" in log.others
+    lines = tmp_path / "nested_records.jsonl"  # records with a `train` section of numbers: JSON lines still
+    lines.write_text("".join(json.dumps({"train": {"loss": 1 / e}, "epoch": e}) + "\n" for e in range(1, 5)))
+    log = parse_log(lines)
+    assert log.format == "jsonl" and len(log.series["train_loss"]) == 4
+
+
+def test_an_mlflow_run_folder_or_its_metrics_folder_is_one_run() -> None:
+    exp = LOGS / "mlflow" / "mlruns" / "1"
+    second = exp / "9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d"
+    for path in (second, second / "metrics"):
+        (log,) = parse_runs(path)
+        assert log.format == "mlflow" and log.runs == 1 and log.series["train_loss"].source == "train/loss"
+        assert "lr" not in log.series  # params/ are settings, not metrics
+    # every point logged at the same step (logged without one): numbered in the order logged
+    (log,) = parse_runs(second, fmt="mlflow")
+    assert len(log.series["val_loss"]) == 4
+
+
+def test_mlflow_metrics_logged_without_steps_keep_their_order(tmp_path: Path) -> None:
+    run = tmp_path / "0" / "abc"
+    (run / "metrics").mkdir(parents=True)
+    (run / "meta.yaml").write_text("run_id: abc\n")
+    values = [2.0, 1.5, 1.2, 1.1]
+    (run / "metrics" / "val_loss").write_text("".join(f"{1000 + i} {v} 0\n" for i, v in enumerate(values)))
+    (log,) = parse_runs(run)
+    np.testing.assert_allclose(log.series["val_loss"].value, values)
+    assert any("without steps" in n for n in log.notes)
+    from diagnose.exceptions import LogParseError
+
+    with pytest.raises(LogParseError, match="expected an MLflow run folder"):
+        parse_runs(tmp_path, fmt="mlflow")
+
+
+def test_lines_longer_than_the_bound_are_found_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagnose.io import logs
+
+    monkeypatch.setattr(logs, "_MAX_LINE", 50)
+    monkeypatch.setattr(logs, "_BLOCK", 64)
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        lengths = rng.choice([0, 3, 49, 50, 51, 120, 200], size=rng.integers(1, 12))
+        data = b"\n".join(b"x" * int(n) for n in lengths) + (b"\n" if trial % 2 else b"")
+        path = tmp_path / f"t{trial}.log"
+        path.write_bytes(data)
+        want, start = [], 0
+        for n in lengths.tolist():  # a plain loop over the lines
+            if n > 50:
+                want.append((start, min(start + n, len(data))))
+            start += n + 1
+        assert logs._long_line_spans(path) == want, lengths
+
+
+def test_a_line_longer_than_the_bound_is_skipped_and_said(tmp_path: Path) -> None:
+    epochs = "".join(f"epoch {e} loss {1 / e:.4f} val_loss {1.2 / e:.4f}\n" for e in range(1, 6))
+    path = tmp_path / "huge_line.log"
+    path.write_bytes(epochs.encode() + b"loss 0.1 " * 400_000 + b"\n" + epochs.replace("epoch ", "epoch 1").encode())
+    (log,) = parse_runs(path)
+    assert len(log.series["train_loss"]) == 10
+    assert any("1 line(s) longer than 1 MiB were skipped" in n for n in log.notes), log.notes
+    bar = tmp_path / "bar.log"  # a progress bar rewritten with \r for 3 MB, then its last state
+    states = b"".join(f"\r{i % 100:3d}%| step {i} loss {2 - i / 1e5:.4f}".encode() for i in range(100_000))
+    bar.write_bytes(epochs.encode() + states + b"\r" + b"epoch 6 loss 0.1500 val_loss 0.1800\n")
+    (log,) = parse_runs(bar)
+    np.testing.assert_allclose(log.series["val_loss"].value, [1.2 / e for e in range(1, 6)] + [0.18], atol=1e-4)
+    assert any("read at their last state" in n for n in log.notes), log.notes

@@ -30,6 +30,7 @@ class LogFormat(str, Enum):
     jsonl = "jsonl"
     json = "json"
     tensorboard = "tensorboard"
+    mlflow = "mlflow"
     text = "text"
 
 
@@ -38,7 +39,7 @@ def _default_out(first: Path) -> Path:
 
 
 def command(
-    logs: list[Path] = typer.Argument(..., help="Training log files, or TensorBoard log folders.", show_default=False),
+    logs: list[Path] = typer.Argument(..., help="Training log files, TensorBoard log folders, or MLflow run or experiment folders.", show_default=False),
     out: Path | None = typer.Option(None, "--out", "-o", help="Figure to write: .png (default <log>.curves.png), .svg or .pdf."),
     fmt: LogFormat | None = typer.Option(None, "--format", "-f", help="Force the log format (default: detected from the content)."),
     smooth: opt.Smooth = None,

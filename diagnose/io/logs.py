@@ -25,7 +25,7 @@ from diagnose.io import arrownp
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMATS = ("csv", "tsv", "jsonl", "json", "tensorboard", "text")
+FORMATS = ("csv", "tsv", "jsonl", "json", "tensorboard", "mlflow", "text")
 CANONICAL = ("train_loss", "val_loss", "train_acc", "val_acc", "lr")
 
 _HEAD_BYTES = 65536
@@ -39,6 +39,7 @@ _IGNORED = {
     "n_parameters", "total_flos", "memory", "v_num", "eta", "runtime", "created_at", "relative_time",
     "train_runtime", "train_samples_per_second", "train_steps_per_second", "eval_runtime",
     "eval_samples_per_second", "eval_steps_per_second", "hp_metric", "num_input_tokens_seen",
+    "batch_cost", "reader_cost", "ips", "iter_time", "mem",
 }
 _MODE_COLUMNS = ("mode", "phase", "split", "stage", "subset")
 _VAL_PREFIXES = ("validation_", "validation/", "valid_", "valid/", "val_", "val/", "eval_", "eval/", "v_")
@@ -53,7 +54,7 @@ _ACC_NAMES = {
     "acc", "accuracy", "top1", "acc1", "top1_acc", "acc_top1", "accuracy_top1", "top1_accuracy",
     "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "acc@1", "prec@1",
     "accuracy_top_1", "top_1", "top_1_acc", "top_1_accuracy", "acc_top_1", "overall_accuracy", "token_acc",
-    "token_accuracy", "mean_token_accuracy", "avg_acc", "average_accuracy", "acc@top1",
+    "token_accuracy", "mean_token_accuracy", "avg_acc", "average_accuracy", "acc@top1", "accuracy/top1",
 }
 _LR_NAMES = {"lr", "learning_rate", "learningrate", "lr_0", "lr/pg0", "lr_pg0", "lr0"}
 
@@ -150,7 +151,7 @@ def canonical_name(name: str) -> tuple[str | None, int]:
         n, rank = n[:-5], 0
     elif n.endswith("_epoch"):
         n, rank = n[:-6], 1
-    if n in _LR_NAMES or n.startswith(("lr_", "lr/", "lr@")) or n in {"train_lr", "train/lr"}:
+    if n in _LR_NAMES or n.startswith(("lr_", "lr/", "lr@", "lr(")) or n in {"train_lr", "train/lr"}:
         return "lr", rank + (0 if n in _LR_NAMES or n in {"train_lr", "train/lr", "lr_adam"} else 2)
     split = "train"
     for p in _VAL_PREFIXES:
@@ -184,6 +185,34 @@ def canonical_name(name: str) -> tuple[str | None, int]:
     return None, 0
 
 
+_TWIN_PREFIXES = ("val_", "valid_", "validation_", "eval_", "test_")
+
+
+def _twin_name(name: str, norms: set[str]) -> tuple[str | None, int]:
+    """A name of no series of its own, read through its validation twin: `model_acc` beside `val_acc`
+    (or `val_model_acc`, `eval_acc`, `test_acc`) is the training accuracy whatever its own prefix, and
+    `val_model_acc` beside `model_acc` the validation one. Ranked after the names read directly."""
+    n = _norm(name)
+    split = "train"
+    for p in _TWIN_PREFIXES[:4]:
+        if n.startswith(p) and n[len(p):] in norms:
+            split, n = "val", n[len(p):]
+            break
+    for i, ch in enumerate(n):
+        if ch != "_" or i == 0:
+            continue
+        stem = n[i + 1:]
+        target, _ = canonical_name(stem)
+        if target not in ("train_loss", "train_acc") or stem in _LR_NAMES:
+            continue
+        # One name of its split ends in this metric (not `box_loss` beside `cls_loss`: parts, not the loss).
+        own = [m for m in norms if m.endswith("_" + stem)
+               and (m.startswith(_TWIN_PREFIXES[:4]) if split == "val" else not m.startswith(_TWIN_PREFIXES))]
+        if len(own) == 1 and (split == "val" or any(p + n in norms or p + stem in norms for p in _TWIN_PREFIXES)):
+            return f"{split}_{target[6:]}", 5
+    return None, 0
+
+
 def _test_as_val(name: str) -> tuple[str | None, int]:
     """`test_loss`, `Test set: Average loss` -> the validation series they would stand for."""
     n = _norm(name)
@@ -206,6 +235,94 @@ def _is_accuracy_like(name: str) -> bool:
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
+    except OSError as exc:
+        raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
+
+
+# A line longer than this is no log record (a progress bar never ended by a newline, a dump): it is cut
+# out before the text is read, so memory follows what is read, not the file.
+_MAX_LINE = 1 << 20
+_BLOCK = 1 << 24
+
+
+def _long_line_spans(path: Path) -> list[tuple[int, int]]:
+    """(start, end) file offsets of the lines longer than _MAX_LINE, end at their newline (or the end of
+    the file). The file is mapped, not read: one backward search per _MAX_LINE bytes finds the last
+    newline of each window, so short lines cost nothing each and touch one page per window; the end
+    of a long line is sought a block at a time, each block let go once searched."""
+    import mmap
+
+    size = path.stat().st_size
+    spans: list[tuple[int, int]] = []
+    if size <= _MAX_LINE:
+        return spans
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        pos = 0
+        while size - pos > _MAX_LINE:
+            j = mm.rfind(b"\n", pos, pos + _MAX_LINE + 1)
+            if j >= 0:
+                pos = j + 1
+                continue
+            end, a = size, pos + _MAX_LINE
+            while a < size:
+                b = min(a + _BLOCK, size)
+                k = mm.find(b"\n", a, b)
+                if hasattr(mmap, "MADV_DONTNEED"):  # the pages searched leave the resident set
+                    page = a - a % mmap.PAGESIZE
+                    mm.madvise(mmap.MADV_DONTNEED, page, b - page)
+                if k >= 0:
+                    end = k
+                    break
+                a = b
+            spans.append((pos, end))
+            pos = end + 1
+    return spans
+
+
+def _last_state(tail: bytes) -> bytes | None:
+    """The last state of a line rewritten in place (`\r` progress bars, Keras' `\b`), from the line's
+    last bytes; None when they hold no complete state."""
+    t = tail.rstrip(b"\r")
+    k = max(t.rfind(b"\r"), t.rfind(b"\b"))
+    state = t[k + 1 :] if k >= 0 else b""
+    return state if state.strip() else None
+
+
+def _read_bounded(path: Path, notes: list[str]) -> bytes:
+    """The file's bytes without its lines longer than _MAX_LINE: a line rewritten in place keeps its
+    last state, as the text reader would read it; any other is skipped, with a note. Only the bytes
+    kept are read into memory."""
+    try:
+        spans = _long_line_spans(path)
+        if not spans:
+            return _read_bytes(path)
+        pieces, prev, kept = [], 0, 0
+        with open(path, "rb") as f:
+            for start, end in spans:
+                f.seek(prev)
+                pieces.append(f.read(start - prev))
+                f.seek(max(start, end - _MAX_LINE))
+                state = _last_state(f.read(end - max(start, end - _MAX_LINE)))
+                if state is not None:
+                    pieces.append(state + b"\n")
+                    kept += 1
+                prev = end + 1
+            f.seek(prev)
+            pieces.append(f.read())
+    except OSError as exc:
+        raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
+    mib = _MAX_LINE >> 20
+    if len(spans) > kept:
+        notes.append(f"{len(spans) - kept} line(s) longer than {mib} MiB were skipped (not log records)")
+    if kept:
+        notes.append(f"{kept} line(s) longer than {mib} MiB, rewritten in place (\\r, \\b), were read at their last state")
+    return b"".join(pieces)
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(_HEAD_BYTES)
     except OSError as exc:
         raise LogParseError(f"{path}: expected a readable log file, got {exc.strerror or exc}; check the path") from None
 
@@ -644,9 +761,19 @@ def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
         return _frame_reading(_records_frame([r for r in records if r not in summary]), notes)
     if isinstance(doc, dict) and isinstance(doc.get("history"), dict):
         doc = doc["history"]
-    if isinstance(doc, dict) and doc and all(isinstance(v, list) for v in doc.values()):
-        n = max(len(v) for v in doc.values())
-        cols = {k: [_num_or_nan(x) for x in v] + [np.nan] * (n - len(v)) for k, v in doc.items()}
+    if _nested_results(doc):
+        return _read_split_sections(doc, notes)
+    lists = _numeric_lists(doc) if isinstance(doc, dict) else {}
+    if lists:
+        lengths = [len(v) for v in lists.values()]
+        n = max(set(lengths), key=lambda k: (lengths.count(k), k))  # the common length, the longer on a tie
+        kept_out = [k for k in doc if k not in lists or len(lists[k]) != n]
+        if len(lists) < len(doc) and n > 1:  # a history beside metadata: the lists of one length are the epochs
+            lists = {k: v for k, v in lists.items() if len(v) == n}
+            shown = ", ".join(kept_out[:6]) + (", ..." if len(kept_out) > 6 else "")
+            notes.append(f"{len(kept_out)} key(s) that are not lists of {n} numbers were left out ({shown})")
+        n = max(len(v) for v in lists.values())
+        cols = {k: [_num_or_nan(x) for x in v] + [np.nan] * (n - len(v)) for k, v in lists.items()}
         df = pd.DataFrame(cols)
         if not any(_x_kind(c) == "epoch" for c in df.columns):
             df.insert(0, "epoch", np.arange(1, n + 1, dtype=np.float64))  # Keras prints epochs from 1
@@ -657,6 +784,76 @@ def _read_json_document(doc: Any, notes: list[str]) -> _Reading:
     keys = ", ".join(list(doc)[:8]) if isinstance(doc, dict) else ""
     reading = _Reading(raws=[], notes=notes)
     reading.seen = f"a JSON {kind}" + (f" with keys {keys}" if keys else "")
+    return reading
+
+
+def _is_number_cell(x: Any) -> bool:
+    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) or (
+        isinstance(x, str) and x.strip().lower() in ("nan", "inf", "-inf", "infinity", "-infinity"))
+
+
+def _numeric_lists(doc: dict[str, Any]) -> dict[str, list[Any]]:
+    """The values of `doc` that are lists of numbers (None and spelled NaN count), by key."""
+    return {k: v for k, v in doc.items()
+            if isinstance(v, list) and v and all(_is_number_cell(x) for x in v) and any(x is not None for x in v)}
+
+
+# Section names of a nested results document (Ludwig's training_statistics.json) -> the split they hold.
+_SECTION_SPLITS = {"training": "train", "train": "train", "validation": "val", "valid": "val", "val": "val",
+                   "eval": "val", "evaluation": "val", "test": "test", "testing": "test"}
+
+
+def _split_sections(doc: dict[str, Any]) -> list[str]:
+    """The keys of `doc` that are split sections (`training`, `validation`, `test`) holding dicts."""
+    keys = [k for k, v in doc.items() if _SECTION_SPLITS.get(str(k).strip().lower()) and isinstance(v, dict)]
+    return keys if any(_SECTION_SPLITS[str(k).strip().lower()] != "test" for k in keys) else []
+
+
+def _nested_results(doc: Any) -> bool:
+    """Whether `doc` is a nested results document: split sections holding lists of numbers."""
+    return isinstance(doc, dict) and any(_section_series(doc[k], ()) for k in _split_sections(doc))
+
+
+def _section_series(node: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], list[Any]]]:
+    """(path, list) for each list of numbers, or of `[epoch, step, value]` triples, under `node`."""
+    if isinstance(node, dict):
+        return [found for k, v in node.items() for found in _section_series(v, (*path, str(k)))]
+    numbers = isinstance(node, list) and bool(node) and bool(path) and (
+        all(_is_number_cell(x) for x in node)
+        or all(isinstance(x, list) and len(x) == 3 and all(_is_number_cell(y) for y in x) for x in node)
+    )
+    return [(path, node)] if numbers else []
+
+
+def _read_split_sections(doc: dict[str, Any], notes: list[str]) -> _Reading:
+    """A nested results document, `{"training": {"<output>": {"loss": [...], "accuracy": [...]}},
+    "validation": {...}, "test": {...}}` (Ludwig): each list is read by its path, the section giving the
+    split. Within a split, a metric logged once keeps its plain name (`val_accuracy`); logged for several
+    outputs, the `combined` one (Ludwig's total) does, the others are named with their output
+    (`val_label_loss`). Lists of `[epoch, step, value]` give their own axes; plain lists are epochs 1, 2, ..."""
+    found: list[tuple[str, tuple[str, ...], list[Any]]] = []
+    for key in _split_sections(doc):
+        split = _SECTION_SPLITS[str(key).strip().lower()]
+        found += [(split, path, values) for path, values in _section_series(doc[key], ())]
+    count: dict[tuple[str, str], int] = {}
+    for split, path, _ in found:
+        count[(split, path[-1])] = count.get((split, path[-1]), 0) + 1
+    reading = _Reading(raws=[], notes=notes)
+    for split, path, values in found:
+        metric, owner = path[-1], "_".join(path[:-1])
+        plain = count[(split, metric)] == 1 or owner == "combined"
+        name = f"{split}_{metric}" if plain else f"{split}_{owner}_{metric}"
+        if isinstance(values[0], list):
+            table = np.array([[np.nan if y is None else float(y) for y in x] for x in values], dtype=np.float64)
+            epoch, step, value = table[:, 0], table[:, 1], table[:, 2]
+        else:
+            value = np.array([np.nan if y is None else float(y) for y in values], dtype=np.float64)
+            epoch, step = np.arange(1, len(value) + 1, dtype=np.float64), None
+        reading.raws.append(_Raw(name=name, order=np.arange(len(value), dtype=np.float64), value=value,
+                                 step=step, epoch=epoch))
+    sections = ", ".join(_split_sections(doc))
+    notes.append(f"a nested results document: the sections {sections} were read as splits, each list by its path")
+    reading.seen = f"a JSON document with sections {sections} and no lists of numbers"
     return reading
 
 
@@ -709,6 +906,83 @@ def _read_tensorboard(path: Path, notes: list[str]) -> _Reading:
             continue
         reading.raws.append(_Raw(name=name, order=order[m], value=value_arr[m], step=step_arr[m]))
     reading.seen = f"{len(files)} event files with tags {', '.join(names[:12])}" if names else f"{len(files)} event files with no scalars"
+    return reading
+
+
+def mlflow_runs(path: Path) -> list[Path]:
+    """The MLflow run folders `path` stands for: a run folder (`mlruns/<exp>/<run>/`, holding
+    `metrics/`), its `metrics/` folder, or an experiment folder (one run per folder holding `metrics/`),
+    oldest first. Empty when `path` is none of these."""
+    if not path.is_dir():
+        return []
+    if path.name == "metrics" and (path.parent / "meta.yaml").is_file():
+        return [path.parent]
+    if (path / "metrics").is_dir():
+        return [path]
+    runs = [d for d in path.iterdir() if d.is_dir() and (d / "metrics").is_dir()]
+
+    def started(run: Path) -> tuple[int, str]:
+        meta = run / "meta.yaml"
+        m = re.search(r"(?m)^start_time:\s*(\d+)", meta.read_text(errors="replace")) if meta.is_file() else None
+        return (int(m.group(1)) if m else 0, run.name)
+
+    return sorted(runs, key=started)
+
+
+def _mlflow_run_name(run: Path) -> str:
+    tag = run / "tags" / "mlflow.runName"
+    if tag.is_file():
+        name = tag.read_text(encoding="utf-8", errors="replace").strip()
+        if name:
+            return name
+    meta = run / "meta.yaml"
+    m = re.search(r"(?m)^run_name:\s*(\S.*)$", meta.read_text(errors="replace")) if meta.is_file() else None
+    return m.group(1).strip().strip("'\"") if m else run.name
+
+
+def _read_mlflow_run(run: Path, notes: list[str]) -> _Reading:
+    """An MLflow run's metric files (`metrics/<name>`, `/` in a name as folders): each line is
+    `timestamp value step` (`timestamp value` before MLflow 1.0) and the file name is the series' name.
+    The step is the position; where every point has the same step (logged without one), the points
+    are numbered in the order they were logged."""
+    folder = run / "metrics"
+    files = sorted(f for f in folder.rglob("*") if f.is_file())
+    reading = _Reading(raws=[], notes=notes, files=len(files))
+    epoch: tuple[np.ndarray, np.ndarray] | None = None
+    unstepped = []
+    for f in files:
+        name = f.relative_to(folder).as_posix()
+        cells = _read_bytes(f).split(b"\n")
+        rows = [c.split() for c in cells if c.strip()]
+        rows = [r for r in rows if len(r) in (2, 3)]
+        try:
+            value = np.array([r[1] for r in rows], dtype=np.float64)
+            step = np.array([r[2] if len(r) == 3 else b"0" for r in rows], dtype=np.float64)
+            stamp = np.array([r[0] for r in rows], dtype=np.float64)
+        except ValueError:
+            raise LogParseError(f"{f}: expected MLflow metric lines `timestamp value step`, got {rows[0][:3]!r}; "
+                                "pass the run's folder (mlruns/<experiment>/<run>)") from None
+        if not len(value):
+            continue
+        sort = np.argsort(stamp, kind="stable")  # in the order logged
+        value, step = value[sort], step[sort]
+        if len(step) > 1 and bool(np.all(step == step[0])):
+            unstepped.append(name)
+            order = np.arange(len(value), dtype=np.float64)
+            reading.raws.append(_Raw(name=name, order=order, value=value, step=np.full(len(value), np.nan),
+                                     epoch=np.full(len(value), np.nan)))
+            continue
+        if _x_kind(name) == "epoch":
+            epoch = (step, value)
+            continue
+        reading.raws.append(_Raw(name=name, order=step, value=value, step=step))
+    if epoch is not None:
+        sort = np.argsort(epoch[0], kind="stable")
+        reading.epoch_track = (epoch[0][sort], epoch[1][sort])
+    if unstepped:
+        notes.append(f"{', '.join(unstepped[:6])}: logged without steps; the points are numbered in the order logged")
+    names = [r.name for r in reading.raws]
+    reading.seen = f"{len(files)} metric files" + (f" ({', '.join(names[:10])})" if names else "")
     return reading
 
 
@@ -837,8 +1111,12 @@ def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Readi
                 reading.step_track = track
             else:
                 reading.epoch_track = track
+    _drop_before_counters(reading)
     if pos is not None and total is not None and reading.epoch_track is not None:
-        reading.epoch_track = _fractional_epochs(reading.epoch_track, pos, total, notes)
+        if reading.step_track is None and _counts_across_epochs(reading.epoch_track, pos):
+            reading.step_track = (pos[0].astype(np.float64), pos[1])  # `Epoch 2/3 step 1200/3000`: the run's step
+        else:
+            reading.epoch_track = _fractional_epochs(reading.epoch_track, pos, total, notes)
     # Names logged once or twice are banner numbers (`Total params: 1,234`), not curves; an unknown name
     # that counts 0, 1, 2, ... (or from 1) is an enumeration (`Block 0:` ... `Block 11:` in a model
     # summary, `GPU 0`), not a metric.
@@ -846,6 +1124,40 @@ def _read_text(text: str, notes: list[str], utf8: bytes | None = None) -> _Readi
                     if canonical_name(r.name)[0] is not None or (len(r.value) >= 3 and not _enumeration(r))]
     reading.seen = f"{records.n_lines} line{'s' if records.n_lines != 1 else ''}" + (f" with numbers for {', '.join(list(found)[:10])}" if found else " and no `name value` pairs")
     return reading
+
+
+def _drop_before_counters(reading: _Reading) -> None:
+    """A configuration or banner printed before training (`optimizer = dict(type='SGD', lr=0.1)`,
+    `learning_rate : 0.1`) is not a point of the curve: where the log has an epoch or step counter, the
+    values of a series printed before the counter's first line are left out when the series goes on
+    after it (with more values there). They have no position on the curve anyway."""
+    starts = [float(t[0][np.isfinite(t[1])].min()) for t in (reading.step_track, reading.epoch_track)
+              if t is not None and bool(np.isfinite(t[1]).any())]
+    if not starts:
+        return
+    first = min(starts)
+    dropped = 0
+    for i, raw in enumerate(reading.raws):
+        if not len(raw.order) or raw.order[0] >= first:
+            continue
+        after = raw.order >= first
+        n_after = int(after.sum())
+        if n_after > len(raw.order) - n_after:
+            dropped += len(raw.order) - n_after
+            reading.raws[i] = _take(raw, after)
+    if dropped:
+        reading.notes.append(f"{dropped} value(s) printed before the first epoch or step (a configuration, a banner) "
+                             "were left out")
+
+
+def _counts_across_epochs(epoch_track: tuple[np.ndarray, np.ndarray], pos: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether a counter written with its total beside the epoch (`Epoch 2/3 step 1200/3000`) goes on
+    across epochs (the run's step) rather than starting again in each one (a position in the epoch)."""
+    line, value = pos
+    if len(value) < 2 or not bool(np.all(np.diff(value) >= 0)):
+        return False
+    epochs = _lookup(epoch_track, line.astype(np.float64))
+    return len(np.unique(epochs[np.isfinite(epochs)])) > 1
 
 
 def _enumeration(raw: _Raw) -> bool:
@@ -883,7 +1195,8 @@ def detect_format(path: Path, head: bytes) -> str:
             # A document spread over lines, unless the line is a Python dict (`{'loss': 0.5, ...}`)
             return "text" if first.startswith("{'") else "json"
         # One line holding a whole document (a Keras History dict, trainer_state written compactly)
-        if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or any(isinstance(v, list) for v in doc.values())):
+        if isinstance(doc, dict) and ("log_history" in doc or "history" in doc or _nested_results(doc)
+                                      or any(isinstance(v, list) for v in doc.values())):
             return "json"
         return "jsonl"
     lines = [ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()][:6]
@@ -1104,6 +1417,9 @@ def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> Parse
     done: dict[str, list[str]] = {"resumed": [], "sorted": []}
     for raw in raws:
         before = len(raw.value)
+        if _norm(raw.name) in _IGNORED:  # timings logged by train and eval lines alike: not a resume
+            fixed.append(raw)
+            continue
         raw, what = _resumed(raw)
         if what:
             done[what].append(f"{raw.name} ({before - len(raw.value)})" if what == "resumed" else raw.name)
@@ -1118,8 +1434,11 @@ def _assemble(path: Path, fmt: str, raws: list[_Raw], notes: list[str]) -> Parse
         notes.append(f"rows out of order were put in order ({', '.join(done['sorted'][:6])})")
     # Choose one source per canonical series; the rest stay under their own names.
     candidates: dict[str, list[tuple[int, int, _Raw]]] = {}
+    norms = {_norm(raw.name) for raw in raws}
     for i, raw in enumerate(raws):
         target, rank = canonical_name(raw.name)
+        if target is None:
+            target, rank = _twin_name(raw.name, norms)
         if target is not None:
             candidates.setdefault(target, []).append((rank, i, raw))
     stand_ins: set[int] = set()
@@ -1254,6 +1573,26 @@ def parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[
         raise LogParseError(f"{path}: expected the lines of a training log, got {detail}; pass the log the run wrote") from None
 
 
+def _parse_mlflow(path: Path, runs: list[Path]) -> list[ParsedLog]:
+    """An MLflow run folder (one run) or experiment folder (one run per run folder, oldest first)."""
+    out = []
+    for k, run in enumerate(runs, start=1):
+        notes: list[str] = []
+        reading = _read_mlflow_run(run, notes)
+        for raw in reading.raws:
+            if raw.epoch is None:  # at the `epoch` metric logged at the same or an earlier step
+                raw.epoch = _lookup(reading.epoch_track, raw.order)
+        # An MLflow run is one run, whatever its steps do.
+        log = _assemble(path, "mlflow", reading.raws, notes)
+        log.run, log.runs = k, len(runs)
+        log.run_name = _mlflow_run_name(run) if len(runs) > 1 else ""
+        out.append(log)
+    if not any(log.series or log.others for log in out):
+        raise LogParseError(f"{path}: expected MLflow metric files under metrics/, got none with values; "
+                            "pass the run's folder (mlruns/<experiment>/<run>) or the experiment's")
+    return out
+
+
 def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[ParsedLog]:
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
@@ -1266,13 +1605,23 @@ def _parse_runs(path: str | os.PathLike[str], *, fmt: str | None = None) -> list
         # A FIFO or /dev/zero would block or fill the memory: only regular files are read.
         require_file(path, "a training log file", "pass the log file the run wrote", LogParseError)
     notes: list[str] = []
+    if path.is_dir() and fmt in (None, "mlflow") and (mlflow := mlflow_runs(path)):
+        return _parse_mlflow(path, mlflow)
+    if fmt == "mlflow":
+        raise LogParseError(f"{path}: expected an MLflow run folder (holding metrics/) or an experiment folder, "
+                            "got none; pass mlruns/<experiment>/<run> or mlruns/<experiment>")
     if path.is_dir():
         if fmt not in (None, "tensorboard"):
             raise LogParseError(f"{path}: expected a {fmt} file, got a folder; pass the file inside it")
         reading = _read_tensorboard(path, notes)
         fmt = "tensorboard"
     else:
-        data = _read_bytes(path)
+        head = _read_head(path)
+        if fmt in ("text", "jsonl") or (fmt is None and head[:2] not in (b"\xff\xfe", b"\xfe\xff") and head.strip()
+                                        and detect_format(path, head) in ("text", "jsonl")):
+            data = _read_bounded(path, notes)
+        else:
+            data = _read_bytes(path)
         if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16, as PowerShell's `>` writes console output
             data = data.decode("utf-16", errors="replace").encode("utf-8")
             notes.append("the file is UTF-16; it was read as such")

@@ -18,11 +18,15 @@ import numpy as np
 
 from diagnose.io import arrownp
 
+_SPLIT_WORDS = r"train|training|val|valid|validation|eval|evaluation|test|dev"
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)"
 # `Epoch 3/10`, `Epoch [3/50]`, `step 120/1000`: the counter, whatever its total.
-_FRAC = re.compile(r"(?<![\w])(epoch|step|iter|iteration|batch)\s*[:=]?\s*\[?\s*(\d+)\s*/\s*\d+\s*\]?", re.I)
-# `Epoch [3][50/500]` (mmcv): the epoch in brackets, its position inside the next ones.
-_EPOCH_BRACKET = re.compile(r"(?<![\w])(epoch)\s*[:=]?\s*\[\s*(\d+)\s*\](?=\s*\[)", re.I)
+_FRAC = re.compile(r"(?<![\w])(epoch|step|iter|iteration|batch)\s*[:=]?\s*\[?\s*(\d+)\s*/\s*(\d+)\s*\]?", re.I)
+# `Epoch [3][50/500]` (mmcv), `Epoch(train) [3][50/500]` (mmengine): the epoch in brackets, its position
+# inside the next ones.
+_EPOCH_BRACKET = re.compile(
+    r"(?<![\w])(epoch(?:\(\s*(?:" + _SPLIT_WORDS + r")\s*\))?)\s*[:=]?\s*\[\s*(\d+)\s*\](?=\s*\[)", re.I
+)
 # A position inside the epoch after the epoch counter: `[50/500]`, `[1280/60000 (2%)]`,
 # `200/2983 batches`: read as `batch_pos` and `batch_total` (the fractional epoch is built from them).
 _POS = re.compile(
@@ -39,7 +43,7 @@ _DARKNET_PIECES = (
     r"^\s*(?P<{g}>\d+):", r":\s*(?P<{g}>" + _NUM + r"),", r",\s*(?P<{g}>" + _NUM + r")\s+avg",
     r"avg(?: loss)?,\s*(?P<{g}>" + _NUM + r")\s+rate",
 )
-_SPLIT = r"train|training|val|valid|validation|eval|evaluation|test|dev"
+_SPLIT = _SPLIT_WORDS
 # `key: value` / `key=value` (the key may have up to three words), `'key': value` (a Python or JSON dict
 # printed in a line: the Hugging Face Trainer's `{'loss': 0.51, ...}`), or `key value` (one word, or
 # a split and a word: `val loss 2.46`).
@@ -143,11 +147,12 @@ def _float(token: str) -> float:
         return float("nan")
 
 
-# `LayerNorm((768,), eps=1e-05)`, `Linear(in_features=768, out_features=2304)`, `Namespace(lr=0.1)`:
-# a class built with keyword arguments, as a module summary or a config prints it. Its arguments are
+# `LayerNorm((768,), eps=1e-05)`, `Linear(in_features=768, out_features=2304)`, `Namespace(lr=0.1)`,
+# `dict(type='SGD', lr=0.1)` (an mmcv config): a class built with keyword arguments, as a module summary or
+# a config prints it. Its arguments are
 # settings, not metrics, unless one of them is named like a metric (`Metrics(loss=0.52, acc=0.81)`, a
 # namedtuple printed each epoch).
-_CALL = re.compile(r"(?<![\w.])[A-Z]\w*\(")
+_CALL = re.compile(r"(?<![\w.])(?:[A-Z]\w*|dict)\(")
 _ARG_NAME = re.compile(r"(\w+)\s*=")
 
 
@@ -175,10 +180,27 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     if d is not None:  # darknet: `123: 2.51, 2.74 avg loss, 0.001000 rate, ...`
         keys = ("iteration", "loss", "avg_loss", "lr")
         return [(k, float(d.group(i + 1)), False, _DARKNET_PIECES[i]) for i, k in enumerate(keys)]
+    epoch_line = "poch" in line and _EPOCH_WORD.search(line) is not None
+    # `[Eval][Epoch 3][Iter: 0/20]`, `Epoch(val) [3][12/12]`: the position counts the evaluation pass,
+    # which comes after the epoch's training; the line belongs at the end of the epoch, not inside it.
+    first_split = _SPLIT_WORD.search(line) if epoch_line else None
+    eval_pass = first_split is not None and first_split.group(1).lower() not in ("train", "training")
     for m in _FRAC.finditer(line):
         key = m.group(1).lower()
-        piece = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*(?P<{g}>\d+)\s*/\s*\d+\s*\]?"
-        items.append((m.start(), key, float(m.group(2)), False, piece))
+        word = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*"
+        of = float(m.group(3))
+        if key != "epoch" and eval_pass:
+            taken.append(m.span())
+            continue
+        if key != "epoch" and epoch_line and of > 0:
+            # `[Epoch 3/10][Iter: 50/98]`, `epoch: 3/300, iter: 50/112`: a counter with its total on a line
+            # that names the epoch counts inside the epoch (it starts again each epoch): a position in
+            # the epoch, not a step of the run, so it never reads as a run starting again.
+            items.append((m.start(), "batch_pos", float(m.group(2)), False, word + r"(?P<{g}>\d+)"))
+            items.append((m.start() + 1, "batch_total", of, False, r"/\s*(?P<{g}>\d+)"))
+        else:
+            piece = word + r"(?P<{g}>\d+)\s*/\s*\d+\s*\]?"
+            items.append((m.start(), key, float(m.group(2)), False, piece))
         taken.append(m.span())
     for m in _EPOCH_BRACKET.finditer(line) if "[" in line else ():
         if any(a <= m.start() < b for a, b in taken):
@@ -189,6 +211,9 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     if "/" in line and (items or _EPOCH_WORD.search(line)):
         for m in _POS.finditer(line):
             if any(a <= m.start() < b for a, b in taken):
+                continue
+            if eval_pass:
+                taken.append(m.span())
                 continue
             pos, total = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
             if float(total) <= 0:

@@ -62,6 +62,11 @@ def series_summary(s: Series) -> dict[str, Any]:
     return out
 
 
+def _run_index(log: ParsedLog) -> dict[str, Any]:
+    """Which run of its file a run is: `run` from 1 of `runs`, and the name the file gives it (or null)."""
+    return {"run": log.run, "runs": log.runs, "run_name": log.run_name or None}
+
+
 def to_json(results: Sequence[RunResult], plot: str | None, metrics: Sequence[str] = ()) -> dict[str, Any]:
     runs = []
     for r in results:
@@ -75,6 +80,7 @@ def to_json(results: Sequence[RunResult], plot: str | None, metrics: Sequence[st
             {
                 "path": str(r.log.path),
                 "format": r.log.format,
+                **_run_index(r.log),
                 "steps": steps,
                 "epochs": epochs,
                 "series": series,
@@ -179,6 +185,7 @@ def list_json(logs: Sequence[ParsedLog]) -> dict[str, Any]:
             {
                 "path": str(log.path),
                 "format": log.format,
+                **_run_index(log),
                 "names": [{"source": a, "target": None if b == "-" else b, "points": int(c.replace(",", "")), "note": d} for a, b, c, d in list_rows(log)],
                 "notes": list(log.notes),
             }
