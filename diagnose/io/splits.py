@@ -301,8 +301,6 @@ class _ImageBatches:
 
 def _bomb_size(exc: Exception) -> str:
     """'1,600,000,000 pixels (a decompression bomb?)' from Pillow's DecompressionBombError."""
-    import re
-
     m = re.search(r"\((\d+) pixels\)", str(exc))
     return f"{int(m.group(1)):,} pixels (a decompression bomb?)" if m else "a decompression bomb"
 
@@ -454,22 +452,10 @@ def find_splits(root: Path) -> dict[str, Path]:
 
 
 def read_config(root: Path) -> dict[str, Any]:
-    """DATA/diagnose.toml as a dict ({} when absent)."""
-    path = root / "diagnose.toml"
-    if not path.is_file():
-        return {}
-    text = path.read_text(encoding="utf-8")
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the few keys we read are plain `key = value` lines
-        out: dict[str, Any] = {}
-        for m in re.finditer(r"^\s*(\w+)\s*=\s*([0-9.eE+-]+)\s*$", text, re.M):
-            out[m.group(1)] = float(m.group(2))
-        return out
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{path}: expected TOML, got {exc}; fix the file") from None
+    """DATA/diagnose.toml checked against the settings schema ({} when absent)."""
+    from diagnose.io.settings import read_data_settings
+
+    return read_data_settings(root)
 
 
 def read_classes(root: Path) -> list[str] | None:
