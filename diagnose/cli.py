@@ -50,6 +50,8 @@ _EXTRAS = {"torch": "PyTorch", "safetensors": "safetensors"}
 
 # Disk full, quota exceeded, read-only file system: the output could not be written.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+# What a path can be wrong with: a loop, a dangling link, a name too long, permission denied.
+_PATH_ERRNOS = frozenset({errno.ELOOP, errno.ENOENT, errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOTDIR})
 
 
 def _quiet_closed_stdout() -> None:
@@ -125,6 +127,12 @@ def boundary(fn: F) -> F:
                 from diagnose.io.outputs import write_error
 
                 _error_line(write_error(exc, exc.filename or "the output").message)
+                raise typer.Exit(1) from None
+            if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS and exc.filename:
+                # A path met by a reader that has no door of its own: the same line the doors give.
+                from diagnose.io.paths import failure
+
+                _error_line(f"{exc.filename}: expected a file or folder to read, got {failure(exc, exc.filename)}; check the path")
                 raise typer.Exit(1) from None
             missing = (getattr(exc, "name", None) or "").partition(".")[0]
             if isinstance(exc, ModuleNotFoundError) and missing in _EXTRAS:

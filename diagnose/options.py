@@ -148,8 +148,8 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
     if len(dims) == 1:
         dims = dims * 2
     if len(dims) != 2 or min(dims) <= 0 or max(dims) > MAX_IMAGE_SIDE:
-        raise UsageError(f"--image-size: expected H,W or one size like 224, each from 1 to {MAX_IMAGE_SIDE}, got {text!r}; "
-                         "pass e.g. --image-size 224,224")
+        raise UsageError(f"--image-size: expected H,W or one size like 224, got {text!r}; pass e.g. --image-size 224,224 "
+                         f"(each side from 1 to {MAX_IMAGE_SIDE})")
     return dims[0], dims[1]
 
 

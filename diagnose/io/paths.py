@@ -70,8 +70,12 @@ def require_file(
     if what is None and os.path.isdir(path) and not folder_ok:
         what = "a folder"
     if what is not None:
-        raise error(f"{path}: expected {expected}, got {what}; {fix}")
+        raise error(f"{path}: expected {expected}, got {what}; {_fix(what, path, fix)}")
     return path
+
+
+def _fix(what: str, path: Path, fix: str) -> str:
+    return f"check its permissions (ls -l {path})" if what == "permission denied" else fix
 
 
 @contextlib.contextmanager
@@ -87,7 +91,8 @@ def open_regular(
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise error(f"{path}: expected {expected}, got {failure(exc, path)}; {fix}") from None
+        what = failure(exc, path)
+        raise error(f"{path}: expected {expected}, got {what}; {_fix(what, path, fix)}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise error(f"{path}: expected {expected}, got not a regular file; {fix}")

@@ -17,6 +17,7 @@ uint8 inputs in .pt / .npz / tables are 8-bit pixels and are scaled to [0, 1] as
 from __future__ import annotations
 
 import math
+import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -308,14 +309,16 @@ def _bomb_size(exc: Exception) -> str:
 def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: np.ndarray) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
+    from diagnose.io.paths import open_regular
+
     try:
-        with Image.open(file) as opened:
+        with open_regular(file, "a readable image", "remove or replace the file", DataError) as fh, Image.open(fh) as opened:
             img = opened.convert("L" if spec.channels == 1 else "RGB")
             if spec.size is not None and (img.height, img.width) != spec.size:
                 img = img.resize((spec.size[1], spec.size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(img, dtype=np.uint8)
-    except PermissionError:
-        return unreadable(file, "image")
+    except DataError as exc:  # not a regular file, a loop, a dangling link, permission denied
+        return exc.message
     except Image.DecompressionBombError as exc:
         return f"{file}: expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, got {_bomb_size(exc)}; remove the file or shrink it"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -407,11 +410,12 @@ def unreadable(path: Path | str, what: str) -> str:
 
 
 def _check_readable(path: Path) -> None:
-    try:
-        with open(path, "rb"):
-            pass
-    except PermissionError:
-        raise DataError(unreadable(path, "split file")) from None
+    """The door of every split file: a regular file this user may read (a FIFO named dev.pt would
+    block, a loop or a dangling link would fail late), else one line naming it."""
+    from diagnose.io.paths import open_regular
+
+    with open_regular(path, "a readable split file", "remove it or replace it with a file", DataError):
+        pass
 
 
 def canonical_split(name: str) -> str:
@@ -460,9 +464,17 @@ def read_config(root: Path) -> dict[str, Any]:
 
 def read_classes(root: Path) -> list[str] | None:
     path = root / "classes.txt"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from diagnose.io.paths import open_regular
+
+    with open_regular(path, "a text file of class names", "remove it or replace it with a file", DataError) as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: expected UTF-8 text, one class name a line, got undecodable bytes; save it as UTF-8") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     return names or None
 
 
@@ -478,8 +490,11 @@ def load_dataset(
 ) -> Dataset:
     """Every split found under `root`. channels: 1 or 3 for image folders (None: as the first image)."""
     root = Path(root)
-    if not root.exists():
-        raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got nothing at that path; check the path")
+    from diagnose.io.paths import describe
+
+    missing = describe(root)  # nothing there, a loop, a name too long, ...
+    if missing is not None:
+        raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got {missing}; check the path")
     if not root.is_dir():
         raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got a file; pass the folder that holds it")
     try:
@@ -780,12 +795,12 @@ def _load_images(
             "put each image in the folder of its class"
         )
     first_file = root / ids[0]
+    from diagnose.io.paths import open_regular
+
     try:
-        with Image.open(first_file) as first:
+        with open_regular(first_file, "a readable image", "remove or replace the file", DataError) as fh, Image.open(fh) as first:
             hw = (first.height, first.width)
             natural = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
-    except PermissionError:
-        raise DataError(unreadable(first_file, "image")) from None
     except Image.DecompressionBombError as exc:
         raise DataError(
             f"{first_file}: expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, got {_bomb_size(exc)}; "
