@@ -40,7 +40,9 @@ def debug_enabled() -> bool:
 
 def _error_line(message: str) -> None:
     # Written raw, not through rich: rich would wrap a long line and read markup in file names.
-    sys.stderr.write(f"Error: {message}\n")
+    from diagnose.render import safe_text
+
+    sys.stderr.write(f"Error: {safe_text(message, one_line=True)}\n")
     sys.stderr.flush()
 
 

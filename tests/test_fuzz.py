@@ -350,3 +350,29 @@ def test_settings_file_random_bytes(scratch: Path, data: bytes) -> None:
     (folder / "data" / "diagnose.toml").write_bytes(data)
     (folder / "pyproject.toml").write_bytes(b"[tool.diagnose]\n" + data)
     _settings_hold(folder)
+
+
+# --- the text-out door ----------------------------------------------------------------------------
+# Whatever text an input holds, what reaches a terminal has no control character, and what reaches
+# Markdown has no raw HTML, no unescaped `|` and no line break.
+
+EXAMPLES.setdefault("text", 500)
+
+
+@examples("text")
+@given(text=st.text(max_size=60))
+def test_text_out_is_free_of_controls_and_markup(text: str) -> None:
+    import re
+    import unicodedata
+
+    from diagnose.render import markdown_escape, safe_text
+
+    shown = safe_text(text)
+    assert safe_text(shown) == shown
+    assert not any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in shown)
+    assert not any(c in shown for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    one = safe_text(text, one_line=True)
+    assert "\n" not in one and "\r" not in one
+    md = markdown_escape(text)
+    assert "\n" not in md and "\r" not in md
+    assert not re.search(r"(?<!\\)[<>|&]", md.replace("\\\\", ""))

@@ -56,9 +56,8 @@ def test_open_regular_reads_a_file_and_refuses_the_rest(tmp_path: Path) -> None:
         "folder": "a folder", LONG: "a name longer than the file system allows", "missing": "nothing at that path",
     }
     for name, what in cases.items():
-        with pytest.raises(DataError) as exc:
-            with open_regular(tmp_path / name, "a split", "fix it", DataError):
-                pass
+        with pytest.raises(DataError) as exc, open_regular(tmp_path / name, "a split", "fix it", DataError):
+            pass
         assert exc.value.message == f"{tmp_path / name}: expected a split, got {what}; fix it"
 
 

@@ -421,8 +421,8 @@ def given_on_command_line(params: Mapping[str, Any]) -> dict[str, Any]:
         from typer._click.core import ParameterSource
         from typer._click.globals import get_current_context
     except ImportError:  # pragma: no cover - an older typer, on top of click
-        from click.core import ParameterSource  # type: ignore[import-not-found, no-redef]
-        from click.globals import get_current_context  # type: ignore[import-not-found, no-redef]
+        from click.core import ParameterSource  # type: ignore[import-not-found, no-redef, assignment, unused-ignore]
+        from click.globals import get_current_context  # type: ignore[import-not-found, no-redef, unused-ignore]
 
     ctx = get_current_context(silent=True)
     if ctx is None:
