@@ -88,7 +88,9 @@ def _without_raw_warnings(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> 
                 text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
                 if text and text not in said and len(said) < 3:
                     said.add(text)
-                    sys.stderr.write(f"note: {text[:300]}\n")
+                    from diagnose.render import safe_text
+
+                    sys.stderr.write(f"note: {safe_text(text[:300], one_line=True)}\n")
 
 
 def boundary(fn: F) -> F:

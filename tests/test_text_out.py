@@ -105,3 +105,24 @@ def test_an_error_line_stays_one_line_whatever_the_path(cli, tmp_path: Path) -> 
     assert result.exit_code == 1
     line = result.stderr
     assert line.count("\n") == 1 and "\x1b" not in line and "\\x1b]0;t\\x07\\x0asecond line" in line
+
+
+@pytest.mark.slow
+def test_hostile_class_names_through_gaps_and_errors(cli, tmp_path: Path, example_model: Path, example_data: Path) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(example_data, data)
+    names = ["ze\tro", "one\x1b]0;pwn\x07", "<script>x</script>", "th|ree", "fo`ur", "fi\u202eve", "s$ix", "$\\frac{",
+             "eight", "nine"]
+    (data / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    gaps = cli("gaps", example_model, data, "--workdir", tmp_path / "wd", "--per-class")
+    assert gaps.exit_code == 0, gaps.output
+    errors = cli("errors", "--workdir", tmp_path / "wd", "--out", tmp_path / "sheet.csv", "--markdown")
+    assert errors.exit_code == 0, errors.output
+    for result in (gaps, errors):
+        for stream in (result.stdout, result.stderr):
+            assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202e]", stream)
+    assert "Glyph" not in errors.stderr  # the figures drew the names as escapes, not missing glyphs
+    assert not re.search(r"(?<!\\)<", errors.stdout) and "\\<script\\>x\\</script\\>" in errors.stdout
+    assert (tmp_path / "sheet.png").is_file()

@@ -37,6 +37,12 @@ def safe_text(text: str, *, one_line: bool = False) -> str:
     return (_CONTROL_OR_BREAK if one_line else _CONTROL).sub(_escape, text)
 
 
+def figure_text(text: object) -> str:
+    """A name for a figure label: one line, control characters escaped, and `$` escaped so
+    matplotlib does not read it as mathtext (an unbalanced `$` would fail at draw time)."""
+    return safe_text(str(text), one_line=True).replace("$", "\\$")
+
+
 _CODE_SPAN = re.compile(r"^`[^`\n]*`$")
 
 

@@ -97,7 +97,7 @@ def to_json(s: ErrorsSummary) -> dict[str, object]:
 
 
 def to_markdown(s: ErrorsSummary) -> str:
-    text = "\n".join(lines(s)) + "\n"
+    text = "\n".join(markdown_escape(line) for line in lines(s)) + "\n"
     if s.pairs:
         text += "\n" + markdown_table(PAIR_HEADERS, pair_rows(s))
     extra = [x for x in (suspect_line(s), *s.notes, next_line(s)) if x]
