@@ -40,7 +40,9 @@ def debug_enabled() -> bool:
 
 def _error_line(message: str) -> None:
     # Written raw, not through rich: rich would wrap a long line and read markup in file names.
-    sys.stderr.write(f"Error: {message}\n")
+    from diagnose.render import safe_text
+
+    sys.stderr.write(f"Error: {safe_text(message, one_line=True)}\n")
     sys.stderr.flush()
 
 
@@ -50,6 +52,8 @@ _EXTRAS = {"torch": "PyTorch", "safetensors": "safetensors"}
 
 # Disk full, quota exceeded, read-only file system: the output could not be written.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+# What a path can be wrong with: a loop, a dangling link, a name too long, permission denied.
+_PATH_ERRNOS = frozenset({errno.ELOOP, errno.ENOENT, errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOTDIR})
 
 
 def _quiet_closed_stdout() -> None:
@@ -84,7 +88,9 @@ def _without_raw_warnings(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> 
                 text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
                 if text and text not in said and len(said) < 3:
                     said.add(text)
-                    sys.stderr.write(f"note: {text[:300]}\n")
+                    from diagnose.render import safe_text
+
+                    sys.stderr.write(f"note: {safe_text(text[:300], one_line=True)}\n")
 
 
 def boundary(fn: F) -> F:
@@ -125,6 +131,12 @@ def boundary(fn: F) -> F:
                 from diagnose.io.outputs import write_error
 
                 _error_line(write_error(exc, exc.filename or "the output").message)
+                raise typer.Exit(1) from None
+            if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS and exc.filename:
+                # A path met by a reader that has no door of its own: the same line the doors give.
+                from diagnose.io.paths import failure
+
+                _error_line(f"{exc.filename}: expected a file or folder to read, got {failure(exc, exc.filename)}; check the path")
                 raise typer.Exit(1) from None
             missing = (getattr(exc, "name", None) or "").partition(".")[0]
             if isinstance(exc, ModuleNotFoundError) and missing in _EXTRAS:

@@ -16,3 +16,6 @@ WORKDIR = Path(".diagnose")  # where gaps saves predictions and manifest.json
 APP_DIR = Path(".")  # put first on sys.path for --arch specs and trusted pickles
 DEVICE: Final = "auto"  # cuda, then mps, then cpu
 PRECISION: Final = "fp32"  # or bf16 / fp16 autocast
+# The largest image side a setting or --image-size may ask for: an 8192 x 8192 RGB image is 0.8 GB
+# as float32, already past one batch on most GPUs; a typo such as 200000 would ask for 480 GB.
+MAX_IMAGE_SIDE: Final = 8192

@@ -11,6 +11,7 @@ the sheet, the contact sheet and the confusion images written together.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -343,11 +344,13 @@ def _sheet(
 
 def _guard(out: Path, force: bool) -> str | None:
     """Refuse to replace a sheet holding a person's work unless --force; with --force keep a .bak."""
+    from diagnose.io.outputs import check_target
     from diagnose.io.predictions import check_writable_folder
     from diagnose.io.sheet import backup, sheet_exists_with_work
 
-    if out.exists() and out.is_dir():
+    if os.path.isdir(out):
         raise UsageError(f"--out {out}: expected a file path, got a folder; pass e.g. {out / 'error_analysis.csv'}")
+    check_target(out)  # a FIFO, a loop, a name too long: refused before any work
     check_writable_folder(out.parent, f"--out {out}")
     work = sheet_exists_with_work(out)
     if work == 0:
@@ -365,7 +368,9 @@ def _read_image(path: Path) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
-    with Image.open(path) as im:
+    from diagnose.io.paths import open_regular
+
+    with open_regular(path, "an image file", "remove or replace the file", DataError) as fh, Image.open(fh) as im:
         return np.asarray(im.convert("RGB"))
 
 

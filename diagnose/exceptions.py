@@ -26,7 +26,13 @@ class UsageError(DiagnoseError):
     exit_code = 2
 
 
-class UntrustedSetting(UsageError):
+class SettingsError(UsageError):
+    """A settings file (DATA/diagnose.toml, [tool.diagnose] in pyproject.toml) that does not fit the
+    schema: not TOML, an unknown key, a value of the wrong type or out of range. Exit code 2, as the
+    same value given as an option would be."""
+
+
+class UntrustedSetting(SettingsError):
     """A settings file that came with the data names code to import (arch), and the person running
     the command did not allow it (`--trust-settings`, `trust_settings=True`)."""
 

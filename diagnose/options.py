@@ -45,7 +45,7 @@ class FailOn(str, enum.Enum):
 
 # --------------------------------------------------------------------------- defaults (one each)
 
-from diagnose.defaults import APP_DIR, BATCH_SIZE, LABEL_COLUMN, SEED, WORKDIR  # noqa: E402,F401  (one definition each)
+from diagnose.defaults import APP_DIR, BATCH_SIZE, LABEL_COLUMN, MAX_IMAGE_SIDE, SEED, WORKDIR  # noqa: E402,F401  (one definition each)
 
 # --------------------------------------------------------------------------- model loading
 
@@ -155,8 +155,9 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
         dims = []
     if len(dims) == 1:
         dims = dims * 2
-    if len(dims) != 2 or min(dims) <= 0:
-        raise UsageError(f"--image-size: expected H,W or one size like 224, got {text!r}; pass e.g. --image-size 224,224")
+    if len(dims) != 2 or min(dims) <= 0 or max(dims) > MAX_IMAGE_SIDE:
+        raise UsageError(f"--image-size: expected H,W or one size like 224, got {text!r}; pass e.g. --image-size 224,224 "
+                         f"(each side from 1 to {MAX_IMAGE_SIDE})")
     return dims[0], dims[1]
 
 

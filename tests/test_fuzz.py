@@ -4,8 +4,8 @@ DiagnoseError (the `Error:` line), never another exception, a hang or a crash.
 Profiles: "ci" (the default, derandomized so CI is reproducible; examples per target in EXAMPLES),
 "dev" (HYPOTHESIS_PROFILE=dev: a tenth, random), "deep" (2,000 of every target, random) and "ci-deep"
 (2,000 of every target, derandomized: what .ci/run runs). Targets: the log reader (random bytes, mutations of every
-bundled log, random CSV / JSON-lines shapes), the sheet reader (random sheets), and the model and
-split loaders (random truncations of valid files).
+bundled log, random CSV / JSON-lines shapes), the sheet reader (random sheets), the model and
+split loaders (random truncations of valid files), and the settings files (random documents and bytes).
 """
 
 from __future__ import annotations
@@ -273,3 +273,106 @@ def test_model_and_split_loaders_on_truncated_files(
                     pass
 
         _holds(read)
+
+
+# --- the settings door ----------------------------------------------------------------------------
+# DATA/diagnose.toml and [tool.diagnose]: random documents (known and unknown keys, nested values of
+# every TOML kind) and random bytes. The property: normalized settings within the schema's bounds,
+# or one SettingsError (exit code 2), never another exception.
+
+EXAMPLES.setdefault("settings", 300)
+KEYS_FOR_FUZZ = ("arch", "arch_kwargs", "mean", "std", "image_size", "label_column", "classes", "human_error",
+                 "human_error_target")
+
+_scalars = st.one_of(st.booleans(), st.integers(-(10**6), 10**6), st.floats(), st.text(max_size=10))
+_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=3)),
+                       max_leaves=12)
+
+
+def _toml(value: Any) -> str:
+    import json
+    import math
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _settings_hold(folder: Path) -> None:
+    from diagnose.defaults import MAX_IMAGE_SIDE
+    from diagnose.exceptions import SettingsError
+    from diagnose.io.settings import KEYS, load_settings, read_data_settings
+
+    for read in (lambda: read_data_settings(folder / "data"), lambda: load_settings(folder / "data", {}, cwd=folder).values):
+        try:
+            got = read()
+        except SettingsError as exc:
+            assert "\n" not in exc.message and exc.exit_code == 2
+            continue
+        got = {k: getattr(v, "value", v) for k, v in got.items()}
+        assert set(got) <= set(KEYS)
+        if "image_size" in got:
+            assert all(1 <= side <= MAX_IMAGE_SIDE for side in got["image_size"])
+        for name in got.get("classes") or []:
+            assert not any(ord(c) < 32 for c in name)
+
+
+@examples("settings")
+@given(doc=st.dictionaries(st.one_of(st.sampled_from(KEYS_FOR_FUZZ), st.text(min_size=1, max_size=8)), _values, max_size=5),
+       where=st.sampled_from(["data", "pyproject"]))
+def test_settings_files_give_settings_or_one_error(scratch: Path, doc: dict[str, Any], where: str) -> None:
+    folder = scratch / "settings"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "data").mkdir(parents=True)
+    text = "\n".join(f"{_toml(k)} = {_toml(v)}" for k, v in doc.items()) + "\n"
+    if where == "data":
+        (folder / "data" / "diagnose.toml").write_text(text, encoding="utf-8")
+    else:
+        (folder / "pyproject.toml").write_text("[tool.diagnose]\n" + text, encoding="utf-8")
+    _settings_hold(folder)
+
+
+@examples("settings")
+@given(data=st.binary(max_size=400))
+def test_settings_file_random_bytes(scratch: Path, data: bytes) -> None:
+    folder = scratch / "settings_bytes"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "diagnose.toml").write_bytes(data)
+    (folder / "pyproject.toml").write_bytes(b"[tool.diagnose]\n" + data)
+    _settings_hold(folder)
+
+
+# --- the text-out door ----------------------------------------------------------------------------
+# Whatever text an input holds, what reaches a terminal has no control character, and what reaches
+# Markdown has no raw HTML, no unescaped `|` and no line break.
+
+EXAMPLES.setdefault("text", 500)
+
+
+@examples("text")
+@given(text=st.text(max_size=60))
+def test_text_out_is_free_of_controls_and_markup(text: str) -> None:
+    import re
+    import unicodedata
+
+    from diagnose.render import markdown_escape, safe_text
+
+    shown = safe_text(text)
+    assert safe_text(shown) == shown
+    assert not any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in shown)
+    assert not any(c in shown for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    one = safe_text(text, one_line=True)
+    assert "\n" not in one and "\r" not in one
+    md = markdown_escape(text)
+    assert "\n" not in md and "\r" not in md
+    assert not re.search(r"(?<!\\)[<>|&]", md.replace("\\\\", ""))

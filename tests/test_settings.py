@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnose.exceptions import DataError, UsageError
+from diagnose.exceptions import SettingsError, UsageError
 from diagnose.io.settings import KEYS, find_pyproject, load_settings
 
 
@@ -87,7 +87,7 @@ def test_unknown_key_and_broken_toml(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="expected keys among .* got 'means'"):
         load_settings(data, {}, cwd=tmp_path)
     (tmp_path / "pyproject.toml").write_text("[tool.diagnose\n")
-    with pytest.raises(DataError, match="expected TOML"):
+    with pytest.raises(SettingsError, match="expected TOML"):  # it names diagnose: it is read, and broken
         load_settings(data, {}, cwd=tmp_path)
 
 

@@ -160,3 +160,16 @@ def test_a_file_owned_by_another_user_is_not_the_projects(tmp_path: Path) -> Non
     path.write_text("[tool.diagnose]\n")
     os.chown(path, 65534, 65534)
     assert not trusted_file(path, tmp_path)
+
+
+def test_the_python_api_never_takes_arch_from_a_settings_file(example_formats, example_data: Path, tmp_path: Path) -> None:
+    import diagnose
+    from diagnose.exceptions import DiagnoseError
+
+    data, marker = _planted(tmp_path, example_data, where="data")
+    weights, _ = example_formats.models["state_dict"]
+    with pytest.raises(DiagnoseError, match="arch"):  # a state dict needs arch=, which only the caller gives
+        diagnose.gaps(weights, data, workdir=tmp_path / "wd")
+    assert not marker.exists()
+    report = diagnose.gaps(weights, data, arch=f"{data / 'netdef.py'}:Net", workdir=tmp_path / "wd2", max_items=10)
+    assert marker.exists() and report.human_error == 0.01  # named by the caller: imported

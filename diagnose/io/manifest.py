@@ -219,10 +219,12 @@ def write_manifest(workdir: Path, manifest: Manifest) -> Path:
 
 def load_manifest(path: Path) -> Manifest:
     """Read one manifest file; DataError when it cannot be read or is not JSON."""
+    from diagnose.io.paths import open_regular
     from diagnose.io.splits import unreadable
 
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open_regular(Path(path), "a JSON manifest", "rerun diagnose gaps", DataError) as fh:
+            doc = json.loads(fh.read().decode("utf-8"))
     except RecursionError:
         raise DataError(f"{path}: expected a JSON manifest, got nesting too deep to read; rerun diagnose gaps") from None
     except PermissionError:

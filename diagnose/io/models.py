@@ -378,7 +378,7 @@ def load_model(
     path = Path(path)
     from diagnose.io.paths import require_file
 
-    what = "pass the file inside it" if path.is_dir() else "check the path"
+    what = "pass the file inside it" if os.path.isdir(path) else "check the path"
     require_file(path, "a model file", what, ModelLoadError)  # a FIFO or a device would block, a loop would fail late
     kind = detect_format(path)
 

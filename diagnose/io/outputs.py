@@ -33,15 +33,18 @@ def figure_metadata(fmt: str) -> dict[str, str]:
 
 
 def written_by_diagnose(path: Path) -> bool:
-    """True when `path` carries diagnose's mark (a figure, a contact sheet or a report)."""
+    """True when `path` carries diagnose's mark (a figure, a contact sheet or a report). Only a
+    regular file is opened (a FIFO at the path would block the read)."""
+    from diagnose.io.paths import open_regular
+
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, "a file", "") as fh:
             head = fh.read(_HEAD)
             if head.startswith(b"%PDF"):  # the Info dictionary is near the end
                 fh.seek(max(0, os.fstat(fh.fileno()).st_size - _HEAD))
                 head += fh.read(_HEAD)
-    except OSError:
+    except (OSError, DiagnoseError):
         return False
     if head.startswith(b"\x89PNG"):
         # tEXt chunk: keyword, NUL, text
@@ -84,11 +87,33 @@ def check_folder(folder: Path, what: str) -> None:
 
 
 def check_target(out: Path, option: str = "--out") -> None:
-    """Refuse a target that is a folder, or lies below a regular file, before any work."""
+    """The door of every output file, before any work: refuse a target that is a folder, anything
+    but a regular file (a FIFO, a device, a socket), a symlink loop or a dangling link, a name the
+    file system cannot hold, or a path below a regular file or in a folder that may not be written."""
+    from diagnose.io.paths import describe
+
     out = Path(out)
-    if out.is_dir():
+    if os.path.isdir(out):
         raise UsageError(f"{option} {out}: expected a file path, got a folder; pass a file name inside it")
+    what = describe(out) if os.path.lexists(out) else _name_problem(out)
+    if what is not None:
+        raise UsageError(f"{option} {out}: expected a regular file or a new file path, got {what}; pass another path")
     check_folder(out.parent, f"{option} {out}")
+
+
+def _name_problem(out: Path) -> str | None:
+    """Why a path that does not exist yet could never be created by name, or None."""
+    from diagnose.io.paths import failure
+
+    try:
+        os.lstat(out)
+    except (FileNotFoundError, NotADirectoryError):  # a new file; below a file: check_folder says so
+        return None
+    except OSError as exc:
+        return failure(exc, out)
+    except ValueError:
+        return "a name with a NUL byte"
+    return None
 
 
 def backup(path: Path) -> Path:

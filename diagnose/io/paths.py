@@ -7,12 +7,37 @@ becomes one line naming the path and what was found there.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from diagnose.exceptions import InputError
+from diagnose.exceptions import DiagnoseError, InputError
+
+
+def failure(exc: OSError, path: Path | str) -> str:
+    """What an OSError met at `path` means, as a phrase for `expected ..., got <phrase>`."""
+    if exc.errno == errno.ELOOP:
+        return "a symlink loop"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "a name longer than the file system allows"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENOTDIR:
+        return "a path through something that is not a folder"
+    if exc.errno == errno.EISDIR:
+        return "a folder"
+    try:
+        if os.path.islink(path):
+            return f"a dangling symlink to {os.readlink(path)}"
+    except (OSError, ValueError):
+        pass
+    if exc.errno == errno.ENOENT:
+        return "nothing at that path"
+    return exc.strerror or str(exc)
 
 
 def describe(path: Path) -> str | None:
@@ -20,13 +45,9 @@ def describe(path: Path) -> str | None:
     try:
         st = os.stat(path)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "a symlink loop"
-        if os.path.islink(path):
-            return f"a dangling symlink to {os.readlink(path)}"
-        if exc.errno == errno.ENOENT:
-            return "nothing at that path"
-        return exc.strerror or str(exc)
+        return failure(exc, path)
+    except ValueError:  # an embedded NUL byte
+        return "a name with a NUL byte"
     mode = st.st_mode
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
@@ -40,14 +61,46 @@ def describe(path: Path) -> str | None:
 
 
 def require_file(
-    path: Path, expected: str, fix: str, error: type[InputError] = InputError, *, folder_ok: bool = False
+    path: Path, expected: str, fix: str, error: type[DiagnoseError] = InputError, *, folder_ok: bool = False
 ) -> Path:
     """Raise `error` unless `path` is a regular file (or, with folder_ok, a folder):
     '<path>: expected <expected>, got <what>; <fix>'."""
     path = Path(path)
     what = describe(path)
-    if what is None and path.is_dir() and not folder_ok:
+    if what is None and os.path.isdir(path) and not folder_ok:
         what = "a folder"
     if what is not None:
-        raise error(f"{path}: expected {expected}, got {what}; {fix}")
+        raise error(f"{path}: expected {expected}, got {what}; {_fix(what, path, fix)}")
     return path
+
+
+def _fix(what: str, path: Path, fix: str) -> str:
+    return f"check its permissions (ls -l {path})" if what == "permission denied" else fix
+
+
+@contextlib.contextmanager
+def open_regular(
+    path: Path, expected: str, fix: str, error: type[DiagnoseError] = InputError
+) -> Iterator[BinaryIO]:
+    """Open `path` for reading in binary, only if it is a regular file: checked before opening, and
+    again on the open descriptor (opened non-blocking, so a FIFO swapped in between cannot block).
+    Any OSError on the way (a loop, a dangling link, a name too long, permission denied) is `error`:
+    '<path>: expected <expected>, got <what>; <fix>'."""
+    path = Path(path)
+    require_file(path, expected, fix, error)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        what = failure(exc, path)
+        raise error(f"{path}: expected {expected}, got {what}; {_fix(what, path, fix)}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"{path}: expected {expected}, got not a regular file; {fix}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        yield f

@@ -151,6 +151,8 @@ def prediction_files(directory: Path) -> dict[str, Path]:
 
 
 def _prediction_files(directory: Path) -> dict[str, Path]:
+    from diagnose.io.paths import require_file
+
     if not directory.is_dir():
         raise DataError(f"{directory}: expected a folder of <split>.parquet prediction files, got nothing there; check the path")
     if (directory / PREDICTIONS).is_dir():
@@ -170,6 +172,8 @@ def _prediction_files(directory: Path) -> dict[str, Path]:
         canonical = ALIASES.get(stem.lower())
         if canonical is None:
             continue
+        if not entry.is_dir():  # a FIFO, a loop or a dangling link named dev.parquet: one line
+            require_file(entry, "a Parquet predictions file", "remove it or rerun diagnose gaps", DataError)
         if canonical in found:
             raise DataError(
                 f"{directory}: expected one predictions file per split, got {found[canonical].name} and {entry.name}; remove one"

@@ -17,6 +17,7 @@ uint8 inputs in .pt / .npz / tables are 8-bit pixels and are scaled to [0, 1] as
 from __future__ import annotations
 
 import math
+import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -301,8 +302,6 @@ class _ImageBatches:
 
 def _bomb_size(exc: Exception) -> str:
     """'1,600,000,000 pixels (a decompression bomb?)' from Pillow's DecompressionBombError."""
-    import re
-
     m = re.search(r"\((\d+) pixels\)", str(exc))
     return f"{int(m.group(1)):,} pixels (a decompression bomb?)" if m else "a decompression bomb"
 
@@ -310,14 +309,16 @@ def _bomb_size(exc: Exception) -> str:
 def _decode_into(file: Path, spec: ImageSpec, expect_hw: tuple[int, int], dest: np.ndarray) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
+    from diagnose.io.paths import open_regular
+
     try:
-        with Image.open(file) as opened:
+        with open_regular(file, "a readable image", "remove or replace the file", DataError) as fh, Image.open(fh) as opened:
             img = opened.convert("L" if spec.channels == 1 else "RGB")
             if spec.size is not None and (img.height, img.width) != spec.size:
                 img = img.resize((spec.size[1], spec.size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(img, dtype=np.uint8)
-    except PermissionError:
-        return unreadable(file, "image")
+    except DataError as exc:  # not a regular file, a loop, a dangling link, permission denied
+        return exc.message
     except Image.DecompressionBombError as exc:
         return f"{file}: expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, got {_bomb_size(exc)}; remove the file or shrink it"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -412,11 +413,12 @@ def unreadable(path: Path | str, what: str) -> str:
 
 
 def _check_readable(path: Path) -> None:
-    try:
-        with open(path, "rb"):
-            pass
-    except PermissionError:
-        raise DataError(unreadable(path, "split file")) from None
+    """The door of every split file: a regular file this user may read (a FIFO named dev.pt would
+    block, a loop or a dangling link would fail late), else one line naming it."""
+    from diagnose.io.paths import open_regular
+
+    with open_regular(path, "a readable split file", "remove it or replace it with a file", DataError):
+        pass
 
 
 def canonical_split(name: str) -> str:
@@ -457,29 +459,25 @@ def find_splits(root: Path) -> dict[str, Path]:
 
 
 def read_config(root: Path) -> dict[str, Any]:
-    """DATA/diagnose.toml as a dict ({} when absent)."""
-    path = root / "diagnose.toml"
-    if not path.is_file():
-        return {}
-    text = path.read_text(encoding="utf-8")
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the few keys we read are plain `key = value` lines
-        out: dict[str, Any] = {}
-        for m in re.finditer(r"^\s*(\w+)\s*=\s*([0-9.eE+-]+)\s*$", text, re.M):
-            out[m.group(1)] = float(m.group(2))
-        return out
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{path}: expected TOML, got {exc}; fix the file") from None
+    """DATA/diagnose.toml checked against the settings schema ({} when absent)."""
+    from diagnose.io.settings import read_data_settings
+
+    return read_data_settings(root)
 
 
 def read_classes(root: Path) -> list[str] | None:
     path = root / "classes.txt"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from diagnose.io.paths import open_regular
+
+    with open_regular(path, "a text file of class names", "remove it or replace it with a file", DataError) as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: expected UTF-8 text, one class name a line, got undecodable bytes; save it as UTF-8") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     return names or None
 
 
@@ -500,8 +498,11 @@ def load_dataset(
     on their values as read (io.preprocess), one value or one per feature. standardize: "train" for
     each feature's mean and std over the train split (tensor and table splits)."""
     root = Path(root)
-    if not root.exists():
-        raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got nothing at that path; check the path")
+    from diagnose.io.paths import describe
+
+    missing = describe(root)  # nothing there, a loop, a name too long, ...
+    if missing is not None:
+        raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got {missing}; check the path")
     if not root.is_dir():
         raise DataError(f"{root}: expected a data folder with train/train_dev/dev/test splits, got a file; pass the folder that holds it")
     try:
@@ -803,12 +804,12 @@ def _load_images(
             "put each image in the folder of its class"
         )
     first_file = root / ids[0]
+    from diagnose.io.paths import open_regular
+
     try:
-        with Image.open(first_file) as first:
+        with open_regular(first_file, "a readable image", "remove or replace the file", DataError) as fh, Image.open(fh) as first:
             hw = (first.height, first.width)
             natural = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
-    except PermissionError:
-        raise DataError(unreadable(first_file, "image")) from None
     except Image.DecompressionBombError as exc:
         raise DataError(
             f"{first_file}: expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, got {_bomb_size(exc)}; "

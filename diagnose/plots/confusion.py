@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose.io.atomic import atomic_path
+from diagnose.render import figure_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -100,7 +101,7 @@ def confusion_figure(
     from matplotlib.patches import Rectangle
 
     size = max(np.asarray(c).shape[0] for _, c in panels)
-    names = [str(c) for c in classes] if classes is not None and len(classes) >= size else [str(k) for k in range(size)]
+    names = [figure_text(c) for c in classes] if classes is not None and len(classes) >= size else [str(k) for k in range(size)]
     annotate = size <= ANNOTATE_MAX
     panel_in = 4.6 if size <= ANNOTATE_MAX else 5.2
     listed = len(grown)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose.io.atomic import atomic_path
+from diagnose.render import figure_text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -89,7 +90,7 @@ def _short(text: str, limit: int) -> str:
 def caption(label: str, pred: str, confidence: float | None) -> str:
     """'cat → dog (0.93)'; names are shortened so the caption fits under a tile."""
     conf = "" if confidence is None or confidence != confidence else f" ({confidence:.2f})"
-    a, b = str(label), str(pred)
+    a, b = figure_text(label), figure_text(pred)
     budget = 24 - len(conf) - 3  # about 24 characters of 11 px DejaVu Sans fit under a 128 px tile
     while len(a) + len(b) > budget and max(len(a), len(b)) > 4:
         if len(a) >= len(b):

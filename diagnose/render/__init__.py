@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,9 +16,55 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+# --------------------------------------------------------------------------- text out: one door
+# Text that came from the input (class names, file names, log headers, sheet categories) may hold
+# control characters: ESC sequences retitle the terminal window or recolour it, CR and backspace
+# overwrite what was printed, C1 controls (0x9b is CSI) act like ESC on some terminals, and the
+# bidirectional overrides reorder what is shown ("Trojan Source", CVE-2021-42574). They are shown
+# as escapes (\x1b, \u202e) instead, wherever text reaches a terminal or a Markdown document.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: str, *, one_line: bool = False) -> str:
+    """`text` with every control character shown as an escape (ESC -> '\\x1b'); newlines and tabs
+    are kept unless one_line. Idempotent: what it returns holds no control character."""
+    return (_CONTROL_OR_BREAK if one_line else _CONTROL).sub(_escape, text)
+
+
+def figure_text(text: object) -> str:
+    """A name for a figure label: one line, control characters escaped, and `$` escaped so
+    matplotlib does not read it as mathtext (an unbalanced `$` would fail at draw time)."""
+    return safe_text(str(text), one_line=True).replace("$", "\\$")
+
+
+_CODE_SPAN = re.compile(r"^`[^`\n]*`$")
+
+
+def markdown_escape(text: object) -> str:
+    """Text for a Markdown document or table cell, shown as written: control characters escaped,
+    line breaks as spaces, `\\`, `|` and the characters that would start HTML (`<`, `>`, `&`) backslashed,
+    backticks too (unless the whole text is one code span of ours), and brackets when they would
+    make a link or an image."""
+    out = safe_text(str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " "))
+    out = out.replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<").replace(">", "\\>").replace("&", "\\&")
+    if "`" in out and not _CODE_SPAN.match(out):
+        out = out.replace("`", "\\`")
+    if "](" in out or "][" in out:
+        out = out.replace("[", "\\[").replace("]", "\\]")
+    return out
+
+
 def stdout_console() -> Console:
-    """The Console results go to. Wide enough that tables do not wrap when stdout is a file or pipe."""
+    """The Console results go to. Wide enough that tables do not wrap when stdout is a file or pipe.
+    Every piece of text it renders passes `safe_text` (styles and cursor moves of its own are kept)."""
     from rich.console import Console
+    from rich.segment import Segment
 
     class _ResultConsole(Console):
         def on_broken_pipe(self) -> None:
@@ -25,6 +72,15 @@ def stdout_console() -> Console:
             # sys.exit. A reader that left (`| head`) is no failure: the CLI ends quietly with 0.
             self.quiet = True
             raise BrokenPipeError
+
+        def render(self, renderable: Any, options: Any = None) -> Any:
+            # The one place every table cell, line and Text object passes on its way out: print()
+            # calls render, and tables render their cells through it.
+            for segment in super().render(renderable, options):
+                if segment.control or not _CONTROL.search(segment.text):
+                    yield segment
+                else:
+                    yield Segment(safe_text(segment.text), segment.style, segment.control)
 
     return _ResultConsole(soft_wrap=False, width=None if sys.stdout.isatty() else 120, highlight=False)
 
@@ -53,11 +109,9 @@ def print_json(obj: Any) -> None:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table; `|` inside cells is escaped."""
+    """A GitHub-flavoured Markdown table; every cell passes `markdown_escape`."""
 
-    def cell(v: object) -> str:
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
+    cell = markdown_escape
     lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

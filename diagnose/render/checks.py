@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from diagnose.core.checks import Check, checks_document, worst_status
-from diagnose.render import markdown_table, print_json
+from diagnose.render import markdown_escape, markdown_table, print_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,10 +52,10 @@ def render_table(
 
 def render_markdown(title: str, checks: Sequence[Check], verdicts: Sequence[dict[str, str]] = ()) -> str:
     """A Markdown section: heading, table of checks, advice list, split-pair verdicts, summary line."""
-    out = [f"### {title}\n\n", markdown_table(["status", "check", "evidence"], [[c.status, f"`{c.id}`", c.evidence] for c in checks])]
+    out = [f"### {markdown_escape(title)}\n\n", markdown_table(["status", "check", "evidence"], [[c.status, f"`{c.id}`", c.evidence] for c in checks])]
     advised = [c for c in checks if c.status in ("warn", "fail") and c.advice]
     if advised:
-        out.append("\n" + "\n".join(f"- **{c.id}** ({c.status}): {c.advice}" for c in advised) + "\n")
+        out.append("\n" + "\n".join(f"- **{c.id}** ({c.status}): {markdown_escape(c.advice)}" for c in advised) + "\n")
     if verdicts:
         out.append("\n" + markdown_table(["pair", "status", "verdict"], [[v["pair"], v["status"], v["verdict"]] for v in verdicts]))
     out.append(f"\n**{_summary(checks)}**\n")

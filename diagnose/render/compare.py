@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from diagnose.core.compare import PAIRED_TEST, Change, Comparison
 from diagnose.core.gaps import GAPS
-from diagnose.render import markdown_table, pct
+from diagnose.render import markdown_escape, markdown_table, pct
 from diagnose.render.gaps import GAP_NAMES, LEVEL_NAMES
 
 if TYPE_CHECKING:
@@ -129,10 +129,10 @@ def render_markdown(cmp: Comparison, *, split: str | None = None) -> str:
     which = class_split(cmp, split)
     parts = [
         "## Error per split, old -> new\n", markdown_table(SPLIT_HEADERS[:-1] + ("verdict",), split_rows(cmp)),
-        f"\n{method_line(cmp)}\n",
+        f"\n{markdown_escape(method_line(cmp))}\n",
         "\n## Gaps before and after\n", markdown_table(GAP_HEADERS, gap_rows(cmp)),
         f"\n## Per class on {LEVEL_NAMES.get(which, which)}\n", markdown_table(CLASS_HEADERS, class_rows(cmp, which)),
-        f"\n{headline(cmp)}\n",
+        f"\n{markdown_escape(headline(cmp))}\n",
     ]
-    parts += [f"\n- {n}" for n in cmp.notes]
+    parts += [f"\n- {markdown_escape(n)}" for n in cmp.notes]
     return "".join(parts) + ("\n" if cmp.notes else "")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diagnose.core.hints import Hint, RunResult, Series  # noqa: F401  (RunResult lives in core)
-from diagnose.render import markdown_table
+from diagnose.render import markdown_escape, markdown_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,7 +145,7 @@ def render_findings(console: Console, results: Sequence[RunResult], plot: str | 
 def findings_markdown(results: Sequence[RunResult], plot: str | None) -> str:
     out = []
     for r in results:
-        out.append(f"### {_run_path(r.log)}\n")
+        out.append(f"### {markdown_escape(_run_path(r.log))}\n")
         out.append(markdown_table(FINDING_HEADERS, finding_rows(r.hints)))
     if plot:
         out.append(f"\nPlot: `{plot}`\n")

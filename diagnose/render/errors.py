@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from diagnose.core.sampling import SUSPECT_RULE, ErrorsSummary  # noqa: F401  (the result type lives in core)
-from diagnose.render import markdown_table, pct
+from diagnose.render import markdown_escape, markdown_table, pct
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,8 +97,8 @@ def to_json(s: ErrorsSummary) -> dict[str, object]:
 
 
 def to_markdown(s: ErrorsSummary) -> str:
-    text = "\n".join(lines(s)) + "\n"
+    text = "\n".join(markdown_escape(line) for line in lines(s)) + "\n"
     if s.pairs:
         text += "\n" + markdown_table(PAIR_HEADERS, pair_rows(s))
     extra = [x for x in (suspect_line(s), *s.notes, next_line(s)) if x]
-    return text + ("\n" + "\n".join(f"- {x}" for x in extra) + "\n" if extra else "")
+    return text + ("\n" + "\n".join(f"- {markdown_escape(x)}" for x in extra) + "\n" if extra else "")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from diagnose.core.gaps import BASELINE_ALPHA, GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport, SplitResult
-from diagnose.render import markdown_table, pct, pts
+from diagnose.render import markdown_escape, markdown_table, pct, pts
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -283,7 +283,7 @@ def render_rich(console: Console, report: GapReport, rows: list[ClassRow] | None
 
 
 def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> str:
-    parts = [f"> **Warning:** {w}\n" for w in report.warnings]
+    parts = [f"> **Warning:** {markdown_escape(w)}\n" for w in report.warnings]
     parts += [markdown_table(level_headers(report.metric, report), level_rows(report)).rstrip("\n"), ""]
     if report.two_column is not None:
         parts += [markdown_table(TWO_COLUMN_HEADERS, two_column_rows(report)).rstrip("\n"), ""]
@@ -294,5 +294,5 @@ def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> st
     if rows is not None:
         parts += ["", markdown_table(class_headers(report), class_rows(report, rows)).rstrip("\n")]
     if report.notes:
-        parts += [""] + [f"- Note: {n}" for n in report.notes]
+        parts += [""] + [f"- Note: {markdown_escape(n)}" for n in report.notes]
     return "\n".join(parts).rstrip("\n") + "\n"

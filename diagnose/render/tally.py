@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from diagnose.core.tally import TallyContext  # noqa: F401  (the result type lives in core)
-from diagnose.render import markdown_table, pct, pts
+from diagnose.render import markdown_escape, markdown_table, pct, pts
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -148,5 +148,5 @@ def to_markdown(tally: SheetTally, ctx: TallyContext) -> str:
     headers = [h for h in HEADERS if tally.error is not None or not h.startswith("ceiling")]
     body = [r[: len(headers)] for r in rows(tally)]
     body.append(["(no mark)", str(tally.unmarked), *[""] * (len(headers) - 2)])
-    text = headline(tally, ctx) + "\n\n" + markdown_table(headers, body) + "\n"
-    return text + "\n".join(f"- {line}" for line in findings(tally, ctx)) + "\n"
+    text = markdown_escape(headline(tally, ctx)) + "\n\n" + markdown_table(headers, body) + "\n"
+    return text + "\n".join(f"- {markdown_escape(line)}" for line in findings(tally, ctx)) + "\n"
