@@ -1,0 +1,205 @@
+"""`Watch` on real training loops: findings live, the event log, stopping, and the replay through
+`diagnose curves --json` giving the same findings as the live watch."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from diagnose.callbacks import TrainingStopped, Watch
+from diagnose.cli import app
+from diagnose.exceptions import ArgumentError
+from diagnose.io.logs import parse_log
+
+
+def _data(seed: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(10, 3, generator=g)
+    x = torch.randn(256, 10, generator=g)
+    y = (x @ w + 0.5 * torch.randn(256, 3, generator=g)).argmax(1)
+    xv = torch.randn(128, 10, generator=g)
+    return x, y, xv, (xv @ w).argmax(1)
+
+
+def train(watch: Watch, *, lr: float, seed: int = 0, epochs: int = 8, nan_at: int | None = None) -> int:
+    """A real MLP trained with SGD on a linear 3-class problem; returns the steps taken. `nan_at`:
+    from that step on, the inputs of each batch are scaled by 1e30 (the loss is then inf or NaN, as
+    an overflowing activation makes it)."""
+    x, y, xv, yv = _data(seed)
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    step = 0
+    for epoch in range(epochs):
+        for i in range(0, len(x), 32):
+            xb = x[i : i + 32] * (1e30 if nan_at is not None and step + 1 >= nan_at else 1.0)
+            loss = torch.nn.functional.cross_entropy(model(xb), y[i : i + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            watch.log(step=step, epoch=epoch, train_loss=loss, lr=opt.param_groups[0]["lr"])
+            if watch.should_stop:
+                return step
+        with torch.no_grad():
+            out = model(xv)
+            watch.log(val_loss=torch.nn.functional.cross_entropy(out, yv), val_acc=(out.argmax(1) == yv).float().mean())
+    return step
+
+
+def curves_findings(log: Path) -> list[dict]:
+    """What `diagnose curves --json` reports on the log."""
+    res = CliRunner().invoke(app, ["curves", str(log), "--json", "--no-plot"])
+    assert res.exit_code == 0, res.output
+    runs = json.loads(res.stdout)["runs"]
+    assert len(runs) == 1
+    return runs[0]["findings"]
+
+
+def as_json(watch: Watch) -> list[dict]:
+    return [{"id": h.id, "severity": h.severity, "evidence": h.evidence, "advice": h.advice, "at": dict(h.at)} for h in watch.findings]
+
+
+def events(log: Path) -> list[dict]:
+    return [r for r in map(json.loads, log.read_text().splitlines()) if "event" in r]
+
+
+def test_healthy_run_warns_nothing_and_replays(tmp_path: Path) -> None:
+    said = io.StringIO()
+    with Watch(tmp_path / "run.jsonl", stop_on=("diverged",), stream=said) as watch:
+        steps = train(watch, lr=0.05)
+    assert steps == 64 and not watch.should_stop
+    assert [h.severity for h in watch.findings if h.severity == "warn"] == []
+    assert said.getvalue() == ""
+    assert as_json(watch) == curves_findings(watch.path)
+    # judged at each of the 8 evaluations, not at each of the 64 steps (and once more on close: none new)
+    assert watch.judgements <= 8 + 64 // 50 + 1
+
+
+def test_series_read_back_equal_the_live_series(tmp_path: Path) -> None:
+    with Watch(tmp_path / "run.jsonl") as watch:
+        train(watch, lr=0.05, epochs=3)
+    log = parse_log(watch.path)
+    live = watch.series()
+    assert sorted(log.series) == sorted(live) == ["lr", "train_loss", "val_acc", "val_loss"]
+    assert log.others == {}
+    for name, s in live.items():
+        r = log.series[name]
+        assert r.value.tolist() == s.value.tolist()
+        assert r.step.tolist() == s.step.tolist()
+        assert r.epoch.tolist() == s.epoch.tolist()
+
+
+def test_nan_stops_at_once_with_the_reason(tmp_path: Path) -> None:
+    said = io.StringIO()
+    watch = Watch(tmp_path / "run.jsonl", stop_on=("diverged",), stream=said)
+    steps = train(watch, lr=0.05, nan_at=20)
+    watch.close()
+    assert watch.should_stop
+    # judged at once: the run stops at its first non-finite loss
+    losses = [r for r in map(json.loads, watch.path.read_text().splitlines()) if "train_loss" in r]
+    first_bad = next(r["step"] for r in losses if r["train_loss"] != r["train_loss"] or abs(r["train_loss"]) == float("inf"))
+    assert first_bad == steps == losses[-1]["step"] and 20 <= steps <= 22
+    assert watch.stop_reason.startswith("diverged: train_loss is ")
+    lines = said.getvalue().splitlines()
+    assert lines[0].startswith("diagnose: diverged: train_loss is ") and "lower the learning rate" in lines[0]
+    assert lines[1].startswith("diagnose: stopping the run (diverged requested): diverged:")
+    assert as_json(watch) == curves_findings(watch.path)
+    kinds = [(e["event"], e.get("state"), e.get("id")) for e in events(watch.path)]
+    assert kinds[0] == ("watch", None, None)
+    assert ("finding", "start", "diverged") in kinds and ("stop", None, None) in kinds
+    assert kinds[-1] == ("finding", "final", "diverged")
+
+
+def test_raise_on_stop(tmp_path: Path) -> None:
+    watch = Watch(tmp_path / "run.jsonl", stop_on=("diverged",), raise_on_stop=True, stream=io.StringIO())
+    with pytest.raises(TrainingStopped, match=r"^diverged: train_loss is ") as info:
+        train(watch, lr=0.05, nan_at=12)
+    assert info.value.finding.id == "diverged"
+    watch.close()
+
+
+def test_without_stop_on_a_diverged_run_goes_on_and_says_so_once(tmp_path: Path) -> None:
+    said = io.StringIO()
+    with Watch(tmp_path / "run.jsonl", stream=said) as watch:
+        steps = train(watch, lr=0.05, nan_at=20, epochs=3)
+    assert steps == 24 and not watch.should_stop
+    assert [h.id for h in watch.findings] == ["diverged"]
+    assert said.getvalue().count("diagnose: diverged:") == 1
+    assert as_json(watch) == curves_findings(watch.path)
+
+
+def test_a_finding_that_ends_is_logged_with_its_evidence(tmp_path: Path) -> None:
+    """Eight evaluations only (the judgements say `too_short` at first), then enough: an info finding
+    starts and ends, each event carrying the evidence of its judgement."""
+    with Watch(tmp_path / "run.jsonl") as watch:
+        train(watch, lr=0.05, epochs=8)
+    found = [e for e in events(watch.path) if e["event"] == "finding"]
+    starts = {e["id"]: e for e in found if e["state"] == "start"}
+    ends = {e["id"]: e for e in found if e["state"] == "end"}
+    assert ends, found
+    for hid, end in ends.items():
+        assert hid in starts and end["evidence"] and end["step"] >= starts[hid]["step"]
+    finals = {e["id"] for e in found if e["state"] == "final"}
+    assert finals == {h.id for h in watch.findings if h.id != "healthy"}
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    mine = tmp_path / "run.jsonl"
+    mine.write_text("my notes\n")
+    (tmp_path / "run.1.jsonl").write_text("more notes\n")
+    said = io.StringIO()
+    with Watch(mine, stream=said) as watch:
+        watch.log(step=1, train_loss=1.0)
+    assert mine.read_text() == "my notes\n" and (tmp_path / "run.1.jsonl").read_text() == "more notes\n"
+    assert watch.path == tmp_path / "run.2.jsonl"
+    assert said.getvalue() == f"diagnose: {mine} exists and is kept; the log is written to {watch.path}\n"
+    assert json.loads(watch.path.read_text().splitlines()[1]) == {"step": 1, "train_loss": 1.0}
+
+
+def test_each_record_is_on_disk_when_log_returns(tmp_path: Path) -> None:
+    watch = Watch(tmp_path / "run.jsonl")
+    for k in range(1, 4):
+        watch.log(step=k, train_loss=1.0 / k)
+        assert len((tmp_path / "run.jsonl").read_text().splitlines()) == 1 + k
+    watch.close()
+
+
+def test_position_fills_in(tmp_path: Path) -> None:
+    with Watch(tmp_path / "run.jsonl") as watch:
+        watch.log(train_loss=2.0)
+        watch.log(train_loss=1.5)
+        watch.log(step=10, epoch=1, train_loss=1.0)
+        watch.log(val_loss=1.2)
+    lines = [json.loads(s) for s in (tmp_path / "run.jsonl").read_text().splitlines()[1:5]]
+    assert lines == [
+        {"step": 1, "train_loss": 2.0}, {"step": 2, "train_loss": 1.5},
+        {"step": 10, "epoch": 1, "train_loss": 1.0}, {"step": 10, "epoch": 1, "val_loss": 1.2},
+    ]
+
+
+def test_accuracy_in_percent_is_judged_as_the_reader_reads_it(tmp_path: Path) -> None:
+    with Watch(tmp_path / "run.jsonl") as watch:
+        for k in range(1, 13):
+            watch.log(step=k * 10, epoch=k, train_loss=1.0 / k, train_acc=20.0 + k, val_loss=1.2 / k, val_acc=18.0 + k)
+    assert watch.series()["val_acc"].value.max() == pytest.approx(0.30)
+    assert as_json(watch) == curves_findings(watch.path)
+
+
+def test_unknown_stop_on_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArgumentError, match=r"^stop_on: expected finding ids such as .*got 'diverge'"):
+        Watch(tmp_path / "run.jsonl", stop_on=("diverge",))
+    assert not (tmp_path / "run.jsonl").exists()
+
+
+def test_importing_the_callbacks_imports_no_framework() -> None:
+    probe = "import diagnose, diagnose.callbacks, sys; print(' '.join(sorted(sys.modules)))"
+    mods = set(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split())
+    assert not mods & {"torch", "lightning", "pytorch_lightning", "transformers", "keras", "pandas", "matplotlib"}
