@@ -14,8 +14,8 @@ Record shapes (one JSON object per line):
      "evidence": "...", "advice": "...", "at": "step 118", "step": 120, "epoch": 2}
     {"event": "stop", "reason": "diverged: ...", "step": 120, "epoch": 2}
 
-`state` is "start" when a finding first holds, "end" when a later judgement no longer gives it, and
-"final" for each finding that still holds when the watch closes.
+`state` is "start" when a finding holds at `confirm` judgements in a row, "end" when a later judgement
+no longer gives it, and "final" for each finding the last judgement gives when the watch closes.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ _EVAL = ("val_loss", "val_acc")
 # stays a small multiple of one judgement of N points.
 JUDGE_EVERY = 50
 JUDGE_GROWTH = 0.05
+# A finding starts (is printed, logged as started, may stop the run) once CONFIRM judgements in a row
+# give it: a finding judged on a prefix of a run can hold for one judgement and not the next (a curve
+# that looks straight over its first epochs), and alarms that come and go are the ones people learn
+# to ignore. A loss that stays NaN is judged at each record, so it is confirmed one record later.
+CONFIRM = 2
 # Findings that are not a problem: recorded in `findings`, never printed or logged as events.
 _QUIET = frozenset({"healthy"})
 
@@ -117,6 +122,7 @@ class Watch:
     that set `should_stop`; with raise_on_stop=True, `log` raises TrainingStopped instead of returning.
     classes: the number of classes, for the chance level (as `diagnose curves --classes`).
     judge_every: judge at least every this many records (and at each evaluation record).
+    confirm: a finding starts when this many judgements in a row give it.
     stream: where the one-line messages go (stderr by default); only rank zero prints and writes.
     """
 
@@ -127,6 +133,7 @@ class Watch:
         *,
         classes: int | None = None,
         judge_every: int = JUDGE_EVERY,
+        confirm: int = CONFIRM,
         raise_on_stop: bool = False,
         stream: TextIO | None = None,
     ) -> None:
@@ -146,6 +153,9 @@ class Watch:
         self.path = self.requested_path
         self.classes = classes
         self.judge_every = judge_every
+        if confirm < 1:
+            raise ArgumentError("confirm", f"expected a count of judgements >= 1, got {confirm}; pass 1 or more")
+        self.confirm = confirm
         self.raise_on_stop = raise_on_stop
         self.stream = stream
         self.should_stop = False
@@ -162,6 +172,7 @@ class Watch:
         self._points: dict[str, tuple[list[float], list[float], list[float]]] = {}
         self._hints: list[Hint] = []
         self._active: dict[str, Hint] = {}
+        self._streak: dict[str, int] = {}
         self._printed: set[str] = set()
 
     # --- public ------------------------------------------------------------------------------------
@@ -242,9 +253,9 @@ class Watch:
         if self._closed:
             return
         if self._records:
-            self.findings  # noqa: B018 - a judgement on the whole run
-            for hint in self._active.values():
-                self._write(self._event(hint, "final"))
+            for hint in self.findings:  # a judgement on the whole run
+                if hint.id not in _QUIET:
+                    self._write(self._event(hint, "final"))
         self._closed = True
         if self._file is not None:
             self._file.close()
@@ -286,11 +297,12 @@ class Watch:
         self.judgements += 1
         self._hints = find_hints(self.series(), classes=self.classes)
         now = {h.id: h for h in self._hints if h.id not in _QUIET}
+        self._streak = {hid: self._streak.get(hid, 0) + 1 for hid in now}
         for hid, hint in list(self._active.items()):
             if hid not in now:
                 self._write(self._event(hint, "end"))
-        started = [h for hid, h in now.items() if hid not in self._active]
-        self._active = now
+        started = [h for hid, h in now.items() if hid not in self._active and self._streak[hid] >= self.confirm]
+        self._active = {hid: h for hid, h in now.items() if hid in self._active or self._streak[hid] >= self.confirm}
         for hint in started:
             self._write(self._event(hint, "start"))
             if hint.severity == "warn" and hint.id not in self._printed:
