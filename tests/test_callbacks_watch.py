@@ -221,3 +221,41 @@ def test_importing_the_callbacks_imports_no_framework() -> None:
     probe = "import diagnose, diagnose.callbacks, sys; print(' '.join(sorted(sys.modules)))"
     mods = set(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split())
     assert not mods & {"torch", "lightning", "pytorch_lightning", "transformers", "keras", "pandas", "matplotlib"}
+
+
+@pytest.mark.parametrize(
+    ("adapter", "module", "install"),
+    [("KerasCallback", "keras", "diagnose[keras]"), ("HFCallback", "transformers", "diagnose[hf]"),
+     ("LightningCallback", "lightning", "diagnose[lightning]")],
+)
+def test_a_missing_framework_says_what_to_install(adapter: str, module: str, install: str) -> None:
+    blocked = [module] + (["pytorch_lightning"] if module == "lightning" else [])
+    probe = (
+        "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in blocked)
+        + f"import diagnose.callbacks as c\ntry:\n    c.{adapter}\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert out.startswith(f"{adapter} needs ") and f"pip install '{install}'" in out and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("logged", "canonical"),
+    [
+        # Keras
+        ({"loss": 1, "accuracy": 2, "val_loss": 3, "val_accuracy": 4, "learning_rate": 5},
+         {"train_loss": 1, "train_acc": 2, "val_loss": 3, "val_acc": 4, "lr": 5}),
+        ({"loss": 1, "sparse_categorical_accuracy": 2, "val_sparse_categorical_accuracy": 4, "lr": 5},
+         {"train_loss": 1, "train_acc": 2, "val_acc": 4, "lr": 5}),
+        # Hugging Face: a training record, an evaluation record
+        ({"loss": 1, "grad_norm": 9, "learning_rate": 5, "epoch": 0.5}, {"train_loss": 1, "lr": 5}),
+        ({"eval_loss": 3, "eval_accuracy": 4, "eval_runtime": 9, "epoch": 1}, {"val_loss": 3, "val_acc": 4}),
+        # Lightning: a `_step` value is preferred to the plain and the `_epoch` one
+        ({"train_loss": 1, "train_loss_step": 2, "train_loss_epoch": 3, "val/acc": 4, "lr-SGD": 5},
+         {"train_loss": 2, "val_acc": 4, "lr": 5}),
+        ({"train_acc_epoch": 2, "valid_loss": 3, "test_loss": 7, "f1": 8}, {"train_acc": 2, "val_loss": 3}),
+    ],
+)
+def test_framework_names_map_to_the_canonical_ones(logged: dict, canonical: dict) -> None:
+    from diagnose.callbacks.names import to_canonical
+
+    assert to_canonical(logged) == canonical

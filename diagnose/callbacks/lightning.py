@@ -36,6 +36,7 @@ class LightningCallback(pl.Callback):
         self.watch = Watch(log_path, stop_on, **options)
         self._seen: dict[str, Any] = {}
         self._per_step: set[str] = set()
+        self._epoch_end: tuple[int, int] | None = None
 
     @property
     def findings(self) -> list[Any]:
@@ -73,10 +74,22 @@ class LightningCallback(pl.Callback):
         self._record(trainer, values)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        # Training metrics logged per epoch only (on_step=False); those also logged per step are not
-        # logged twice.
+        self._epoch_end = (trainer.global_step, trainer.current_epoch)
+
+    def _epoch_metrics(self, trainer: Any) -> None:
+        """Training metrics logged per epoch only (on_step=False) reach callback_metrics after the
+        epoch-end hooks: read at the next epoch's start (or the run's end), at the epoch's end
+        position. Those also logged per step are not logged twice."""
+        if self._epoch_end is None:
+            return
         values = {k: v for k, v in self._fresh(trainer, _TRAIN).items() if k not in self._per_step}
-        self._record(trainer, values)
+        if values:
+            self.watch.record(values, step=self._epoch_end[0], epoch=self._epoch_end[1])
+        self._epoch_end = None
+        self._record(trainer, {})
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._epoch_metrics(trainer)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         values = self._fresh(trainer, _VAL)
@@ -85,6 +98,7 @@ class LightningCallback(pl.Callback):
         self._record(trainer, values)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._epoch_metrics(trainer)
         self.watch.close()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
