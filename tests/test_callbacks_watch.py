@@ -150,7 +150,7 @@ def test_a_finding_starts_when_confirmed_and_ends_with_its_evidence(tmp_path: Pa
     """A loss that turns NaN for three records and then recovers (a skipped step is not a divergence):
     `diverged` holds at the second NaN (confirmed), and ends at the first finite loss after them."""
     said = io.StringIO()
-    with Watch(tmp_path / "run.jsonl", judge_every=1, stream=said) as watch:
+    with Watch(tmp_path / "run.jsonl", judge_every=1, budget=1.0, stream=said) as watch:
         for k in range(1, 31):
             watch.log(step=k, train_loss=float("nan") if 11 <= k <= 13 else 1.0 / k)
             if k == 11:

@@ -25,9 +25,10 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
@@ -42,6 +43,10 @@ _EVAL = ("val_loss", "val_acc")
 # stays a small multiple of one judgement of N points.
 JUDGE_EVERY = 50
 JUDGE_GROWTH = 0.05
+# ... and only while the judging so far took at most this share of the run's time (a judgement of a
+# few thousand points takes tens of milliseconds); a judgement over the budget waits for a later record.
+# A non-finite loss is judged at once, whatever the budget.
+BUDGET = 0.01
 # A finding starts (is printed, logged as started, may stop the run) once CONFIRM judgements in a row
 # give it: a finding judged on a prefix of a run can hold for one judgement and not the next (a curve
 # that looks straight over its first epochs), and alarms that come and go are the ones people learn
@@ -90,6 +95,18 @@ def _json_number(x: float) -> int | float:
     return int(x) if x.is_integer() and abs(x) < 2**53 else x
 
 
+def _json_text(x: float, position: bool = False) -> str:
+    """A float as json.dumps writes it (NaN, Infinity, -Infinity); a whole step or epoch (`position`)
+    without its point."""
+    if x != x:
+        return "NaN"
+    if x in (math.inf, -math.inf):
+        return "Infinity" if x > 0 else "-Infinity"
+    if position and x.is_integer() and abs(x) < 2**53:
+        return str(int(x))
+    return repr(x)
+
+
 def _where(at: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {int(v) if float(v).is_integer() else v}" for k, v in at.items())
 
@@ -123,6 +140,7 @@ class Watch:
     classes: the number of classes, for the chance level (as `diagnose curves --classes`).
     judge_every: judge at least every this many records (and at each evaluation record).
     confirm: a finding starts when this many judgements in a row give it.
+    budget: the share of the run's wall time judging may take (a non-finite loss is judged regardless).
     stream: where the one-line messages go (stderr by default); only rank zero prints and writes.
     """
 
@@ -134,6 +152,7 @@ class Watch:
         classes: int | None = None,
         judge_every: int = JUDGE_EVERY,
         confirm: int = CONFIRM,
+        budget: float = BUDGET,
         raise_on_stop: bool = False,
         stream: TextIO | None = None,
     ) -> None:
@@ -156,12 +175,15 @@ class Watch:
         if confirm < 1:
             raise ArgumentError("confirm", f"expected a count of judgements >= 1, got {confirm}; pass 1 or more")
         self.confirm = confirm
+        if not 0 < budget <= 1:
+            raise ArgumentError("budget", f"expected a share of the run's time in (0, 1], got {budget}; pass 0.01 for 1%")
+        self.budget = budget
         self.raise_on_stop = raise_on_stop
         self.stream = stream
         self.should_stop = False
         self.stop_reason = ""
         self.judgements = 0
-        self._file: IO[str] | None = None
+        self._file: BinaryIO | None = None
         self._opened = False
         self._closed = False
         self._records = 0
@@ -169,6 +191,11 @@ class Watch:
         self._step: float | None = None
         self._epoch: float | None = None
         self._counting = False
+        self._pending = False
+        self._judge_seconds = 0.0
+        self._judge_cost = 0.0
+        self._judge_records = 0
+        self._started = time.perf_counter()
         self._points: dict[str, tuple[list[float], list[float], list[float]]] = {}
         self._hints: list[Hint] = []
         self._active: dict[str, Hint] = {}
@@ -225,13 +252,14 @@ class Watch:
             xs[0].append(s)
             xs[1].append(e)
             xs[2].append(v)
-        line: dict[str, Any] = {}
+        # The record as json.dumps writes it (NaN and Infinity included), without its overhead.
+        parts = []
         if self._step is not None:
-            line["step"] = _json_number(self._step)
+            parts.append(f'"step": {_json_text(self._step, True)}')
         if self._epoch is not None:
-            line["epoch"] = _json_number(self._epoch)
-        line.update(values)
-        self._write(line)
+            parts.append(f'"epoch": {_json_text(self._epoch, True)}')
+        parts.extend(f'"{name}": {_json_text(v)}' for name, v in values.items())
+        self._write_text("{" + ", ".join(parts) + "}\n")
         if self._due(values):
             self._judge()
 
@@ -270,12 +298,18 @@ class Watch:
     # --- judging -----------------------------------------------------------------------------------
 
     def _due(self, values: Mapping[str, float]) -> bool:
-        if any(name in values for name in _EVAL):
-            return True
         if any(name.endswith("_loss") and not math.isfinite(v) for name, v in values.items()):
             return True  # a NaN loss: judged at once, so a diverged run stops at its first NaN
         since = self._records - self._judged_at
-        return since >= max(self.judge_every, JUDGE_GROWTH * self._records)
+        if any(name in values for name in _EVAL) or since >= max(self.judge_every, JUDGE_GROWTH * self._records):
+            self._pending = True
+        if not self._pending:
+            return False
+        # Within the budget: the time spent judging, with this judgement's (the last one's, scaled to
+        # the points there are now), stays below `budget` of the time since the first record; a
+        # judgement over it waits for a later record.
+        expected = self._judge_cost * self._records / max(self._judge_records, 1)
+        return self._judge_seconds + expected <= self.budget * (time.perf_counter() - self._started)
 
     def series(self) -> dict[str, Series]:
         """What was logged, as the series `diagnose curves` reads from the log (accuracy logged in
@@ -294,8 +328,13 @@ class Watch:
 
     def _judge(self) -> None:
         self._judged_at = self._records
+        self._pending = False
         self.judgements += 1
+        t0 = time.perf_counter()
         self._hints = find_hints(self.series(), classes=self.classes)
+        self._judge_cost = time.perf_counter() - t0
+        self._judge_records = self._records
+        self._judge_seconds += self._judge_cost
         now = {h.id: h for h in self._hints if h.id not in _QUIET}
         self._streak = {hid: self._streak.get(hid, 0) + 1 for hid in now}
         for hid, hint in list(self._active.items()):
@@ -355,7 +394,7 @@ class Watch:
             self.path = free_path(self.requested_path)
             try:
                 # "x": created here or not at all, so a file that appeared meanwhile is never overwritten.
-                self._file = open(self.path, "x", encoding="utf-8")  # noqa: SIM115 - open for the run
+                self._file = open(self.path, "xb", buffering=0)  # noqa: SIM115 - open for the run
                 break
             except FileExistsError:
                 continue
@@ -368,16 +407,17 @@ class Watch:
             "writer": f"diagnose {_version()}",
             "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        self._file.write(json.dumps(header) + "\n")
-        self._file.flush()
+        self._file.write((json.dumps(header) + "\n").encode("utf-8"))
 
     def _write(self, line: Mapping[str, Any]) -> None:
+        self._write_text(json.dumps(line) + "\n")
+
+    def _write_text(self, text: str) -> None:
+        """One record, handed to the OS at once (an unbuffered file: one write call, no flush)."""
         if not self._opened:
             self._open()
-        if self._file is None:
-            return
-        self._file.write(json.dumps(line) + "\n")
-        self._file.flush()
+        if self._file is not None:
+            self._file.write(text.encode("utf-8"))
 
 
 def _version() -> str:
