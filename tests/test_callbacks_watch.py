@@ -150,7 +150,7 @@ def test_a_finding_starts_when_confirmed_and_ends_with_its_evidence(tmp_path: Pa
     """A loss that turns NaN for three records and then recovers (a skipped step is not a divergence):
     `diverged` holds at the second NaN (confirmed), and ends at the first finite loss after them."""
     said = io.StringIO()
-    with Watch(tmp_path / "run.jsonl", judge_every=1, budget=1.0, stream=said) as watch:
+    with Watch(tmp_path / "run.jsonl", judge_every=1, budget=None, stream=said) as watch:
         for k in range(1, 31):
             watch.log(step=k, train_loss=float("nan") if 11 <= k <= 13 else 1.0 / k)
             if k == 11:
@@ -259,3 +259,17 @@ def test_framework_names_map_to_the_canonical_ones(logged: dict, canonical: dict
     from diagnose.callbacks.names import to_canonical
 
     assert to_canonical(logged) == canonical
+
+
+def test_judging_keeps_to_its_budget_but_not_on_a_nan(tmp_path: Path) -> None:
+    with Watch(tmp_path / "run.jsonl", budget=1e-9, stream=io.StringIO()) as watch:
+        for k in range(1, 41):
+            watch.log(step=k, train_loss=1.0 / k, val_loss=1.0 / k)  # an evaluation at every record
+        assert watch.judgements == 1  # the first; each later one would pass the budget
+        watch.log(step=41, train_loss=float("nan"))
+        assert watch.judgements == 2
+    unlimited = Watch(tmp_path / "free.jsonl", budget=None)
+    for k in range(1, 41):
+        unlimited.log(step=k, train_loss=1.0 / k, val_loss=1.0 / k)
+    assert unlimited.judgements == 40
+    unlimited.close()

@@ -140,7 +140,8 @@ class Watch:
     classes: the number of classes, for the chance level (as `diagnose curves --classes`).
     judge_every: judge at least every this many records (and at each evaluation record).
     confirm: a finding starts when this many judgements in a row give it.
-    budget: the share of the run's wall time judging may take (a non-finite loss is judged regardless).
+    budget: the share of the run's wall time judging may take (a non-finite loss is judged regardless);
+    None: no limit (each judgement when due).
     stream: where the one-line messages go (stderr by default); only rank zero prints and writes.
     """
 
@@ -152,7 +153,7 @@ class Watch:
         classes: int | None = None,
         judge_every: int = JUDGE_EVERY,
         confirm: int = CONFIRM,
-        budget: float = BUDGET,
+        budget: float | None = BUDGET,
         raise_on_stop: bool = False,
         stream: TextIO | None = None,
     ) -> None:
@@ -175,7 +176,7 @@ class Watch:
         if confirm < 1:
             raise ArgumentError("confirm", f"expected a count of judgements >= 1, got {confirm}; pass 1 or more")
         self.confirm = confirm
-        if not 0 < budget <= 1:
+        if budget is not None and not 0 < budget <= 1:
             raise ArgumentError("budget", f"expected a share of the run's time in (0, 1], got {budget}; pass 0.01 for 1%")
         self.budget = budget
         self.raise_on_stop = raise_on_stop
@@ -305,6 +306,8 @@ class Watch:
             self._pending = True
         if not self._pending:
             return False
+        if self.budget is None:
+            return True
         # Within the budget: the time spent judging, with this judgement's (the last one's, scaled to
         # the points there are now), stays below `budget` of the time since the first record; a
         # judgement over it waits for a later record.
