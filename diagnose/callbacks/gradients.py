@@ -62,7 +62,7 @@ class NoiseScale:
     the smoothed estimates (None before the first, or while the smoothed |G|^2 is not positive).
     beta: the moving average's weight on the past."""
 
-    beta: float = 0.9
+    beta: float = 0.98
     _g2: float = field(default=0.0, init=False)
     _trace: float = field(default=0.0, init=False)
     _weight: float = field(default=0.0, init=False)
@@ -93,3 +93,65 @@ class NoiseScale:
         if g2 is None or trace is None or g2 <= 0:
             return None
         return trace / g2
+
+
+# Gradient flow: the first layer's RMS gradient over the last one's. A 100x fall or rise across the
+# network is the cut-off `diagnose sanity` uses for its gradient_flow check (diagnose/checklist.py).
+FLOW_WARN = 1e2
+# Batch size against the noise scale: with B_crit ~ B_simple, the paper's trade-off (eq. 2.11 and
+# 2.12) gives steps S = S_min (1 + B_simple / B) and examples E = E_min (1 + B / B_simple): at B =
+# B_simple / 10 a run takes 11x the fewest steps, at 10 B_simple 11x the fewest examples.
+BATCH_FAR = 10.0
+# Noise-scale measurements before the batch size is judged (the smoothed estimate needs a few).
+MIN_NOISE_UPDATES = 10
+
+GRADIENT_ADVICE = {
+    "vanishing_gradients": "the first layers barely learn: look for saturated sigmoid / tanh, dead ReLUs, or a deep "
+    "stack without residual connections or normalisation; `diagnose sanity` checks the gradient flow at init",
+    "exploding_gradients": "the first layers get far larger gradients than the last: clip gradients, lower the "
+    "learning rate, add normalisation, use He / Xavier initialisation",
+    "batch_below_noise_scale": "the batch is far below the critical batch size (the gradient noise scale): a larger "
+    "batch (or gradient accumulation) would take far fewer steps for the same progress",
+    "batch_above_noise_scale": "the batch is far above the critical batch size (the gradient noise scale): a smaller "
+    "batch would reach the same loss with far less compute",
+}
+
+
+def layer_gradient_rms(model: torch.nn.Module) -> list[tuple[str, float]]:
+    """(module name, RMS of its parameters' gradients) for each module with a weight matrix (ndim >= 2)
+    whose gradients are set, in the order the modules are registered."""
+    out = []
+    for name, m in model.named_modules():
+        weight = getattr(m, "weight", None)
+        if weight is None or getattr(weight, "ndim", 0) < 2:
+            continue
+        ps = [p for p in m.parameters(recurse=False) if p.grad is not None]
+        if not ps:
+            continue
+        sq = sum(float(p.grad.double().square().sum()) for p in ps if p.grad is not None)
+        numel = sum(p.numel() for p in ps)
+        out.append((name or type(m).__name__, (sq / numel) ** 0.5))
+    return out
+
+
+def judge_gradients(
+    layers: list[tuple[str, float]], scale: NoiseScale | None, batch_size: int | None
+) -> list[tuple[str, str, str]]:
+    """(id, severity, evidence) of the gradient findings that hold on the last measurement."""
+    found = []
+    if len(layers) >= 2:
+        (first, g0), (last, g1) = layers[0], layers[-1]
+        ratio = g0 / g1 if g1 > 0 else float("inf")
+        where = f"RMS gradient {first} {g0:.3g}, {last} {g1:.3g}: first/last ratio {ratio:.3g} over {len(layers)} layers"
+        if ratio <= 1 / FLOW_WARN:
+            found.append(("vanishing_gradients", "warn", where))
+        elif ratio >= FLOW_WARN:
+            found.append(("exploding_gradients", "warn", where))
+    if scale is not None and batch_size and scale.updates >= MIN_NOISE_UPDATES and scale.value is not None:
+        b = scale.value
+        said = f"batch size {batch_size}, gradient noise scale B_simple {b:.3g} ({scale.updates} measurements)"
+        if batch_size * BATCH_FAR <= b:
+            found.append(("batch_below_noise_scale", "info", said))
+        elif batch_size >= BATCH_FAR * b:
+            found.append(("batch_above_noise_scale", "info", said))
+    return found

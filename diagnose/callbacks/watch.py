@@ -66,9 +66,12 @@ class TrainingStopped(Exception):
 
 
 def known_ids() -> frozenset[str]:
-    """The finding ids `stop_on` accepts: those `find_hints` gives (its advice table)."""
+    """The finding ids `stop_on` accepts: those `find_hints` gives (its advice table) and the gradient
+    findings (diagnose.callbacks.gradients)."""
+    from diagnose.callbacks.gradients import GRADIENT_ADVICE
+
     table = getattr(_hints, "ADVICE", None)
-    return frozenset(table) if isinstance(table, Mapping) else frozenset()
+    return (frozenset(table) if isinstance(table, Mapping) else frozenset()) | frozenset(GRADIENT_ADVICE)
 
 
 def process_rank() -> int:
@@ -139,6 +142,10 @@ class Watch:
     that set `should_stop`; with raise_on_stop=True, `log` raises TrainingStopped instead of returning.
     classes: the number of classes, for the chance level (as `diagnose curves --classes`).
     judge_every: judge at least every this many records (and at each evaluation record).
+    grad_every: with `gradients(model, ...)` called after each backward pass, measure the gradients every
+    this many calls (0: off): the first/last layer gradient ratio and, given a loss and the batch, the
+    gradient noise scale; their findings are in `gradient_findings` (batch_size: the training batch size
+    the noise scale is compared with).
     confirm: a finding starts when this many judgements in a row give it.
     budget: the share of the run's wall time judging may take (a non-finite loss is judged regardless);
     None: no limit (each judgement when due).
@@ -154,6 +161,8 @@ class Watch:
         judge_every: int = JUDGE_EVERY,
         confirm: int = CONFIRM,
         budget: float | None = BUDGET,
+        grad_every: int = 0,
+        batch_size: int | None = None,
         raise_on_stop: bool = False,
         stream: TextIO | None = None,
     ) -> None:
@@ -181,6 +190,14 @@ class Watch:
         self.budget = budget
         self.raise_on_stop = raise_on_stop
         self.stream = stream
+        if grad_every < 0:
+            raise ArgumentError("grad_every", f"expected a count of steps >= 0 (0: off), got {grad_every}; pass 0 or more")
+        self.grad_every = grad_every
+        self.batch_size = batch_size
+        self.gradient_findings: list[Hint] = []
+        self._grad_calls = 0
+        self._grad_streak: dict[str, int] = {}
+        self._noise: Any = None
         self.should_stop = False
         self.stop_reason = ""
         self.judgements = 0
@@ -264,6 +281,42 @@ class Watch:
         if self._due(values):
             self._judge()
 
+    def gradients(self, model: Any, loss_fn: Any = None, x: Any = None, y: Any = None) -> None:
+        """Call after `loss.backward()`, before the gradients are zeroed. Every `grad_every` calls: the
+        RMS gradient per layer (first/last ratio) and, with `loss_fn(model, x, y)` and the batch, two
+        half-batch gradients for the noise scale (one more forward and backward pass). Logged as a
+        `gradients` record; findings start after `confirm` measurements in a row."""
+        from diagnose.callbacks import gradients as gr
+
+        self._grad_calls += 1
+        if not self.grad_every or (self._grad_calls - 1) % self.grad_every:
+            return
+        layers = gr.layer_gradient_rms(model)
+        line: dict[str, Any] = {"event": "gradients"}
+        line.update(self._position())
+        if len(layers) >= 2 and layers[-1][1] > 0:
+            line["grad_flow"] = layers[0][1] / layers[-1][1]
+        if loss_fn is not None and x is not None:
+            if self._noise is None:
+                self._noise = gr.NoiseScale()
+            self._noise.update(gr.half_batch_norms(model, loss_fn, x, y))
+            if self._noise.value is not None:
+                line["noise_scale"] = self._noise.value
+        self._write(line)
+        now = {i: Hint(i, sev, ev, gr.GRADIENT_ADVICE[i], self._at())
+               for i, sev, ev in gr.judge_gradients(layers, self._noise, self.batch_size or (len(x) if x is not None else None))}
+        self._grad_streak = {i: self._grad_streak.get(i, 0) + 1 for i in now}
+        held = {h.id: h for h in self.gradient_findings}
+        for i, hint in held.items():
+            if i not in now:
+                self._write(self._event(hint, "end"))
+        started = [h for i, h in now.items() if i not in held and self._grad_streak[i] >= self.confirm]
+        self.gradient_findings = [h for i, h in now.items() if i in held or self._grad_streak[i] >= self.confirm]
+        self._announce(started)
+
+    def _at(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self._position().items()}
+
     @property
     def findings(self) -> list[Hint]:
         """The findings on everything logged so far: the same list `diagnose curves` gives on the log
@@ -282,7 +335,7 @@ class Watch:
         if self._closed:
             return
         if self._records:
-            for hint in self.findings:  # a judgement on the whole run
+            for hint in self.findings + self.gradient_findings:  # a judgement on the whole run
                 if hint.id not in _QUIET:
                     self._write(self._event(hint, "final"))
         self._closed = True
@@ -345,6 +398,10 @@ class Watch:
                 self._write(self._event(hint, "end"))
         started = [h for hid, h in now.items() if hid not in self._active and self._streak[hid] >= self.confirm]
         self._active = {hid: h for hid, h in now.items() if hid in self._active or self._streak[hid] >= self.confirm}
+        self._announce(started)
+
+    def _announce(self, started: list[Hint]) -> None:
+        """Log the findings that start, print the warnings once each, and stop when one is in stop_on."""
         for hint in started:
             self._write(self._event(hint, "start"))
             if hint.severity == "warn" and hint.id not in self._printed:
