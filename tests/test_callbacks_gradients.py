@@ -47,6 +47,7 @@ def _loss(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.T
     return torch.nn.functional.cross_entropy(model(xb), yb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_noise_scale_is_within_1_5x_of_brute_force(seed: int) -> None:
     model, x, y = _problem(seed)
@@ -106,6 +107,7 @@ def _mlp(depth: int, act: type[torch.nn.Module]) -> torch.nn.Module:
     return torch.nn.Sequential(*layers, torch.nn.Linear(32, 3))
 
 
+@pytest.mark.slow
 def test_vanishing_gradients_in_a_deep_sigmoid_stack(tmp_path) -> None:
     watch, said = _train_watched(tmp_path, _mlp(12, torch.nn.Sigmoid), batch=64)
     assert [h.id for h in watch.gradient_findings] == ["vanishing_gradients"]
@@ -123,6 +125,7 @@ def test_a_shallow_relu_net_has_no_gradient_finding(tmp_path) -> None:
     assert len(records) == 20 and all("grad_flow" in r and "noise_scale" in r for r in records[1:])
 
 
+@pytest.mark.slow
 def test_a_batch_far_above_the_noise_scale(tmp_path) -> None:
     """B_simple of this problem measures about 50 at batch 64 and 2048; batch 2048 is 10x above it.
     (At batch 2 the half-batch estimate is too noisy to judge within 40 steps: no finding is made.)"""
