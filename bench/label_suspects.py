@@ -7,7 +7,7 @@ by the probability given to the label.
 Cases:
 - shapes: the bundled image project (fixtures/make_project.py, its default build): dev holds rotated
   and darker items and a few flipped labels. Run through the real commands (`diagnose gaps`, then
-  `diagnose errors --sample 50 --json`) and scored against planted.json.
+  `diagnose errors --sample 50 --json`, with and without `--neighbours`) and scored against planted.json.
 - digits: scikit-learn's 8x8 digits, a torch MLP trained on 60% of them (3% of labels flipped),
   train_dev 20% (3% flipped), dev 20% with 30% of the items rotated by 20 to 35 degrees, 20% darkened
   to 45% and 8% of the labels flipped; 50 misclassified dev items drawn per draw. Draws 0-3 set the
@@ -119,8 +119,10 @@ def score_shapes() -> None:
     with tempfile.TemporaryDirectory(prefix="label-suspects-") as tmp:
         root = build_project(Path(tmp) / "shapes")
         subprocess.run([*cmd, "gaps", "weights.pt", "data"], cwd=root, env=env, check=True, capture_output=True)
-        out = subprocess.run([*cmd, "errors", "--sample", str(SAMPLE), "--json", "--no-images"], cwd=root, env=env,
-                             check=True, capture_output=True, text=True).stdout
+        plain = json.loads(subprocess.run([*cmd, "errors", "--sample", str(SAMPLE), "--json", "--no-images", "--out", "plain.csv"],
+                                          cwd=root, env=env, check=True, capture_output=True, text=True).stdout)
+        out = subprocess.run([*cmd, "errors", "--sample", str(SAMPLE), "--json", "--no-images", "--neighbours"], cwd=root,
+                             env=env, check=True, capture_output=True, text=True).stdout
         doc = json.loads(out)
         import pandas as pd
 
@@ -129,6 +131,9 @@ def score_shapes() -> None:
         ids = sheet["id"].str.removeprefix("data/")
         flips = ids.isin(planted["flipped"]).to_numpy()
         flagged = (sheet["suspect_mislabel"] == "yes").to_numpy()
+        plain_sheet = pd.read_csv(root / "plain.csv", encoding="utf-8-sig", keep_default_na=False)
+        plain_flags = (plain_sheet["suspect_mislabel"] == "yes").to_numpy()
+        plain_flips = plain_sheet["id"].str.removeprefix("data/").isin(planted["flipped"]).to_numpy()
         rotated, dark = ids.isin(planted["rotated"]).to_numpy(), ids.isin(planted["dark"]).to_numpy()
         dev = pd.read_parquet(root / ".diagnose" / "predictions" / "dev.parquet").set_index("index")
         probs = np.zeros((len(dev), 4))
@@ -137,7 +142,11 @@ def score_shapes() -> None:
         today, _ = confident_issues_full(dev["label"].to_numpy(), probs)
         today_rows = today[sheet["index"].to_numpy()]
     hit = int((flagged & flips).sum())
-    print(f"  diagnose errors: {int(flagged.sum())} of {len(sheet)} rows suspect; {hit} of {int(flips.sum())} sampled flips "
+    p_hit = int((plain_flags & plain_flips).sum())
+    print(f"  diagnose errors (no --neighbours): {int(plain_flags.sum())} rows suspect, {p_hit} flips: precision "
+          f"{p_hit / max(int(plain_flags.sum()), 1):.2f}, recall {p_hit / max(int(plain_flips.sum()), 1):.2f} "
+          f"(thresholds of {plain['suspect_thresholds_split']})")
+    print(f"  diagnose errors --neighbours: {int(flagged.sum())} of {len(sheet)} rows suspect; {hit} of {int(flips.sum())} sampled flips "
           f"flagged: precision {hit / max(int(flagged.sum()), 1):.2f}, recall {hit / max(int(flips.sum()), 1):.2f}; "
           f"flagged rotated {int((flagged & rotated).sum())}, dark {int((flagged & dark).sum())} "
           f"(thresholds of {doc['suspect_thresholds_split']}, {doc['suspect_neighbours']} neighbours)")

@@ -457,18 +457,22 @@ def run_errors(
     force: bool,
     images: bool,
     evaluation: dict[str, Any],
+    neighbours: bool | None = None,
 ) -> ErrorsSummary:
     """Sample the misclassified items of `split`, write the sheet (and its PNGs) to `out`, and say what
-    was done. Predictions come from evaluating `model` on `data`, from `predictions`, or from `workdir`."""
+    was done. Predictions come from evaluating `model` on `data`, from `predictions`, or from `workdir`.
+    neighbours: compare each suspect with the most similar items by the model's features (None: only
+    when `model` is given; True from saved predictions loads the model their manifest names)."""
     with contextlib.ExitStack() as stack:
         return _run_in(stack, model=model, data=data, split=split, sample=sample, seed=seed, workdir=workdir,
-                       predictions=predictions, out=out, cats=cats, force=force, images=images, evaluation=evaluation)
+                       predictions=predictions, out=out, cats=cats, force=force, images=images, evaluation=evaluation,
+                       neighbours=neighbours)
 
 
 def _run_in(
     stack: contextlib.ExitStack, *, model: Path | None, data: Path | None, split: str, sample: int, seed: int,
     workdir: Path, predictions: Path | None, out: Path, cats: tuple[str, ...], force: bool, images: bool,
-    evaluation: dict[str, Any],
+    evaluation: dict[str, Any], neighbours: bool | None = None,
 ) -> ErrorsSummary:
     from diagnose.core.sampling import ErrorSampler
     from diagnose.core.stats import wilson_interval
@@ -513,7 +517,7 @@ def _run_in(
 
     from diagnose.core.labelissues import ThresholdAccumulator
     from diagnose.io.predictions import prediction_files
-    from diagnose.suspects import add_neighbours, basis
+    from diagnose.suspects import add_neighbours, basis, mismatch_note
 
     sampler = ErrorSampler(sample, seed)
     thresholds = ThresholdAccumulator()
@@ -540,13 +544,18 @@ def _run_in(
     suspect_count: int | None = None
     if result.errors:
         backup = _guard(out, force)
-        if judged.thresholds.thresholds():
+        # Features need the model run again: by default only when it is being run anyway (MODEL DATA);
+        # reading saved predictions stays free of torch unless --neighbours asks for them.
+        if judged.thresholds.thresholds() and (neighbours if neighbours is not None else model is not None):
             add_neighbours(judged, model if model is not None else _manifest_model(manifest), data_root, split, evaluation)
         result, columns, rows, suspect, known = _sheet(result, split, cats, classes, judged.thresholds, data_root,
                                                        judged.neighbours)
         suspect_count = int(suspect.sum()) if known else None
         if known:
             notes.extend(judged.notes)
+            hint = mismatch_note(judged, split, result.errors, result.items)
+            if hint:
+                notes.append(hint)
         from diagnose.io.outputs import OutputGroup
 
         # The sheet and its PNG are written to temporaries and renamed together at the end: an

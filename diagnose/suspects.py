@@ -29,6 +29,7 @@ class SuspectBasis:
     neighbours: Callable[[np.ndarray], np.ndarray] | None = None
     k: int | None = None
     notes: list[str] = field(default_factory=list)
+    reference_counts: tuple[int, int] | None = None  # (errors, items) of thresholds_split when not the analysed one
 
 
 def reference_split(split: str, available: Any) -> str:
@@ -39,18 +40,42 @@ def reference_split(split: str, available: Any) -> str:
     return next((name for name in REFERENCE if name in available), split)
 
 
-def thresholds_of(path: Path) -> ThresholdAccumulator:
-    """Per-class mean self-confidence over a predictions file or shard folder (label, p_label)."""
+def thresholds_of(path: Path) -> tuple[ThresholdAccumulator, tuple[int, int]]:
+    """Per-class mean self-confidence over a predictions file or shard folder (label, p_label), and
+    its (errors, items)."""
+    import pyarrow.compute as pc
+
     from diagnose.io.predictions import iter_prediction_batches
 
     acc = ThresholdAccumulator()
-    for rb in iter_prediction_batches(path, ["label", "p_label"]):
+    errors = items = 0
+    for rb in iter_prediction_batches(path, ["label", "pred", "p_label"]):
+        items += rb.num_rows
+        errors += int(pc.sum(pc.fill_null(pc.not_equal(rb.column("label"), rb.column("pred")), False)).as_py() or 0)
         if "p_label" not in rb.schema.names:
-            return ThresholdAccumulator()
+            continue
         labels = rb.column("label").to_numpy(zero_copy_only=False)
         acc.add(labels.astype(np.int64) if labels.dtype.kind == "f" else labels,
                 rb.column("p_label").to_numpy(zero_copy_only=False))
-    return acc
+    return acc, (errors, items)
+
+
+def mismatch_note(out: SuspectBasis, split: str, errors: int, items: int) -> str | None:
+    """When the neighbours were not compared and `split` errs significantly more than the split the
+    thresholds come from (95% Newcombe interval of the difference above 0): a note that shifted items
+    may be among the suspects, and how to compare them with similar items."""
+    from diagnose.core.stats import newcombe_interval
+
+    if out.neighbours is not None or out.reference_counts is None:
+        return None
+    ref_errors, ref_items = out.reference_counts
+    if not items or not ref_items or newcombe_interval(ref_errors, ref_items, errors, items)[0] <= 0:
+        return None
+    return (
+        f"{split} errs more than {out.thresholds_split} ({errors / items:.1%} against {ref_errors / ref_items:.1%}): "
+        "items unlike training may be among the suspects. Pass --neighbours to flag only items whose label "
+        f"none of the most similar {split} items carries (runs the model over {split} again)."
+    )
 
 
 def basis(split: str, own: ThresholdAccumulator, files: dict[str, Path]) -> SuspectBasis:
@@ -64,10 +89,10 @@ def basis(split: str, own: ThresholdAccumulator, files: dict[str, Path]) -> Susp
                 "unlike training they flag shifted items too."
             )
         return out
-    acc = thresholds_of(files[ref])
+    acc, counts = thresholds_of(files[ref])
     if not acc.thresholds():
         return SuspectBasis(own, split, notes=[f"Suspect thresholds come from {split}: {ref} has no p_label column."])
-    return SuspectBasis(acc, ref)
+    return SuspectBasis(acc, ref, reference_counts=counts)
 
 
 def add_neighbours(out: SuspectBasis, model: Path | None, data: Path | None, split: str,
