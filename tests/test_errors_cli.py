@@ -89,7 +89,15 @@ def test_sheet_and_contact_sheet_on_the_example(
     assert np.allclose(sheet.set_index("index")["label_issue_score"], ((scores + 1) / 2)[sheet["index"]], atol=1e-4)
     assert f"Suspect mislabels: {suspect} of {wrong} rows" in result.stdout
     assert "over train_dev, a split drawn like training" in result.stdout
-    assert "Suspects judged on the probabilities alone, not on the labels of similar items" in result.stdout
+    assert "dev errs more than train_dev (25.6% against " in result.stdout
+    # --neighbours: the TorchScript model has no nn.Linear to read features from; the sheet says so.
+    again = _run("errors", "--workdir", workdir, "--out", tmp_path / "nb.csv", "--sample", 100, "--no-images",
+                 "--neighbours", "--json")
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)
+    assert doc["suspect_neighbours"] is None and doc["suspect_mislabel"] == suspect
+    assert any(n.startswith("Suspects judged on the probabilities alone, not on the labels of similar items: "
+                            "the model has no single linear head") for n in doc["notes"])
 
     png = out.with_suffix(".png")
     with Image.open(png) as im:
