@@ -173,30 +173,48 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def fisher_greater(k: np.ndarray, n: np.ndarray, errors: int, items: int) -> np.ndarray:
+def fisher_greater(k: np.ndarray, n: np.ndarray, errors: int | np.ndarray, items: int | np.ndarray) -> np.ndarray:
     """One-sided Fisher exact p-value that a slice of n items holding k errors errs more than the
-    rest, the split holding `errors` of `items`: P(X >= k), X ~ Hypergeometric(items, errors, n),
-    summed exactly over the tail from a table of log-factorials."""
+    rest, the whole holding `errors` of `items` (one number, or one per slice): P(X >= k),
+    X ~ Hypergeometric(items, errors, n), summed exactly over the tail from a table of log-factorials."""
     k = np.asarray(k, dtype=np.int64)
     n = np.asarray(n, dtype=np.int64)
-    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, items + 1, dtype=np.float64)))])
-
-    def log_choose(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-        return np.asarray(log_fact[a] - log_fact[b] - log_fact[np.asarray(a) - np.asarray(b)])
-
+    big_k = np.broadcast_to(np.asarray(errors, dtype=np.int64), k.shape)
+    big_n = np.broadcast_to(np.asarray(items, dtype=np.int64), k.shape)
+    top_items = int(big_n.max()) if len(big_n) else 0
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, top_items + 1, dtype=np.float64)))])
     out = np.ones(len(k))
-    for i, (ki, ni) in enumerate(zip(k.tolist(), n.tolist(), strict=True)):
-        low, high = max(ki, 0, ni - (items - errors)), min(ni, errors)
+    for i, (ki, ni, ei, ti) in enumerate(zip(k.tolist(), n.tolist(), big_k.tolist(), big_n.tolist(), strict=True)):
+        floor = max(0, ni - (ti - ei))
+        low, high = max(ki, floor), min(ni, ei)
         if low > high:
             out[i] = 0.0
             continue
-        if low <= max(0, ni - (items - errors)):
+        if low <= floor:
             continue  # the whole support: P = 1
         x = np.arange(low, high + 1)
-        logp = log_choose(errors, x) + log_choose(items - errors, ni - x) - log_choose(items, ni)
-        top = logp.max()
-        out[i] = min(1.0, float(np.exp(top) * np.exp(logp - top).sum()))
+        logp = (log_fact[ei] - log_fact[x] - log_fact[ei - x] + log_fact[ti - ei] - log_fact[ni - x]
+                - log_fact[ti - ei - ni + x] - (log_fact[ti] - log_fact[ni] - log_fact[ti - ni]))
+        peak = logp.max()
+        out[i] = min(1.0, float(np.exp(peak) * np.exp(logp - peak).sum()))
     return out
+
+
+def _p_values(slices: list[tuple[int, ...]], chosen: np.ndarray, n: np.ndarray, k: np.ndarray, items: int,
+              errors: int) -> np.ndarray:
+    """p-values of the `chosen` slices on one half: a slice against the rest of the half; a pair, in
+    addition, against the rest of each of its two conditions (the larger p-value counts: the pair must
+    err more than the rest, and more than either condition without the other)."""
+    p = fisher_greater(k[chosen], n[chosen], errors, items)
+    pair_at = [pos for pos, s in enumerate(chosen.tolist()) if len(slices[s]) == 2]
+    if pair_at:
+        idx = chosen[pair_at]
+        a = np.array([slices[s][0] for s in idx.tolist()])
+        b = np.array([slices[s][1] for s in idx.tolist()])
+        in_a = fisher_greater(k[idx], n[idx], k[a], n[a])
+        in_b = fisher_greater(k[idx], n[idx], k[b], n[b])
+        p[pair_at] = np.maximum(p[pair_at], np.maximum(in_a, in_b))
+    return p
 
 
 def find_cohorts(
@@ -248,29 +266,20 @@ def find_cohorts(
         k_s = np.array([k_pair[s[0], s[-1]] for s in slices])
         counts.append((np.rint(n_s).astype(np.int64), np.rint(k_s).astype(np.int64), int(half.sum()), int(wrong[half].sum())))
     n1, k1, items1, errors1 = counts[0]
-    ok1 = (n1 > 0) & (n1 < items1)
+    ok1 = np.flatnonzero((n1 > 0) & (n1 < items1))
     p1 = np.ones(len(slices))
-    p1[ok1] = fisher_greater(k1[ok1], n1[ok1], errors1, items1)
+    p1[ok1] = _p_values(slices, ok1, n1, k1, items1, errors1)
     adj1 = benjamini_hochberg(p1)
-    lift1 = _lift(k1, n1, errors1, items1)
-    found = np.flatnonzero((adj1 <= FDR) & ok1)
-    # A pair is kept only when it errs more than each of its conditions alone (else the pair adds nothing).
-    found = np.array([s for s in found if len(slices[s]) == 1 or lift1[s] > max(lift1[slices[s][0]], lift1[slices[s][1]])],
-                     dtype=np.int64)
+    found = np.flatnonzero(adj1 <= FDR)
     n2, k2, items2, errors2 = counts[1]
     confirmed: list[Cohort] = []
+    found = found[(n2[found] > 0) & (n2[found] < items2)]
     if len(found):
-        ok2 = (n2[found] > 0) & (n2[found] < items2)
-        p2 = np.ones(len(found))
-        p2[ok2] = fisher_greater(k2[found][ok2], n2[found][ok2], errors2, items2)
-        adj2 = benjamini_hochberg(p2)
+        adj2 = benjamini_hochberg(_p_values(slices, found, n2, k2, items2, errors2))
         whole = matrix.T @ matrix
-        lift2 = _lift(k2, n2, errors2, items2)
         for pos, s in enumerate(found.tolist()):
-            if adj2[pos] > FDR or not ok2[pos]:
+            if adj2[pos] > FDR:
                 continue
-            if len(slices[s]) == 2 and lift2[s] <= max(lift2[slices[s][0]], lift2[slices[s][1]]):
-                continue  # on the confirming half the pair errs no more than one of its conditions alone
             k, n = int(k2[s]), int(n2[s])
             rest = (errors2 - k) / (items2 - n)
             err = k / n
@@ -282,10 +291,3 @@ def find_cohorts(
     confirmed.sort(key=lambda c: (c.p_adjusted, -c.lift, c.description))
     return CohortSearch(split, n_items, int(wrong.sum()), support, len(slices), int(len(found)), tuple(confirmed),
                         tuple(columns), seed, tuple(notes))
-
-
-def _lift(k: np.ndarray, n: np.ndarray, errors: int, items: int) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(n > 0, k / np.maximum(n, 1), 0.0)
-        rest = (errors - k) / np.maximum(items - n, 1)
-        return np.where(rest > 0, rate / np.where(rest > 0, rest, 1), np.inf)
