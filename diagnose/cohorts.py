@@ -1,6 +1,7 @@
-"""`diagnose cohorts`: the items of a split joined with their metadata, and the cohorts of
-core.cohorts found among them. The predictions come from a `diagnose gaps` workdir (or any folder of
-predictions); the metadata from a CSV or Parquet file with an `id` or `index` column."""
+"""`diagnose cohorts`: the items of a split joined with their metadata and their image statistics,
+and the cohorts of core.cohorts found among them. The predictions come from a `diagnose gaps` workdir
+(or any folder of predictions); the metadata from a CSV or Parquet file with an `id` or `index`
+column; the images from DATA."""
 
 from __future__ import annotations
 
@@ -15,28 +16,37 @@ SOURCES = ("meta", "image", "features")
 
 
 def run_cohorts(workdir: Path, *, meta: Path | None, split: str = "dev", sources: tuple[str, ...] = (),
-                seed: int = 0, min_support: int | None = None) -> CohortSearch:
-    """Cohorts of `split` over the columns of `meta`. sources: which kinds to search (default: all
-    that apply); only per-item metadata (`meta`) is searched so far."""
+                seed: int = 0, min_support: int | None = None, data: Path | None = None) -> CohortSearch:
+    """Cohorts of `split` over the columns of `meta` and the image statistics of DATA's items.
+    sources: which kinds to search (default: all that apply: meta with a file, image when DATA holds
+    images); `data`: the DATA folder (default: the one the workdir's manifest records)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from diagnose.io.manifest import read_manifest
     from diagnose.io.predictions import iter_prediction_batches, prediction_files
 
-    wanted = sources or ("meta",)
-    unknown = [s for s in wanted if s not in SOURCES]
+    unknown = [s for s in sources if s not in SOURCES]
     if unknown:
         raise UsageError(f"--source: expected meta, image or features, got {unknown[0]!r}; pass e.g. --source meta")
-    missing = [s for s in wanted if s != "meta"]
-    if missing:
-        raise UsageError(
-            f"--source {missing[0]}: expected meta, got a source that is not searched yet (only per-item "
-            "metadata is); pass --source meta with --meta FILE"
-        )
-    if meta is None:
+    if "features" in sources:
+        raise UsageError("--source features: expected meta or image, got a source that is not searched yet; "
+                         "pass --source meta or --source image")
+    workdir = Path(workdir)
+    if data is None:
+        manifest = read_manifest(workdir) if workdir.exists() else None
+        recorded = manifest.data.path if manifest is not None and manifest.data is not None else None
+        data = Path(recorded) if recorded else None
+    wanted = sources or tuple(s for s, ok in (("meta", meta is not None), ("image", data is not None)) if ok)
+    if not wanted:
         raise UsageError("--meta: expected a CSV or Parquet file of per-item columns (with an id or index column), "
                          "got none; pass --meta items.csv")
-    workdir = Path(workdir)
+    if "meta" in wanted and meta is None:
+        raise UsageError("--meta: expected a CSV or Parquet file of per-item columns (with an id or index column), "
+                         "got none; pass --meta items.csv")
+    if "image" in wanted and data is None:
+        raise UsageError("--data: expected the DATA folder whose images to measure, got none (the workdir records "
+                         "none); pass --data DIR")
     if not workdir.exists():
         raise DataError(f"{workdir}: expected the predictions saved by `diagnose gaps`, got no such folder; "
                         "run `diagnose gaps MODEL DATA` first, or pass the workdir")
@@ -59,8 +69,60 @@ def run_cohorts(workdir: Path, *, meta: Path | None, split: str = "dev", sources
     wrong = np.concatenate(wrong_parts) if wrong_parts else np.zeros(0, dtype=bool)
     index = np.concatenate(index_parts) if index_parts else np.zeros(0, dtype=np.int64)
     ids = np.concatenate(id_parts) if id_parts else None
-    columns = _join(read_meta(meta), index, ids, meta)
+    columns: dict[str, np.ndarray] = {}
+    if "meta" in wanted:
+        assert meta is not None
+        columns.update(_join(read_meta(meta), index, ids, meta))
+    if "image" in wanted:
+        assert data is not None
+        stats = image_statistics(data, split, explicit="image" in sources)
+        for name, values in stats.items():
+            inside = (index >= 0) & (index < len(values))
+            col = np.full(len(index), np.nan)
+            col[inside] = values[index[inside]]
+            columns.setdefault(name, col)
     return find_cohorts(wrong, columns, split=split, seed=seed, min_support=min_support)
+
+
+def image_statistics(data: Path, split: str, *, explicit: bool = True) -> dict[str, np.ndarray]:
+    """Per item of `split` in DATA, in split order: brightness (mean intensity in [0, 1], over every
+    pixel and channel), contrast (the standard deviation of the intensity) and, for image files,
+    width and height in pixels. Image files are read with Pillow, .npz arrays with numpy. Empty when
+    the split holds no images and `explicit` is False (the source was not asked for by name)."""
+    from diagnose.io.splits import ImageSplit, TensorSplit, load_dataset
+
+    try:
+        target = load_dataset(Path(data)).splits.get(split)
+    except DataError:
+        if explicit:
+            raise
+        return {}
+    if target is None:
+        if explicit:
+            raise DataError(f"{data}: expected a {split} split to measure images of, got none; pass --data with it")
+        return {}
+    if isinstance(target, ImageSplit):
+        from PIL import Image
+
+        out = {name: np.zeros(target.n) for name in ("brightness", "contrast", "width", "height")}
+        for i, ident in enumerate(target.ids() or []):
+            with Image.open(target.root / ident) as im:
+                pixels = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
+                out["width"][i], out["height"][i] = im.size
+            out["brightness"][i], out["contrast"][i] = pixels.mean(), pixels.std()
+        return out
+    shape = tuple(target.input_shape)
+    if isinstance(target, TensorSplit) and (len(shape) == 2 or (len(shape) == 3 and shape[0] in (1, 3))):
+        bright, contrast = np.zeros(target.n), np.zeros(target.n)
+        for start in range(0, target.n, 4096):
+            block = target.take(np.arange(start, min(start + 4096, target.n))).reshape(-1, int(np.prod(shape)))
+            bright[start : start + len(block)] = block.mean(axis=1)
+            contrast[start : start + len(block)] = block.std(axis=1)
+        return {"brightness": bright, "contrast": contrast}
+    if explicit:
+        raise DataError(f"{data}: expected image files or image-shaped arrays in the {split} split, got "
+                        f"{target.format} items of shape {shape}; pass --source meta with --meta FILE")
+    return {}
 
 
 def read_meta(path: Path) -> dict[str, np.ndarray]:
