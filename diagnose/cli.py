@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 
 from diagnose import __version__
-from diagnose.commands import compare, curves, data, errors, gaps, lr_find, report, sanity, tally
+from diagnose.commands import cohorts, compare, curves, data, errors, gaps, lr_find, report, sanity, tally
 from diagnose.exceptions import DiagnoseError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -172,7 +172,7 @@ def _root(
         _state["debug"] = True
 
 
-_COMMANDS = {m.NAME: m for m in (gaps, errors, tally, curves, sanity, data, report, compare, lr_find)}
+_COMMANDS = {m.NAME: m for m in (gaps, errors, tally, cohorts, curves, sanity, data, report, compare, lr_find)}
 for _module in _COMMANDS.values():
     app.command(_module.NAME, help=_module.HELP)(boundary(_module.command))
 

@@ -108,13 +108,18 @@ def sample_from_predictions(
     thresholds = ThresholdAccumulator()
     _stream(files[canonical], sampler, thresholds, show_progress=False)
     result = sampler.result(list(COLUMNS))
-    _, columns, rows, _, known = _sheet(result, canonical, (), list(classes) if classes is not None else None, thresholds)
+    from diagnose.suspects import basis
+
+    judged = basis(canonical, thresholds, files)
+    _, columns, rows, _, known = _sheet(result, canonical, (), list(classes) if classes is not None else None,
+                                        judged.thresholds)
     frame = ErrorSheet(pd.DataFrame(rows, columns=columns).drop(columns=[NOTE_COLUMN]))
     if not known:
         frame = frame.drop(columns=["suspect_mislabel", "label_issue_score"])
     for name in ("confidence", "p_label", "loss", *(("label_issue_score",) if known else ())):
         frame[name] = frame[name].astype("float64")
-    frame.attrs.update({"items": result.items, "errors": result.errors, "seed": seed, "split": canonical})
+    frame.attrs.update({"items": result.items, "errors": result.errors, "seed": seed, "split": canonical,
+                        "suspect_thresholds_split": judged.thresholds_split if known else None})
     return frame
 
 
@@ -261,11 +266,15 @@ def _float_column(rows: pd.DataFrame, name: str) -> np.ndarray:
     return rows[name].astype("float64").to_numpy()
 
 
-def _suspects(rows: pd.DataFrame, thresholds: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Confident learning on the sampled rows: (suspect mask, label_issue_score, known)."""
+def _suspects(rows: pd.DataFrame, thresholds: Any, neighbours: Any = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Confident learning on the sampled rows: (suspect mask, label_issue_score, known).
+
+    thresholds: a ThresholdAccumulator (of train_dev or train when there is one, see `_Suspects`);
+    neighbours: None, or a callable giving the (m, k) labels of each sampled row's nearest items of
+    the split (class indices, -1 for none) from the rows' `index` values."""
     import numpy as np
 
-    from diagnose.core.labelissues import flag_sample
+    from diagnose.core.labelissues import flag_sample, neighbour_issues
 
     conf, p_label = _float_column(rows, "confidence"), _float_column(rows, "p_label")
     limits = thresholds.thresholds() if thresholds is not None else {}
@@ -277,7 +286,10 @@ def _suspects(rows: pd.DataFrame, thresholds: Any) -> tuple[np.ndarray, np.ndarr
     if len(tops) == len(TOP_COLUMNS):
         top_c = rows[list(TOP_COLUMNS[:5])].fillna(-1).to_numpy(dtype=np.int64)
         top_p = rows[list(TOP_COLUMNS[5:])].astype("float64").to_numpy()
-    flags, scores = flag_sample(rows["label"].to_numpy(), rows["pred"].to_numpy(), p_label, conf, limits, top_c, top_p)
+    labels, preds = rows["label"].to_numpy(), rows["pred"].to_numpy()
+    flags, scores = flag_sample(labels, preds, p_label, conf, limits, top_c, top_p)
+    if neighbours is not None and labels.dtype.kind in "iu" and preds.dtype.kind in "iu":
+        flags, _ = neighbour_issues(labels, preds, neighbours(rows["index"].to_numpy()), flags)
     return flags, scores, True
 
 
@@ -301,7 +313,7 @@ def openable_id(value: object, data_root: Path | None, cwd: Path | None = None) 
 
 def _sheet(
     sample: ErrorSample, split: str, categories: tuple[str, ...], classes: list[str] | None, thresholds: Any = None,
-    data_root: Path | None = None,
+    data_root: Path | None = None, neighbours: Any = None,
 ) -> tuple[ErrorSample, list[str], list[list[object]], np.ndarray, bool]:
     """The sample in sheet order (suspect mislabels first, most likely first; then by index),
     columns and rows of the sheet, the suspect mask, whether the suspect hint is known."""
@@ -311,7 +323,7 @@ def _sheet(
 
     from diagnose.io.sheet import FIXED_COLUMNS, NOTE_COLUMN
 
-    suspect, score, known = _suspects(sample.rows, thresholds)
+    suspect, score, known = _suspects(sample.rows, thresholds, neighbours)
     order = np.lexsort((sample.rows["index"].to_numpy(), np.where(suspect, -score, np.inf)))
     rows = sample.rows.iloc[order].reset_index(drop=True)
     suspect, score = suspect[order], score[order]
@@ -450,18 +462,22 @@ def run_errors(
     force: bool,
     images: bool,
     evaluation: dict[str, Any],
+    neighbours: bool | None = None,
 ) -> ErrorsSummary:
     """Sample the misclassified items of `split`, write the sheet (and its PNGs) to `out`, and say what
-    was done. Predictions come from evaluating `model` on `data`, from `predictions`, or from `workdir`."""
+    was done. Predictions come from evaluating `model` on `data`, from `predictions`, or from `workdir`.
+    neighbours: compare each suspect with the most similar items by the model's features (None: only
+    when `model` is given; True from saved predictions loads the model their manifest names)."""
     with contextlib.ExitStack() as stack:
         return _run_in(stack, model=model, data=data, split=split, sample=sample, seed=seed, workdir=workdir,
-                       predictions=predictions, out=out, cats=cats, force=force, images=images, evaluation=evaluation)
+                       predictions=predictions, out=out, cats=cats, force=force, images=images, evaluation=evaluation,
+                       neighbours=neighbours)
 
 
 def _run_in(
     stack: contextlib.ExitStack, *, model: Path | None, data: Path | None, split: str, sample: int, seed: int,
     workdir: Path, predictions: Path | None, out: Path, cats: tuple[str, ...], force: bool, images: bool,
-    evaluation: dict[str, Any],
+    evaluation: dict[str, Any], neighbours: bool | None = None,
 ) -> ErrorsSummary:
     from diagnose.core.sampling import ErrorSampler
     from diagnose.core.stats import wilson_interval
@@ -505,11 +521,18 @@ def _run_in(
     refuse_inputs(out.with_suffix(".png"), [path, predictions, model, data])
 
     from diagnose.core.labelissues import ThresholdAccumulator
+    from diagnose.io.predictions import prediction_files
+    from diagnose.suspects import add_neighbours, basis, mismatch_note
 
     sampler = ErrorSampler(sample, seed)
     thresholds = ThresholdAccumulator()
     _stream(path, sampler, thresholds)
     result = sampler.result(list(COLUMNS), top_pairs=10)
+    try:
+        files = prediction_files(folder)
+    except DiagnoseError:
+        files = {split: path}
+    judged = basis(split, thresholds, files)
     if result.items == 0:
         raise DataError(f"{path}: expected at least one prediction, got 0 rows; check the file")
     pairs = tuple((_name(a, classes), _name(b, classes), c) for a, b, c in result.pairs)
@@ -531,8 +554,18 @@ def _run_in(
     suspect_count: int | None = None
     if result.errors:
         backup = _guard(out, force)
-        result, columns, rows, suspect, known = _sheet(result, split, cats, classes, thresholds, data_root)
+        # Features need the model run again: by default only when it is being run anyway (MODEL DATA);
+        # reading saved predictions stays free of torch unless --neighbours asks for them.
+        if judged.thresholds.thresholds() and (neighbours if neighbours is not None else model is not None):
+            add_neighbours(judged, model if model is not None else _manifest_model(manifest), data_root, split, evaluation)
+        result, columns, rows, suspect, known = _sheet(result, split, cats, classes, judged.thresholds, data_root,
+                                                       judged.neighbours)
         suspect_count = int(suspect.sum()) if known else None
+        if known:
+            notes.extend(judged.notes)
+            hint = mismatch_note(judged, split, result.errors, result.items)
+            if hint:
+                notes.append(hint)
         from diagnose.io.outputs import OutputGroup
 
         # The sheet and its PNG are written to temporaries and renamed together at the end: an
@@ -565,12 +598,21 @@ def _run_in(
         categories=cats,
         pairs=pairs,
         suspect=suspect_count,
-        thresholds={_name(k, classes): round(v, 4) for k, v in thresholds.thresholds().items()} if suspect_count is not None else None,
+        thresholds={_name(k, classes): round(v, 4) for k, v in judged.thresholds.thresholds().items()} if suspect_count is not None else None,
+        thresholds_split=judged.thresholds_split if suspect_count is not None else None,
+        neighbours=judged.k if suspect_count is not None else None,
         source=source,
         backup=backup,
         notes=tuple(notes),
     )
     return summary
+
+
+def _manifest_model(manifest: Manifest | None) -> Path | None:
+    """The model file `diagnose gaps` evaluated, as its manifest records it."""
+    record = getattr(manifest, "model", None) if manifest is not None else None
+    path = getattr(record, "path", None)
+    return Path(path) if path else None
 
 
 def _contact_sheet(
@@ -664,8 +706,13 @@ def _evaluate(
         return load_model(model, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs), trust_pickle=trust_pickle,
                           device=dev, app_dir=app_dir).module
 
+    from diagnose.suspects import reference_split
+
+    # The split drawn like training as well: the suspects' thresholds come from it.
+    reference = reference_split(split, dataset.splits)
+    splits = [split] if reference == split else [split, reference]
     evaluate_model(load, dataset, device=device, precision=precision, batch_size=batch_size,  # type: ignore[arg-type]
-                   max_items=max_items, seed=seed, splits=[split], workdir=tmp)
+                   max_items=max_items, seed=seed, splits=splits, workdir=tmp)
     target = dataset.splits[split]
     manifest = Manifest(
         classes=dataset.classes,

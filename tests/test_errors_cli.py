@@ -70,9 +70,12 @@ def test_sheet_and_contact_sheet_on_the_example(
     merged = sheet.merge(dev, on="index", suffixes=("", "_saved"))
     assert (merged["label"].astype(int) == merged["label_saved"]).all()
     assert np.allclose(merged["confidence"], merged["confidence_saved"], atol=5e-5)
-    # Confident learning, one item at a time: a class's threshold is the mean p_label of the dev
-    # items labelled with it; an error is suspect when one of its other top classes reaches its threshold.
-    threshold = dev.groupby("label")["p_label"].mean().to_dict()
+    # Confident learning, one item at a time: a class's threshold is the mean p_label of the
+    # train_dev items labelled with it (a split drawn like training: this dev is shifted); an error
+    # is suspect when one of its other top classes reaches its threshold. The TorchScript model shows
+    # no linear head to read features from, so no neighbours are compared.
+    train_dev = pd.read_parquet(workdir / "predictions" / "train_dev.parquet")
+    threshold = train_dev.groupby("label")["p_label"].mean().to_dict()
     expected = set()
     for row in misclassified.itertuples():
         for j in range(1, 6):
@@ -85,6 +88,16 @@ def test_sheet_and_contact_sheet_on_the_example(
     scores = misclassified.set_index("index")["confidence"] - misclassified.set_index("index")["p_label"]
     assert np.allclose(sheet.set_index("index")["label_issue_score"], ((scores + 1) / 2)[sheet["index"]], atol=1e-4)
     assert f"Suspect mislabels: {suspect} of {wrong} rows" in result.stdout
+    assert "over train_dev, a split drawn like training" in result.stdout
+    assert "dev errs more than train_dev (25.6% against " in result.stdout
+    # --neighbours: the TorchScript model has no nn.Linear to read features from; the sheet says so.
+    again = _run("errors", "--workdir", workdir, "--out", tmp_path / "nb.csv", "--sample", 100, "--no-images",
+                 "--neighbours", "--json")
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)
+    assert doc["suspect_neighbours"] is None and doc["suspect_mislabel"] == suspect
+    assert any(n.startswith("Suspects judged on the probabilities alone, not on the labels of similar items: "
+                            "the model has no single linear head") for n in doc["notes"])
 
     png = out.with_suffix(".png")
     with Image.open(png) as im:
@@ -113,7 +126,11 @@ def test_pairs_and_json_match_pandas(workdir: Path, dev: pd.DataFrame, tmp_path:
     for p in doc["pairs"]:
         assert counts[(int(p["label"]), int(p["pred"]))] == p["count"]
     assert doc["suspect_rule"] == "confident_learning"
-    assert set(doc["suspect_thresholds"]) == {str(c) for c in sorted(dev.label.unique())}
+    assert doc["suspect_thresholds_split"] == "train_dev" and doc["suspect_neighbours"] is None
+    train_dev = pd.read_parquet(workdir / "predictions" / "train_dev.parquet")
+    means = train_dev.groupby("label")["p_label"].mean()
+    assert doc["suspect_thresholds"].keys() == {str(c) for c in means.index}
+    assert all(abs(doc["suspect_thresholds"][str(c)] - v) < 1e-4 for c, v in means.items())
     assert doc["contact_sheet"] == str(tmp_path / "s.png")
 
 
@@ -329,6 +346,7 @@ Most-confused pairs
  bird   cat             1             20.0% 
                                             
 Suspect mislabels: 2 of 3 rows (confident learning: another class passes its own threshold, the mean probability the model gives items labelled with that class); they are the first rows of the sheet, most likely first (label_issue_score): check their labels first.
+Suspect thresholds come from dev itself (no train_dev or train predictions): on a split unlike training they flag shifted items too.
 Next: mark each row's categories (x) in a spreadsheet, then `diagnose tally s.csv`.
 """  # noqa: W291, W293 (rich pads table lines with spaces)
 
@@ -401,10 +419,12 @@ def test_predictions_of_a_max_items_sample_say_so(example_model: Path, example_d
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["items"] == 100
-    assert doc["notes"] == [
+    assert doc["notes"][0] == (
         "These predictions cover a seeded sample of 100 of the 250 dev items (diagnose gaps --max-items): "
         "the counts above are of that sample."
-    ]
+    )
+    # Beside it, at most the note that this dev errs more than train_dev (how to judge suspects then).
+    assert all(n.startswith("dev errs more than train_dev (") for n in doc["notes"][1:])
 
 
 def test_contact_sheet_of_npz_data_needs_neither_torch_nor_matplotlib(example_formats, example_model: Path, tmp_path: Path) -> None:

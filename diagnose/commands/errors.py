@@ -36,6 +36,10 @@ def command(
     ),
     force: bool = typer.Option(False, "--force", help="Replace a sheet that holds marks or notes (keeps a .bak copy)."),
     images: bool = typer.Option(True, "--images/--no-images", help="Draw the contact sheet PNG for image data."),
+    neighbours: bool | None = typer.Option(
+        None, "--neighbours/--no-neighbours",
+        help="Flag a suspect only when none of its most similar items (by the model's features) carries its label; default: with MODEL DATA only.",
+    ),
     batch_size: opt.BatchSize = opt.BATCH_SIZE,
     device: opt.DeviceOpt = opt.Device.auto,
     precision: opt.PrecisionOpt = opt.Precision.fp32,
@@ -83,7 +87,7 @@ def command(
 
     summary = run_errors(
         model=model, data=data, split=split, sample=sample, seed=seed, workdir=workdir, predictions=predictions,
-        out=out, cats=cats, force=force, images=images, evaluation=evaluation,
+        out=out, cats=cats, force=force, images=images, evaluation=evaluation, neighbours=neighbours,
     )
     from diagnose.render import print_json, stdout_console
     from diagnose.render.errors import render_table, to_json, to_markdown

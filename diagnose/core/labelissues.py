@@ -21,6 +21,14 @@ p_label <= 0.05" misses flips into classes the model is rarely that sure of.
 
 `label_issue_score` ranks the flagged items: 1 minus cleanlab's normalized-margin label quality,
 (max_{k != label} p_k - p_label + 1) / 2, in [0, 1]; above 0.5 the model prefers another class.
+
+On a split unlike training (covariate shift), thresholds taken from that split fall for every class
+the model misreads there, so shifted items pass them and look like label noise. The thresholds then
+come from a split drawn like training (train_dev, else train), and, when the model's features are
+at hand, `neighbour_issues` asks what the items like this one are labelled: a shift changes how
+items look, not their labels, so a shifted item still shares its label with the shifted items near
+it, while a flipped label is one that none of its nearest items carries (the k-nearest-neighbour
+label check of Bahri, Jiang & Gupta 2020, "Deep k-NN for Noisy Labels", ICML).
 """
 
 from __future__ import annotations
@@ -176,3 +184,80 @@ def flag_sample(
         top_classes = prd.reshape(n, 1)
         top_probs = np.asarray(confidence, dtype=np.float64).reshape(n, 1)
     return confident_issues(lab, p_label, top_classes, top_probs, thr)
+
+
+# The nearest items a row is compared with, and how many of them may share its label for it to be a
+# suspect (none). Set on the shifted digits case of bench/label_suspects.py (its first four draws),
+# then measured on its other draws, on the bundled image project and on splits without shift.
+NEIGHBOURS = 8
+
+
+def nearest_neighbours(query: np.ndarray, query_index: np.ndarray, pool: np.ndarray, k: int = NEIGHBOURS,
+                       *, block: int = 65536) -> np.ndarray:
+    """(m, k) positions in `pool` of each query row's k most cosine-similar pool rows, nearest first.
+
+    query: (m, d) features of the rows to judge; query_index: (m,) their own positions in the pool
+    (excluded from their neighbours; -1 when a row is not in the pool); pool: (N, d) features of every
+    item of the split. The pool is scanned in blocks of `block` rows, so memory is m x block, not m x N.
+    Fewer than k pool rows: the missing places are -1.
+    """
+    q = _unit(np.asarray(query, dtype=np.float32))
+    query_index = np.asarray(query_index, dtype=np.int64)
+    m, n = len(q), len(pool)
+    best_s = np.full((m, k), -np.inf, dtype=np.float32)
+    best_i = np.full((m, k), -1, dtype=np.int64)
+    rows = np.arange(m)[:, None]
+    for start in range(0, n, block):
+        part = _unit(np.asarray(pool[start : start + block], dtype=np.float32))
+        sim = q @ part.T
+        own = query_index - start
+        mine = (own >= 0) & (own < len(part))
+        sim[np.flatnonzero(mine), own[mine]] = -np.inf
+        cand_s = np.concatenate([best_s, sim], axis=1)
+        cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(part)), sim.shape)], axis=1)
+        # Stable order: among equal similarities the lower position wins, whatever the block size.
+        top = np.lexsort((cand_i, -cand_s), axis=1)[:, :k] if cand_s.shape[1] > k else np.lexsort((cand_i, -cand_s), axis=1)
+        best_s, best_i = cand_s[rows, top], cand_i[rows, top]
+    best_i[~np.isfinite(best_s)] = -1
+    return best_i
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = x.reshape(len(x), -1)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def neighbour_issues(
+    labels: np.ndarray,
+    preds: np.ndarray,
+    neighbour_labels: np.ndarray,
+    confident_other: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flag label issues by the labels of each row's nearest items. (flags (m,) bool, share (m,) float).
+
+    labels, preds: (m,) class indices of the rows; neighbour_labels: (m, k) labels of each row's k
+    nearest items of the same split (-1: no neighbour); confident_other: (m,) bool, the model puts at
+    least the in-distribution threshold on some class other than the label (`confident_issues` with
+    thresholds from train_dev or train). A row is flagged when it is misclassified, none of its
+    neighbours carries its label, and another class has support: the model is confident in it by
+    in-distribution standards, or at least half the neighbours carry that one class. share: the
+    fraction of the neighbours that carry the row's label.
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    preds = np.asarray(preds).astype(np.int64)
+    nb = np.asarray(neighbour_labels).astype(np.int64)
+    m = len(labels)
+    if m == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0)
+    present = nb >= 0
+    count = np.maximum(present.sum(axis=1), 1)
+    share = ((nb == labels[:, None]) & present).sum(axis=1) / count
+    other = np.where(present & (nb != labels[:, None]), nb, -1)
+    majority = np.zeros(m)
+    for i in range(m):
+        values = other[i][other[i] >= 0]
+        if len(values):
+            majority[i] = np.bincount(values).max() / count[i]
+    flags = (labels != preds) & present.any(axis=1) & (share == 0) & (np.asarray(confident_other, dtype=bool) | (majority >= 0.5))
+    return flags, share

@@ -204,6 +204,8 @@ class ErrorsSummary:
     confusion_png: str | None = None
     grown: tuple[tuple[str, str, float, float, int], ...] = ()  # (true, pred, before, after, count), largest first
     confusion_splits: tuple[str, ...] = ()  # the splits the confusion image shows
+    thresholds_split: str | None = None  # the split the thresholds were computed on
+    neighbours: int | None = None  # nearest items whose labels were compared (None: not compared)
 
     @property
     def error(self) -> float:
@@ -233,8 +235,10 @@ class ErrorsSummary:
             "categories": list(s.categories),
             "pairs": [{"label": a, "pred": b, "count": c} for a, b, c in s.pairs],
             "suspect_mislabel": s.suspect,
-            "suspect_rule": SUSPECT_RULE,
+            "suspect_rule": SUSPECT_RULE if s.neighbours is None else f"{SUSPECT_RULE}+neighbours",
             "suspect_thresholds": s.thresholds,
+            "suspect_thresholds_split": s.thresholds_split,
+            "suspect_neighbours": s.neighbours,
             "source": s.source,
             "notes": list(s.notes),
         }

@@ -58,8 +58,13 @@ def suspect_line(s: ErrorsSummary) -> str | None:
         return None
     if s.suspect is None:
         return "Suspect mislabels: unknown (the predictions carry no confidence / p_label columns)."
+    why = SUSPECT_WHY
+    if s.thresholds_split is not None and s.thresholds_split != s.split:
+        why += f", over {s.thresholds_split}, a split drawn like training"
+    if s.neighbours:
+        why += f"; and none of the {s.neighbours} most similar {s.split} items by the model's features carries the label"
     return (
-        f"Suspect mislabels: {s.suspect} of {s.sample} rows ({SUSPECT_WHY}); they are the first rows "
+        f"Suspect mislabels: {s.suspect} of {s.sample} rows ({why}); they are the first rows "
         "of the sheet, most likely first (label_issue_score): check their labels first."
     )
 
