@@ -164,6 +164,11 @@ def test_counters_inside_an_epoch_are_positions_not_restarts() -> None:
     # the evaluation lines count the iterations of the evaluation pass, which follows the epoch's training
     np.testing.assert_allclose(log.series["val_loss"].epoch, np.repeat(np.arange(1.0, 9.0), 3))
     assert log.series["lr"].source.startswith("lr(")
+    from diagnose.io.textlog import parse_line
+
+    # a validation metric after the position does not make it an evaluation pass's
+    keys = [k for k, _, _, _ in parse_line("Epoch 3/10 - 200/400 steps - loss 0.5 - val_loss 0.6")]
+    assert "batch_pos" in keys and "batch_total" in keys
 
 
 def test_a_counter_with_its_total_that_goes_on_across_epochs_is_the_step(tmp_path: Path) -> None:

@@ -184,12 +184,14 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
     # `[Eval][Epoch 3][Iter: 0/20]`, `Epoch(val) [3][12/12]`: the position counts the evaluation pass,
     # which comes after the epoch's training; the line belongs at the end of the epoch, not inside it.
     first_split = _SPLIT_WORD.search(line) if epoch_line else None
-    eval_pass = first_split is not None and first_split.group(1).lower() not in ("train", "training")
+    eval_from = len(line) + 1  # where a position would count an evaluation pass: after its split word
+    if first_split is not None and first_split.group(1).lower() not in ("train", "training"):
+        eval_from = first_split.start()
     for m in _FRAC.finditer(line):
         key = m.group(1).lower()
         word = r"(?i:" + re.escape(m.group(1)) + r")\s*[:=]?\s*\[?\s*"
         of = float(m.group(3))
-        if key != "epoch" and eval_pass:
+        if key != "epoch" and m.start() > eval_from:
             taken.append(m.span())
             continue
         if key != "epoch" and epoch_line and of > 0:
@@ -212,7 +214,7 @@ def parse_line(line: str) -> list[tuple[str, float, bool, str]]:
         for m in _POS.finditer(line):
             if any(a <= m.start() < b for a, b in taken):
                 continue
-            if eval_pass:
+            if m.start() > eval_from:
                 taken.append(m.span())
                 continue
             pos, total = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
