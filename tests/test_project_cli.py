@@ -49,7 +49,8 @@ def test_trusted_pickle_found_from_the_project_folder(project: Path) -> None:
 def test_missing_module_is_one_line_naming_it_and_where(project: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    for args in (["--arch", "mynet:MyNet", project / "weights.pt"], ["--trust-pickle", project / "full.pt"]):
+    # Run from another folder, the project's pyproject.toml came with the data: its arch needs --trust-settings.
+    for args in (["--arch", "mynet:MyNet", project / "weights.pt"], ["--trust-pickle", "--trust-settings", project / "full.pt"]):
         proc = run("gaps", *args, project / "data", cwd=elsewhere, check=False)
         assert proc.returncode != 0
         lines = proc.stderr.strip().splitlines()
@@ -60,10 +61,10 @@ def test_missing_module_is_one_line_naming_it_and_where(project: Path, tmp_path:
 
 
 def test_app_dir_points_at_the_project_from_elsewhere(project: Path, tmp_path: Path) -> None:
-    out = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--app-dir", project,
+    out = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--trust-settings", "--app-dir", project,
               "--workdir", tmp_path / "w", "--json", "--max-items", "20", cwd=tmp_path)
     assert json.loads(out.stdout)["splits"]["dev"]["n"] == 20
-    proc = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--app-dir", tmp_path / "nope",
+    proc = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--trust-settings", "--app-dir", tmp_path / "nope",
                cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("Error: --app-dir")
 
