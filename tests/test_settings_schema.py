@@ -70,6 +70,7 @@ def test_a_bad_data_settings_file_is_one_line_and_exit_code_2(cli, tmp_path: Pat
     assert line.startswith("Error: ") and "diagnose.toml" in line and piece in line and "\n" not in line
 
 
+@pytest.mark.slow
 def test_the_same_bad_file_ends_the_same_way_through_every_reader(cli, tmp_path: Path, example_data: Path,
                                                                    example_model: Path) -> None:
     import shutil
@@ -130,6 +131,7 @@ def test_a_settings_file_that_is_not_a_regular_file_is_one_line(tmp_path: Path) 
         read_data_settings(data)
 
 
+@pytest.mark.slow
 def test_a_fifo_named_diagnose_toml_does_not_hang(tmp_path: Path) -> None:
     data = _tables(tmp_path)
     os.mkfifo(data / "diagnose.toml")
