@@ -343,16 +343,21 @@ def tally(
 # --------------------------------------------------------------------------- compare
 
 
-@checked(old=_RULES["predictions"], new=_RULES["predictions"], human_error=optional(number(0.0, 1.0, 0.01, hi_open=True)))
-def compare(old: PathLike, new: PathLike, *, human_error: float | None = None) -> Comparison:
+@checked(old=_RULES["predictions"], new=_RULES["predictions"], human_error=optional(number(0.0, 1.0, 0.01, hi_open=True)),
+         allow_other_preprocessing=_RULES["show_progress"])
+def compare(old: PathLike, new: PathLike, *, human_error: float | None = None,
+            allow_other_preprocessing: bool = False) -> Comparison:
     """Did it help? Two runs on the same splits (two `diagnose gaps` workdirs, or two folders of
     `<split>.parquet` predictions), compared per split, per gap and per class: the change in error,
     its 95% interval and p-value (McNemar's exact test when the items pair up, else Newcombe's
     interval for two proportions). human_error: given, else the new run's, else the old run's.
-    Runs of different tasks, predictions that no longer match their manifest, and empty splits are refused."""
+    Runs of different tasks, predictions that no longer match their manifest, and empty splits are refused;
+    so are runs whose manifests record other preprocessing (mean/std, standardization, a transform),
+    unless allow_other_preprocessing=True."""
     from diagnose.io.compare import compare_paths
 
-    return compare_paths(Path(old), Path(new), human_error=human_error)
+    return compare_paths(Path(old), Path(new), human_error=human_error,
+                         allow_other_preprocessing=allow_other_preprocessing)
 
 
 # --------------------------------------------------------------------------- checks

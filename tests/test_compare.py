@@ -289,3 +289,25 @@ def test_predictions_that_no_longer_match_their_manifest_are_refused(cli, tmp_pa
     r = cli("compare", tmp_path / "old", tmp_path / "new")
     assert r.exit_code == 1 and r.stdout == ""
     assert r.stderr.startswith(f"Error: {tmp_path / 'new' / 'dev.parquet'}: expected the predictions its manifest records")
+
+
+def test_runs_fed_with_other_preprocessing_are_refused_unless_allowed(cli, tmp_path: Path) -> None:
+    labels = np.arange(90) % 3
+    records = {"raw": {"kind": "none"}, "scaled": {"kind": "standardize", "mean": [3.0, 1900.0], "std": [2.0, 15.0]}}
+    for run, record in records.items():
+        _write_indices(tmp_path / run, "dev", labels, (labels + (run == "raw")) % 3)
+        (tmp_path / run / "manifest.json").write_text(json.dumps({"metric": "error", "num_classes": 3,
+                                                                  "preprocessing": record}))
+    r = cli("compare", tmp_path / "raw", tmp_path / "scaled")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr == (f"Error: {tmp_path / 'scaled'}: expected the preprocessing of {tmp_path / 'raw'}, got "
+                        "standardize against none; rerun one of them the same way, or pass "
+                        "--allow-other-preprocessing to compare them anyway\n")
+    r = cli("compare", tmp_path / "raw", tmp_path / "scaled", "--allow-other-preprocessing", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["splits"]["dev"]["new"]["errors"] == 0
+    # The same kind with other values (another train split's statistics) is another preprocessing too.
+    other = dict(records["scaled"], mean=[3.5, 1901.0])
+    (tmp_path / "raw" / "manifest.json").write_text(json.dumps({"metric": "error", "num_classes": 3, "preprocessing": other}))
+    r = cli("compare", tmp_path / "raw", tmp_path / "scaled")
+    assert r.exit_code == 1 and "got standardize with other values" in r.stderr

@@ -21,6 +21,7 @@ def command(
     *,
     human_error: float | None = typer.Option(None, "--human-error", min=0.0, max=0.999999, help="Human-level error for the avoidable-bias gap. Default: the runs' manifests."),
     split: str | None = typer.Option(None, "--split", help="Split whose per-class table is shown (default dev). --json holds every split."),
+    allow_other_preprocessing: bool = typer.Option(False, "--allow-other-preprocessing", help="Compare runs whose manifests record different preprocessing (refused by default: the change would measure the preprocessing too)."),
     json_out: opt.Json = False,
     markdown: opt.Markdown = False,
 ) -> None:
@@ -33,7 +34,7 @@ def command(
     opt.one_format(json_out, markdown)
     which = canonical_split(split) if split is not None else None
     try:
-        cmp = api.compare(old, new, human_error=human_error)
+        cmp = api.compare(old, new, human_error=human_error, allow_other_preprocessing=allow_other_preprocessing)
     except ArgumentError as exc:  # the API names its arguments; here they are OLD, NEW and flags
         raise UsageError(exc.as_flag({"old": "OLD", "new": "NEW"}.get(exc.argument, "--" + exc.argument.replace("_", "-")))) from None
     if which is not None and which not in cmp.per_class:

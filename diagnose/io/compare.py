@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ class Run:
     human_error: float | None
     metric: str
     num_classes: int | None  # recorded by the run (manifest or class names); None when unknown
+    preprocessing: dict[str, Any] | None = None  # what the model was fed, as the manifest records it
 
     @property
     def seen_classes(self) -> int:
@@ -79,7 +81,25 @@ def load_run(path: Path) -> Run:
                                    index=_column_or_none(table, "index"))
     known = manifest.num_classes if manifest is not None and manifest.num_classes else None
     return Run(path=path, splits=splits, classes=classes, human_error=human, metric=metric,
-               num_classes=known or (len(classes) if classes else None))
+               num_classes=known or (len(classes) if classes else None),
+               preprocessing=manifest.preprocessing if manifest is not None else None)
+
+
+def _preprocessing_words(record: dict[str, Any]) -> str:
+    """A short description of a manifest's preprocessing record: its kind and what it set."""
+    kind = str(record.get("kind", "none"))
+    parts = [kind] + [key for key in ("transform", "images") if record.get(key)]
+    return " + ".join(parts)
+
+
+def _same_preprocessing(a: Run, b: Run, old: Path, new: Path) -> None:
+    """Refuse two runs whose models were fed differently: their errors measure the preprocessing too."""
+    if a.preprocessing is None or b.preprocessing is None or a.preprocessing == b.preprocessing:
+        return
+    what_a, what_b = _preprocessing_words(a.preprocessing), _preprocessing_words(b.preprocessing)
+    detail = f"{what_b} against {what_a}" if what_a != what_b else f"{what_b} with other values"
+    raise DataError(f"{new}: expected the preprocessing of {old}, got {detail}; rerun one of them the same "
+                    "way, or pass --allow-other-preprocessing to compare them anyway")
 
 
 # Without a recorded class count, a run whose labels reach classes the other run cannot have is of
@@ -103,9 +123,13 @@ def _same_task(a: Run, b: Run, old: Path, new: Path) -> None:
                             "compare runs of the same task")
 
 
-def compare_paths(old: Path, new: Path, *, human_error: float | None = None) -> Comparison:
-    """Load both runs and compare them (human_error: given, else the new run's, else the old run's)."""
+def compare_paths(old: Path, new: Path, *, human_error: float | None = None,
+                  allow_other_preprocessing: bool = False) -> Comparison:
+    """Load both runs and compare them (human_error: given, else the new run's, else the old run's).
+    Runs whose manifests record different preprocessing are refused unless allow_other_preprocessing."""
     a, b = load_run(old), load_run(new)
+    if not allow_other_preprocessing:
+        _same_preprocessing(a, b, old, new)
     if a.classes and b.classes and a.classes != b.classes:
         raise DataError(f"{new}: expected the same classes as {old}, got {len(b.classes)} classes "
                         f"({', '.join(b.classes[:4])}...) against {len(a.classes)}; compare runs of the same task")
