@@ -206,3 +206,39 @@ def test_transform_as_a_python_function_in_the_api(signals: Path) -> None:
                            transform=lambda x: (x - mean) / std)
     assert {s: report.splits[s].errors for s in SPLITS} == _errors(signals, loop["mean"], loop["std"])
     assert report.withheld is None
+
+
+def test_standardize_and_transform_as_settings(table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`standardize` is a setting like mean and std; `transform` names code, so it is taken from the
+    project run from, never from a file that came with the data."""
+    from typer.testing import CliRunner
+
+    from diagnose.cli import app
+
+    def run(cwd: Path, *args: object) -> object:
+        monkeypatch.chdir(cwd)
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    args = ("gaps", table / "weights.pt", table / "data", "--arch", _arch(table), "--human-error", "0.05", "--json")
+    project = tmp_path / "project"
+    project.mkdir()
+    typed = run(project, *args, "--workdir", tmp_path / "typed", "--standardize", "train")
+    assert typed.exit_code == 0, typed.output
+    (project / "pyproject.toml").write_text('[tool.diagnose]\nstandardize = "train"\n')
+    from_file = run(project, *args, "--workdir", tmp_path / "file")
+    assert from_file.exit_code == 0, from_file.output
+    a, b = json.loads(typed.stdout), json.loads(from_file.stdout)
+    assert {s: a["splits"][s]["errors"] for s in SPLITS} == {s: b["splits"][s]["errors"] for s in SPLITS}
+    manifest = json.loads((tmp_path / "file" / "manifest.json").read_text())
+    assert manifest["preprocessing"]["kind"] == "standardize train"
+
+    marker = tmp_path / "ran"
+    (table / "data" / "prep.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef f(x):\n    return x\n")
+    (table / "data" / "diagnose.toml").write_text('transform = "prep.py:f"\nhuman_error = 0.05\n')
+    try:
+        refused = run(project, *args, "--workdir", tmp_path / "data-code")
+        assert refused.exit_code == 2 and not marker.exists()
+        assert "expected settings that name code (transform) only from the project you run in" in refused.stderr
+    finally:
+        (table / "data" / "diagnose.toml").unlink()
+        (table / "data" / "prep.py").unlink()

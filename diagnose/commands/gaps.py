@@ -64,6 +64,7 @@ def command(
         data if predictions is None else None, trust_settings=trust_settings, arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs),
         mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"), image_size=parse_image_size(image_size),
         label_column=label_column, human_error=human_error, human_error_target=human_error_target,
+        standardize=standardize, transform=transform,
     )
     human_error = check_human_error(settings.get("human_error"), metric.value, settings.source("human_error") or "--human-error")
     human_error_target = check_human_error(settings.get("human_error_target"), metric.value,
@@ -94,7 +95,7 @@ def command(
                 label_column=settings.get("label_column"), image_size=settings.get("image_size"),
                 mean=settings.get("mean"), std=settings.get("std"), classes=settings.get("classes"),
                 workdir=run.staged, show_progress=not (json_out or markdown), full_digest=full_digest,
-                force_verdict=force_verdict, standardize=standardize, transform=transform,
+                force_verdict=force_verdict, standardize=settings.get("standardize"), transform=settings.get("transform"),
             )
             if report is None:  # a torchrun rank other than 0: rank 0 prints
                 return

@@ -39,6 +39,7 @@ from diagnose.exceptions import SettingsError, UntrustedSetting, UsageError
 
 KEYS: tuple[str, ...] = (
     "arch", "arch_kwargs", "mean", "std", "image_size", "label_column", "classes", "human_error", "human_error_target",
+    "standardize", "transform",
 )
 # What a command that loads data (and a model) but measures no gap reads.
 INPUT_KEYS: tuple[str, ...] = ("arch", "arch_kwargs", "mean", "std", "image_size", "label_column")
@@ -296,10 +297,14 @@ def _check(key: str, value: Any, where: str, base: Path) -> Any:
             shown = shown[:77] + "..."
         return SettingsError(f"{where}: expected {key} as {expected}, got {shown}; fix the file or pass {_OPTION.get(key, key)}")
 
-    if key in ("arch", "label_column"):
+    if key == "standardize":
+        if value != "train":
+            raise bad('"train" (each feature\'s mean and std over the train split)')
+        return value
+    if key in ("arch", "label_column", "transform"):
         if not _printable(value):
             raise bad(f"a string of at most {MAX_TEXT} printable characters")
-        if key == "arch":
+        if key in ("arch", "transform"):
             target, sep, name = value.rpartition(":")
             if sep and (target.endswith(".py") or "/" in target) and not Path(target).is_absolute():
                 return f"{_real(base / target)}:{name}"
