@@ -806,6 +806,69 @@ def eager_twin(model: nn.Module, *, arch: str | None, arch_kwargs: dict | None) 
     return twin.eval()
 
 
+# What a model's first layer can be: the inputs it receives are what training statistics are about.
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+_FIRST = (nn.Linear, nn.modules.conv._ConvNd, nn.Embedding, nn.RNNBase, *_NORMS)
+
+
+def first_layer_inputs(model: nn.Module, xs: Iterable[torch.Tensor]) -> tuple[str, nn.Module, object] | None:
+    """What the model's first layer (in forward order: a linear, convolution, normalization, embedding or
+    recurrent layer) receives over the batches `xs`: (its name, the layer, an InputSummary of its
+    inputs). A model that scales or normalizes its inputs inside `forward` is measured after that.
+    None when it cannot be hooked (TorchScript, torch.export) or has no such layer. Runs in eval mode
+    and gives the model back as it was (diagnose.measuring)."""
+    from diagnose.core.datachecks import InputSummary
+    from diagnose.measuring import measuring
+
+    if isinstance(model, torch.jit.ScriptModule) or not any(isinstance(m, _FIRST) for m in model.modules()):
+        return None
+    order: list[tuple[str, nn.Module]] = []
+
+    def note(name: str, module: nn.Module) -> Callable[..., None]:
+        def hook(_m: nn.Module, _inputs: tuple) -> None:
+            if not order:
+                order.append((name, module))
+        return hook
+
+    batches = iter(xs)
+    first = next(batches, None)
+    if first is None:
+        return None
+    handles = [m.register_forward_pre_hook(note(n, m)) for n, m in model.named_modules() if isinstance(m, _FIRST)]
+    try:
+        with measuring(model):
+            model(first)
+    except Exception:  # noqa: BLE001 - a model _probe accepted but that needs more than x: measure raw inputs
+        return None
+    finally:
+        for h in handles:
+            h.remove()
+    if not order:
+        return None
+    name, layer = order[0]
+    summary = InputSummary()
+    shape: list[torch.Size] = []
+
+    def grab(_m: nn.Module, inputs: tuple) -> None:
+        x = inputs[0] if inputs else None
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and x.ndim >= 2:
+            # Values the model only reshaped or changed one by one (a flatten, an in-forward (x - m) / s)
+            # are grouped as the stored inputs are: per image channel, per table column.
+            if x.numel() == shape[-1].numel():
+                x = x.reshape(shape[-1])
+            summary.update(x.detach().float().cpu().numpy())
+
+    handle = layer.register_forward_pre_hook(grab)
+    try:
+        with measuring(model):
+            for x in (first, *batches):
+                shape.append(x.shape)
+                model(x)
+    finally:
+        handle.remove()
+    return name or type(layer).__name__, layer, summary
+
+
 class _Stream:
     """Re-iterable batches of a split's sampled items on a device: x, or (x, y) with_labels."""
 
@@ -858,7 +921,7 @@ def run_checks(
     Uses a seeded random sample: `batch` items to overfit and for gradcheck / gradient_flow, and up to
     `items` items (in batches of 256) for init_loss, activations and input_stats.
     """
-    from diagnose.core.datachecks import InputSummary, check_input_stats
+    from diagnose.core.datachecks import InputSummary
 
     chosen = select_checks(only, skip)
     rng = np.random.default_rng(seed)
@@ -896,9 +959,8 @@ def run_checks(
             fresh if fresh is not None else model, source=fresh_source or "weights as loaded", trained=fresh is None
         ),
         lambda: check_gradient_flow(model, x1, y1, fmt=fmt),
-        lambda: check_input_stats(
-            summary, split=getattr(split, "name", "train"), sampled=n if len(sample) < n else None
-        ),
+        lambda: _input_stats(eager if eager is not None else model, xs, summary, split=getattr(split, "name", "train"),
+                             sampled=n if len(sample) < n else None),
     ]
     checks = []
     for cid, run in zip(CHECK_IDS, steps_, strict=True):
@@ -909,6 +971,29 @@ def run_checks(
         if advance is not None:
             advance(1)
     return checks
+
+
+def _input_stats(model: nn.Module, xs: Iterable[torch.Tensor], raw: object, *, split: str, sampled: int | None) -> Check:
+    """The input statistics check on what the model's first layer receives: after any scaling the
+    model does inside `forward`. A first layer that normalizes (batch, layer, group or instance norm)
+    standardizes whatever it is given; token ids into an embedding have no scale to check."""
+    from diagnose.core.datachecks import check_input_stats
+
+    seen = first_layer_inputs(model, xs)
+    if seen is None:  # a model that cannot be hooked: the stored values are what it receives, as far as we know
+        return check_input_stats(raw, split=split, sampled=sampled)  # type: ignore[arg-type]
+    name, layer, summary = seen
+    kind = type(layer).__name__
+    if isinstance(layer, nn.Embedding):
+        return Check("input_stats", "skip", f"The first layer ({name}, {kind}) takes token ids: they have no mean or "
+                     "scale to check.", details={"split": split, "layer": name, "layer_type": kind})
+    if isinstance(layer, _NORMS):
+        return Check("input_stats", "pass", f"The model normalizes its inputs itself: its first layer is {name} ({kind}), "
+                     "which standardizes whatever it receives.", details={"split": split, "layer": name, "layer_type": kind})
+    check = check_input_stats(summary, split=split, sampled=sampled)  # type: ignore[arg-type]
+    where = f"At the input of the first layer, {name} ({kind}): "
+    return Check(check.id, check.status, where + check.evidence, check.advice,
+                 {**check.details, "layer": name, "layer_type": kind})
 
 
 def select_checks(only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> set[str]:
