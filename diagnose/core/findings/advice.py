@@ -5,6 +5,14 @@ from __future__ import annotations
 ADVICE = {
     "diverged": "lower the learning rate (by 10x to start), add gradient clipping, check the inputs and "
     "the loss for NaN/inf; a learning-rate warmup helps large models",
+    "diverged_start": "the loss was never finite: check the inputs for NaN/inf (a missing value in a feature, a "
+    "division by zero in preprocessing), the loss for a log of zero, and the initialization; then lower the "
+    "learning rate",
+    "memorizing": "the training set is learned but nothing carries over: check that the labels match the "
+    "inputs (a shuffled or misaligned label file, a wrong join), and that training and validation go through "
+    "the same input pipeline (normalization, resizing, tokenizer); early stopping does not help here",
+    "noisy_val": "the validation set is too small (or sampled anew each time) to rank epochs: validate on "
+    "more items, the same items every time, or average several evaluations",
     "not_learning": "the learning rate is far off: try 10x lower and 10x higher; then run `diagnose sanity` "
     "(can the model overfit one batch? are the labels and the loss right?)",
     "not_learning_high": "the learning rate is far too high (the loss blew up before it settled): divide it "

@@ -51,6 +51,8 @@ class Hint:
     evidence: str
     advice: str
     at: dict[str, float] = field(default_factory=dict)
+    # what was measured and the threshold it was judged against, e.g. {"rise_noise": 7.2, "threshold": 3.0}
+    measured: dict[str, float] = field(default_factory=dict)
 
 
 

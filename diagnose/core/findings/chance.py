@@ -25,6 +25,7 @@ from diagnose.core.findings.thresholds import (
     CHANCE_ACC_MARGIN,
     CHANCE_MARGIN,
     CHANCE_START_MARGIN,
+    CHANCE_START_SEPARATION,
     DIVERGE_FACTOR,
     EXPLODED_START,
     MIN_EVALS,
@@ -66,7 +67,11 @@ def _chance(s: Mapping[str, Series], classes: int | None) -> Chance | None:
         for n, v in losses:
             first = float(v[0])
             k = round(math.exp(first)) if 0.5 < first < 14 else 0
-            if k >= 2 and abs(first - math.log(k)) <= CHANCE_START_MARGIN * math.log(k):
+            # ln k and ln (k+1) lie 1/(k ln k) apart (relative): past C = 10 a resumed run's first loss
+            # sits near some ln k by coincidence, so the start names C only while they are well apart.
+            apart = 1 / (k * math.log(k)) if k >= 2 else 0.0
+            if (k >= 2 and apart >= CHANCE_START_SEPARATION * CHANCE_START_MARGIN
+                    and abs(first - math.log(k)) <= CHANCE_START_MARGIN * math.log(k)):
                 cands.append((k, f"the starting {label[n]} {first:.3g} ~ ln {k}"))
     train_end = None
     if "train_loss" in s and np.isfinite(s["train_loss"].value).sum() >= MIN_EVALS:
@@ -177,6 +182,10 @@ def _not_learning(s: Mapping[str, Series], stats: CurveStats, chance: Chance | N
     start, end = _level(v, True), _level(v, False)
     if start - end > NOT_LEARNING_NOISE * _noise(v):
         return None  # small but real progress (a fine-tune, a late segment of a long run)
+    if any(n in s for n in ("train_acc", "val_acc")) and end < (1 - CHANCE_MARGIN) * math.log(2):
+        # a classifier whose loss sits below ln 2, the chance level of every class count, has learned:
+        # flat here is converged (a resumed run), not stuck
+        return None
     direction = "below" if stats.drop >= 0 else "above"
     return Hint(
         "not_learning", "warn",

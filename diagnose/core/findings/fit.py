@@ -29,7 +29,6 @@ from diagnose.core.findings.thresholds import (
     JUMPS_UNSTABLE,
     MIN_EVALS,
     OVERFIT_ACC_GAP,
-    OVERFIT_RISE,
     RECOVER_FACTOR,
     STALL_EARLY,
     STALL_PATIENCE,
@@ -131,29 +130,8 @@ def _unstable(s: Mapping[str, Series]) -> Hint | None:
 
 
 def _overfitting(s: Mapping[str, Series]) -> Hint | None:
-    val, train = s.get("val_loss"), s.get("train_loss")
-    if val is not None and np.isfinite(val.value).sum() >= 5:
-        idx, v = _finite(val)
-        b_i, best = _best(val, False)
-        pos = int(np.searchsorted(idx, b_i))
-        after = len(v) - 1 - pos
-        end = float(np.mean(v[-3:]))
-        rise = (end - best) / abs(best) if best != 0 else 0.0
-        if after >= 3 and rise >= OVERFIT_RISE:
-            at = _at(val, b_i)
-            train_note = ""
-            if train is not None:
-                t_at_best, t_end = _value_near(train, val, b_i), _level(_finite(train)[1], False)
-                if t_at_best is not None and not t_end < t_at_best:
-                    return None  # both rising: instability, not overfitting
-                if t_at_best is not None:
-                    train_note = f" while training loss fell from {_g(t_at_best)} to {_g(t_end)}"
-            return Hint(
-                "overfitting", "warn",
-                f"validation loss is lowest at {_where(at)} ({_g(best)}) and has risen {rise:.0%} since "
-                f"(last {_g(end)}){train_note}; for early stopping, the best point is {_where(at)}",
-                ADVICE["overfitting"], at,
-            )
+    """Overfitting by a validation loss stalled early, or by the accuracy gap (the rise of the validation
+    loss after its best is judged in noise units: signals.overfitting)."""
     stalled = _stalled_validation(s)
     if stalled is not None:
         return stalled
@@ -166,11 +144,19 @@ def _overfitting(s: Mapping[str, Series]) -> Hint | None:
             growing = gap_mid is not None and gap_end > gap_mid + GAP_GROWING
             mid = f" (up from {gap_mid * 100:.1f} mid-run)" if growing and gap_mid is not None else (
                 f" ({gap_mid * 100:.1f} mid-run: a stable gap)" if gap_mid is not None else "")
+            best_txt = ""
+            val = s.get("val_loss")
+            if val is not None and np.isfinite(val.value).sum() >= MIN_EVALS:
+                # the point to stop at is where validation loss is lowest, as early stopping monitors it
+                l_i, l_best = _best(val, False)
+                at = _at(val, l_i)
+                best_txt = f"; validation loss is lowest at {_where(at)} ({_g(l_best)})"
             return Hint(
                 "overfitting", "warn",
                 f"training accuracy is {gap_end * 100:.1f} points above validation over the last third of the run{mid}; "
-                f"validation accuracy peaked at {_where(at)} ({best:.1%})",
+                f"validation accuracy peaked at {_where(_at(va, b_i))} ({best:.1%}){best_txt}",
                 ADVICE["overfitting"] if growing else ADVICE["gap"], at,
+                {"gap_points": round(gap_end * 100, 2), "threshold_points": OVERFIT_ACC_GAP * 100},
             )
     return None
 
@@ -202,7 +188,7 @@ def _stalled_validation(s: Mapping[str, Series]) -> Hint | None:
     return Hint(
         "overfitting", "warn",
         f"validation loss is lowest at {_where(at)} ({_g(best)}) and no later evaluation of the {len(v) - 1 - pos} since "
-        f"beat it (last {_g(float(np.mean(v[-3:])))}), while training loss fell from {_g(t_at_best)} to {_g(t_end)}: "
+        f"beat it (last {_g(float(v[-1]))}), while training loss fell from {_g(t_at_best)} to {_g(t_end)}: "
         f"the extra training fit the training set only; for early stopping, the best point is {_where(at)}",
         ADVICE["overfitting"], at,
     )

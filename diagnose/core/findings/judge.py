@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from diagnose.core.findings import signals
 from diagnose.core.findings.advice import ADVICE
 from diagnose.core.findings.base import (
     Hint,
@@ -19,7 +20,7 @@ from diagnose.core.findings.base import (
     ema,
 )
 from diagnose.core.findings.chance import _acc_classes, _chance, _exploded_start, _not_learning
-from diagnose.core.findings.fit import _diverged, _overfitting, _underfitting, _unstable
+from diagnose.core.findings.fit import _diverged, _overfitting
 from diagnose.core.findings.measure import CurveStats, _train_stats
 from diagnose.core.findings.progress import _healthy, _lr_changes, _progress, _schedule
 from diagnose.core.findings.thresholds import (
@@ -48,17 +49,24 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
             )
         ]
     drops, warmup, decay = _lr_changes(lr)
-    diverged = None
+    measures = signals.measure_all(series)
+    diverged = signals.never_trained(series)
+    if diverged is not None:
+        hints.append(diverged)
     for cand in (train, val):
-        if cand is not None:
+        if cand is not None and diverged is None:
             diverged = _diverged(cand)
             if diverged is not None:
                 hints.append(diverged)
                 break
+    memo = signals.memorizing(series, measures) if diverged is None else None
+    if memo is not None:
+        hints.append(memo)
     stats = _train_stats(train) if train is not None else CurveStats()
     shape = train is not None and _enough_epochs(train)
     stuck = exploded_start = False
-    if diverged is None:
+    exploded = None
+    if diverged is None and memo is None:
         chance = _chance(series, classes)
         k = classes or (chance.classes if chance is not None else None) or _acc_classes(series)
         exploded = _exploded_start(series, k)
@@ -67,7 +75,8 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
             stuck = True
             hints.append(not_learning)
         exploded_start = exploded is not None  # a blown-up run: its gaps and plateaus mean nothing
-        unstable = exploded or _unstable(series)
+    if diverged is None:
+        unstable = exploded or signals.unstable(series, measures)
         if unstable is not None:
             hints.append(unstable)
     if diverged is None and not stuck and train is not None and not any(h.id == "lr_too_high" for h in hints):
@@ -123,13 +132,20 @@ def find_hints(series: Mapping[str, Series], *, classes: int | None = None) -> l
                     ADVICE["noisy"], {},
                 )
             )
-    if diverged is None and not stuck and not exploded_start:
-        over = _overfitting(series)
+    if diverged is None and not stuck and not exploded_start and memo is None:
+        # after jumps against the running best, a validation rise is the same instability, not overfitting
+        jumpy = any(h.id == "lr_too_high" and "jumps" in h.measured for h in hints)
+        over = None if jumpy else (signals.overfitting(series, measures) or _overfitting(series))
+        noisy_val = None
+        if over is None and not any(h.id in ("noisy", "lr_too_high") for h in hints):
+            noisy_val = signals.noisy_validation(series, measures)
         if over is not None:
             hints.append(over)
-        under = _underfitting(series)
-        if under is not None and over is None and not any(h.id == "lr_too_low" for h in hints):
+        under = signals.underfitting(series, measures)
+        if under is not None and over is None and not any(h.id in ("lr_too_low", "lr_too_high") for h in hints):
             hints.append(under)
+        if noisy_val is not None and not any(h.id in ("underfitting", "lr_too_low") for h in hints):
+            hints.append(noisy_val)
         hints.extend(_progress(series, drops, decay, over is not None))
     sched = _schedule(series, drops, warmup, decay)
     if sched is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,8 @@ from diagnose.core.findings.base import (
     Series,
     _finite,
     _level,
+    _per_step,
+    _trend,
     ema,
     x_of,
 )
@@ -82,3 +85,125 @@ def _train_stats(train: Series) -> CurveStats:
         rebound_end=rebound_end, rebound_half=rebound_half,
         linear_r2=r2, first_half_share=share, spread=spread,
     )
+
+
+@dataclass(frozen=True)
+class Measures:
+    """One series measured in its own units. Every judgement compares these with thresholds in noise
+    units or relative terms; each is computable from a prefix of the series (no look-ahead).
+
+    The curve measured is the series itself for an evaluation-level series and a rolling median for a
+    per-step one (single batches spike); `pos` maps its points to indices of the series.
+    """
+
+    points: int  # logged points, finite or not
+    finite: int  # finite points
+    first_finite: int | None  # index of the first finite point; None when there is none
+    curve: np.ndarray  # the curve judged on (finite points only)
+    pos: np.ndarray  # index into the series of each curve point
+    noise: float  # robust scale of successive differences: 1.4826 x MAD(diff) / sqrt(2)
+    start: float  # level at the start: mean of the first 5% (3+ points) of the curve
+    end: float  # level at the end: mean of the last 5% (3+ points)
+    last: float  # the last finite value as logged (not smoothed)
+    best_at: int  # position in `curve` of its lowest (highest, for an accuracy) point
+    best: float
+
+    @property
+    def finite_share(self) -> float:
+        return self.finite / self.points if self.points else 0.0
+
+    @property
+    def after_best(self) -> int:
+        """Curve points after the best one."""
+        return len(self.curve) - 1 - self.best_at
+
+    def in_noise(self, delta: float) -> float:
+        """`delta` in noise units (inf when the curve has no noise and delta > 0)."""
+        if self.noise > 0:
+            return delta / self.noise
+        return math.inf if delta > 0 else 0.0
+
+
+def robust_noise(v: np.ndarray) -> float:
+    """The point-to-point noise of a curve: 1.4826 x the median absolute deviation of its successive
+    differences, over sqrt(2) (a difference of two independent points has sqrt(2) x their spread). A
+    trend moves little from one point to the next, so it hardly enters; the MAD ignores single spikes
+    (Rousseeuw and Croux, "Alternatives to the Median Absolute Deviation", 1993)."""
+    if len(v) < 3:
+        return 0.0
+    d = np.diff(v)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+
+
+def measure(series: Series, *, higher_is_better: bool = False) -> Measures:
+    """Measure one series (loss: lower is better; accuracy: `higher_is_better`)."""
+    finite = np.isfinite(series.value)
+    nf = int(finite.sum())
+    first = int(np.argmax(finite)) if nf else None
+    idx, v = _finite(series)
+    if nf == 0:
+        empty = np.zeros(0)
+        return Measures(len(series), 0, None, empty, empty.astype(int), 0.0, math.nan, math.nan, math.nan, 0, math.nan)
+    curve, pos = _trend(v, _per_step(series))
+    noise = robust_noise(curve)
+    k = max(3, len(curve) // 20)
+    best_at = int(np.argmax(curve) if higher_is_better else np.argmin(curve))
+    return Measures(
+        points=len(series), finite=nf, first_finite=first, curve=curve, pos=idx[pos], noise=noise,
+        start=float(np.mean(curve[:k])), end=float(np.mean(curve[-k:])), last=float(v[-1]),
+        best_at=best_at, best=float(curve[best_at]),
+    )
+
+
+def jumps(
+    m: Measures, *, height_noise: float, height_share: float, height_rel: float, recover_share: float
+) -> tuple[list[int], int]:
+    """Jumps of a loss curve against its running best: a point above the best so far by at least
+    `height_noise` noise units, by at least `height_share` of the progress made so far (start - best) and
+    by `height_rel` of the best itself (relative),
+    counted once until the curve comes back within `recover_share` of that height. Returns (positions
+    of the jumps in m.curve, how many of them came back)."""
+    y = m.curve
+    if len(y) < 3:
+        return [], 0
+    run_best = np.minimum.accumulate(y)
+    prev = np.concatenate([[y[0]], run_best[:-1]])
+    # The noise of the calm points (those not far above the best so far): in a run that jumps at every
+    # other evaluation the successive differences are the jumps themselves and would hide them.
+    calm = y <= (1 + height_rel / 2) * np.abs(prev)
+    noise = robust_noise(y[calm]) if calm.sum() >= 3 else 0.0
+    head = np.maximum.accumulate(y)  # the start level so far: the highest point up to here
+    out: list[int] = []
+    back = 0
+    inside = False
+    top = peak = 0.0
+    for i in range(1, len(y)):
+        h = y[i] - prev[i]
+        progress = head[i - 1] - prev[i]
+        big = h >= height_noise * noise and h >= height_share * progress and h >= height_rel * abs(prev[i])
+        if not inside and big:
+            out.append(i)
+            inside, top, peak = True, h, y[i]
+        elif inside and y[i] - peak >= height_noise * noise and y[i] >= (1 + height_rel) * peak:
+            out.append(i)  # a second, larger leap before the first one came back
+            top, peak = h, y[i]
+        elif inside and h <= recover_share * top:
+            inside = False
+            back += 1
+        elif inside:
+            peak = max(peak, y[i])
+    return out, back
+
+
+def slope(m: Measures, window: int) -> tuple[float, float]:
+    """Least-squares slope of the last `window` curve points, per point, and its standard error."""
+    y = m.curve[-window:]
+    n = len(y)
+    if n < 3:
+        return 0.0, math.inf
+    x = np.arange(n, dtype=np.float64)
+    x -= x.mean()
+    b = float(np.dot(x, y - y.mean()) / np.dot(x, x))
+    resid = y - y.mean() - b * x
+    se = float(np.sqrt(np.dot(resid, resid) / (n - 2) / np.dot(x, x)))
+    return b, se

@@ -106,3 +106,63 @@ MIN_EVALS = 5
 MIN_EPOCHS = 5
 # Smoothing for the trend: TensorBoard's default scalar smoothing weight.
 TREND_SMOOTHING = 0.6
+
+# --- thresholds in noise units or relative terms -----------------------------------------------------
+# The noise of a series is the robust scale of its successive differences (measure.robust_noise); a
+# change smaller than a few noise units is indistinguishable from the point-to-point scatter (3 noise
+# units is the usual control-chart limit: Montgomery, "Introduction to Statistical Quality Control",
+# Shewhart charts). Every threshold below is stated in those units or as a share of the series' own
+# progress (start level minus best), never as an absolute loss value.
+#
+# A loss that is non-finite from its first point, with at least this share of its points non-finite,
+# never trained: diverged (a NaN input or a blown-up initialization).
+NONFINITE_SHARE = 0.5
+# Jumps against the running best: at least JUMP_NOISE noise units above the best so far, at least
+# JUMP_SHARE of the progress made so far (the start minus the running best) and at least JUMP_REL
+# above the best (relative: to twice the best, as the Playbook's spikes), coming back within RECOVER_SHARE of the jump's height; JUMPS_UNSTABLE or
+# more of them is instability (the Tuning Playbook's loss spikes near the edge of stability).
+JUMP_NOISE = 4.0
+JUMP_SHARE = 0.25
+JUMP_REL = 1.0
+RECOVER_SHARE = 0.5
+# A training loss that climbs back after its best by CLIMB_NOISE noise units and CLIMB_SHARE of the
+# progress it had made: the updates undo the fit (a training loss only rises on its own when the step
+# is too large; overfitting shows on validation, never on training loss).
+# The progress itself must be CLIMB_PROGRESS noise units or more: a flat stretch has no best to lose.
+CLIMB_NOISE = 5.0
+CLIMB_SHARE = 0.25
+CLIMB_PROGRESS = 10.0
+# Overfitting by validation loss: the mean of the last OVERFIT_TAIL evaluations is OVERFIT_NOISE noise
+# units and OVERFIT_REL (relative) above the best level (the lowest median of OVERFIT_TAIL neighbouring
+# evaluations, so one lucky evaluation of a noisy curve is not the level to beat), with OVERFIT_AFTER or more evaluations after the
+# best (Keras EarlyStopping's `min_delta` with a short patience), while training loss kept falling.
+OVERFIT_NOISE = 3.0
+OVERFIT_REL = 0.05
+OVERFIT_AFTER = 2
+OVERFIT_TAIL = 3
+# Validation that never learned while training loss fell (labels that do not match the inputs): the
+# validation loss never gets more than MEMO_GAIN (relative) below its first value, training loss ends
+# below MEMO_TRAIN_END of its start, and both start together (within MEMO_SAME_START, relative: one
+# fresh model scored on both splits).
+MEMO_GAIN = 0.10
+MEMO_TRAIN_END = 0.5
+MEMO_SAME_START = 0.15
+# Underfitting: the training loss ends above UNDER_LEVEL of its start and the validation loss is
+# within UNDER_GAP (relative) of it (without a validation loss: the train-validation accuracy gap is
+# within UNDER_GAP of the training error): the model fits the training set no better than unseen data.
+# Still improving: the slope of the last third of the training loss is below zero by UNDER_SLOPE_SE
+# standard errors.
+UNDER_LEVEL = 0.4
+UNDER_GAP = 0.5
+# With a training accuracy, its error must also still be UNDER_ERROR or more of its error at the start
+# (a binary task's loss floor is a large share of ln 2, its accuracy error is not).
+UNDER_ERROR = 0.35
+UNDER_SLOPE_SE = 2.0
+# Noisy validation: the validation curve's noise is at least NOISY_VAL of the larger of the progress
+# it makes (start minus best) and its level at the end, so single evaluations cannot rank the epochs.
+# Calibrated on the population: a full validation set measures at most 0.04 there, one scored on a
+# fresh draw of a few items each time 0.04 and up.
+NOISY_VAL = 0.04
+# C from a starting loss at ln C is trusted only while neighbouring ln C are at least
+# CHANCE_START_SEPARATION x CHANCE_START_MARGIN apart (relative): 1/(C ln C) >= 4%, C <= 10.
+CHANCE_START_SEPARATION = 4.0
