@@ -331,6 +331,8 @@ def specs(seeds: int = 3) -> list[Spec]:
             for seed in range(reps):
                 k = seed + cell
                 opt = OPTIMIZERS[k % 4]
+                if family == "sequences":  # plain SGD does not train the GRU within the run's 120 steps
+                    opt = ("adam", "adamw")[k % 2]
                 sched = SCHEDULES[(k // 4 + seed) % 4]
                 logging = "step" if (k + seed // 4) % 2 == 0 else "epoch"
                 fmt = fmts[k % len(fmts)]

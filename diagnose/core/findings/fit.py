@@ -63,7 +63,9 @@ def _diverged(loss: Series) -> Hint | None:
         return None
     # The start: the first value or the early level, whichever is higher (a huge first value is a start).
     start = max(float(v[0]), _level(v, True))
-    tr, pos = _trend(v, _per_step(loss))
+    # single batches (a training loss logged by step) are judged on their rolling median however few
+    batches = loss.has_step and not loss.has_epoch and len(v) >= 20
+    tr, pos = _trend(v, _per_step(loss) or batches)
     k = max(3, len(tr) // 20)
     over = np.flatnonzero(tr[k:] > DIVERGE_FACTOR * start)
     if start > 0 and len(over):

@@ -12,6 +12,7 @@ from diagnose.core.findings.base import (
     _finite,
     _level,
     _per_step,
+    _rolling_median,
     _trend,
     ema,
     x_of,
@@ -58,6 +59,9 @@ def _train_stats(train: Series) -> CurveStats:
     sm = ema(t, TREND_SMOOTHING if len(t) < 200 else 1 - 4.0 / max(20, len(t) / 25))
     half = len(t) // 2
     slow = ema(t, 1 - 1 / max(2, len(t) / 20))
+    if train.has_step and not train.has_epoch and 20 <= len(t) <= 4000:
+        # single batches logged by step: a mean is pulled up by one hard batch, a rolling median is not
+        slow = ema(_rolling_median(t, max(5, len(t) // 20)), 1 - 1 / max(2, len(t) / 20))
     first_min = float(np.min(slow[:half]))
     rebound_end = float(np.mean(slow[-max(2, len(t) // 10) :]) / first_min) if first_min > 0 else None
     rebound_half = float(np.mean(slow[half:]) / first_min) if first_min > 0 else None
@@ -125,18 +129,21 @@ class Measures:
 
 
 def robust_noise(v: np.ndarray) -> float:
-    """The point-to-point noise of a curve: 1.4826 x the median absolute deviation of its successive
-    differences, over sqrt(2) (a difference of two independent points has sqrt(2) x their spread). A
-    trend moves little from one point to the next, so it hardly enters; the MAD ignores single spikes
-    (Rousseeuw and Croux, "Alternatives to the Median Absolute Deviation", 1993)."""
-    if len(v) < 3:
+    """The point-to-point noise of a curve: the robust scale (1.4826 x the median absolute deviation) of
+    its second differences, over sqrt(6), the factor that gives back the scatter of independent points.
+    Second differences cancel a trend and most of its bend, so a short curve that falls fast and then
+    flattens is not counted as noisy; the MAD ignores single spikes (Stoehr et al., "DER_SNR: a simple
+    and general spectroscopic signal-to-noise measurement algorithm", 2008, uses the same differences).
+    """
+    if len(v) < 4:
         return 0.0
-    d = np.diff(v)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+    d = np.diff(v, 2)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(6))
 
 
-def measure(series: Series, *, higher_is_better: bool = False) -> Measures:
-    """Measure one series (loss: lower is better; accuracy: `higher_is_better`)."""
+def measure(series: Series, *, higher_is_better: bool = False, batches: bool = False) -> Measures:
+    """Measure one series (loss: lower is better; accuracy: `higher_is_better`). `batches`: the points
+    are single batches (a training loss logged by step), judged on their rolling median however few."""
     finite = np.isfinite(series.value)
     nf = int(finite.sum())
     first = int(np.argmax(finite)) if nf else None
@@ -144,7 +151,7 @@ def measure(series: Series, *, higher_is_better: bool = False) -> Measures:
     if nf == 0:
         empty = np.zeros(0)
         return Measures(len(series), 0, None, empty, empty.astype(int), 0.0, math.nan, math.nan, math.nan, 0, math.nan)
-    curve, pos = _trend(v, _per_step(series))
+    curve, pos = _trend(v, _per_step(series) or (batches and len(v) >= 20))
     noise = robust_noise(curve)
     k = max(3, len(curve) // 20)
     best_at = int(np.argmax(curve) if higher_is_better else np.argmin(curve))

@@ -4,6 +4,7 @@ noisy validation. Each takes the series so far (a prefix) and returns a finding 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -22,6 +23,7 @@ from diagnose.core.findings.thresholds import (
     MEMO_GAIN,
     MEMO_SAME_START,
     MEMO_TRAIN_END,
+    MEMO_TRAIN_NOISE,
     MIN_EVALS,
     NOISY_VAL,
     NONFINITE_SHARE,
@@ -116,8 +118,7 @@ def overfitting(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hi
         return None
     tail = m.curve[-OVERFIT_TAIL:]
     end = float(np.mean(tail))
-    y = m.curve
-    level = float(np.min(np.median(np.stack([y[:-2], y[1:-1], y[2:]]), axis=0))) if len(y) >= 3 else m.best
+    level = m.best
     rise = end - level
     rel = rise / level if level > 0 else 0.0
     if not (m.in_noise(rise) >= OVERFIT_NOISE and rel >= OVERFIT_REL):
@@ -134,7 +135,7 @@ def overfitting(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hi
     at = _at(val, b_i)
     return Hint(
         "overfitting", "warn",
-        f"validation loss is lowest at {_where(at)} ({_g(m.best)}; level {_g(level)}) and has risen {rel:.0%} since (threshold "
+        f"validation loss is lowest at {_where(at)} ({_g(m.best)}) and has risen {rel:.0%} since (threshold "
         f"{OVERFIT_REL:.0%}; {m.in_noise(rise):.1f} noise units, threshold {OVERFIT_NOISE:g}; mean of the last "
         f"{len(tail)} evaluations {_g(end)}, last {_g(m.last)}){train_note}; for early stopping, "
         f"the best point is {_where(at)}",
@@ -147,25 +148,30 @@ def overfitting(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hi
 def memorizing(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hint | None:
     """Validation loss never below its first value while the training loss, which started at the same
     level, fell far: nothing learned carries over to unseen data."""
-    v, t = measures.get("val_loss"), measures.get("train_loss")
-    if v is None or t is None or len(v.curve) < MIN_EVALS or len(t.curve) < MIN_EVALS:
-        return None
+    v, t, va = measures.get("val_loss"), measures.get("train_loss"), measures.get("val_acc")
+    if v is None or t is None or va is None or min(len(v.curve), len(t.curve), len(va.curve)) < MIN_EVALS:
+        return None  # without a validation accuracy a fine-tune whose validation loss rises looks the same
     v0 = float(v.curve[0])
     if v0 <= 0 or t.start <= 0:
         return None
     gain = (v0 - v.best) / v0
+    a0 = float(np.mean(va.curve[:2]))
+    # the accuracy's gain beyond its own noise (OVERFIT_NOISE units), as a share of its headroom
+    acc_gain = max(0.0, va.best - a0 - OVERFIT_NOISE * va.noise) / (1 - a0) if a0 < 1 else 1.0
     t0 = float(s["train_loss"].value[t.pos[0]])
     same = abs(t0 - v0) <= MEMO_SAME_START * v0
-    if not (gain <= MEMO_GAIN and t.end <= MEMO_TRAIN_END * t.start and same):
+    fell = t.end <= MEMO_TRAIN_END * t.start and t.in_noise(t.start - t.end) >= MEMO_TRAIN_NOISE
+    if not (gain <= MEMO_GAIN and acc_gain <= MEMO_GAIN and fell and same):
         return None
     return Hint(
         "memorizing", "warn",
         f"validation loss never improves on its first value {_g(v0)} (best {_g(v.best)}, {gain:.1%} below it; threshold "
-        f"{MEMO_GAIN:.0%}) and ends at {_g(v.last)}, while training loss, which started at the same level ({_g(t0)}), "
+        f"{MEMO_GAIN:.0%}; validation accuracy gains {acc_gain:.0%} of its headroom) and ends at {_g(v.last)}, while training loss, which started at the same level ({_g(t0)}), "
         f"fell to {_g(t.end)} ({t.end / t.start:.0%} of its start): the network memorizes the training set and "
         f"learns nothing that carries over",
         ADVICE["memorizing"], {},
-        {"val_gain": round(gain, 4), "threshold_gain": MEMO_GAIN, "train_end_over_start": round(t.end / t.start, 4),
+        {"val_gain": round(gain, 4), "val_acc_gain": round(acc_gain, 4), "threshold_gain": MEMO_GAIN,
+         "train_end_over_start": round(t.end / t.start, 4),
          "threshold_train": MEMO_TRAIN_END},
     )
 
@@ -178,6 +184,11 @@ def underfitting(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> H
         return None
     level = t.end / t.start
     if level < UNDER_LEVEL:
+        return None
+    t0 = float(s["train_loss"].value[t.pos[0]])
+    if (ta is not None or va is not None) and t0 < math.log(2):
+        # a classifier starting below ln 2, under chance for every class count, was resumed or pre-trained:
+        # its start is no reference for how much it should have learned (cannot tell)
         return None
     if v is not None and len(v.curve) >= MIN_EVALS:
         gap = (v.end - t.end) / t.end
@@ -242,5 +253,7 @@ def measure_all(s: Mapping[str, Series]) -> dict[str, Measures]:
     out = {}
     for name, higher in (("train_loss", False), ("val_loss", False), ("train_acc", True), ("val_acc", True)):
         if name in s and np.isfinite(s[name].value).any():
-            out[name] = measure(s[name], higher_is_better=higher)
+            # a training loss logged by step holds single batches, whose isolated spikes are not jumps
+            batches = name == "train_loss" and s[name].has_step and not s[name].has_epoch
+            out[name] = measure(s[name], higher_is_better=higher, batches=batches)
     return out

@@ -133,19 +133,21 @@ CLIMB_NOISE = 5.0
 CLIMB_SHARE = 0.25
 CLIMB_PROGRESS = 10.0
 # Overfitting by validation loss: the mean of the last OVERFIT_TAIL evaluations is OVERFIT_NOISE noise
-# units and OVERFIT_REL (relative) above the best level (the lowest median of OVERFIT_TAIL neighbouring
-# evaluations, so one lucky evaluation of a noisy curve is not the level to beat), with OVERFIT_AFTER or more evaluations after the
+# units and OVERFIT_REL (relative) above the best (a lucky low evaluation of a noisy curve does not
+# count: the noise of such a curve is large, so its rise is few noise units), with OVERFIT_AFTER or more evaluations after the
 # best (Keras EarlyStopping's `min_delta` with a short patience), while training loss kept falling.
 OVERFIT_NOISE = 3.0
 OVERFIT_REL = 0.05
 OVERFIT_AFTER = 2
 OVERFIT_TAIL = 3
 # Validation that never learned while training loss fell (labels that do not match the inputs): the
-# validation loss never gets more than MEMO_GAIN (relative) below its first value, training loss ends
-# below MEMO_TRAIN_END of its start, and both start together (within MEMO_SAME_START, relative: one
-# fresh model scored on both splits).
+# validation loss never gets more than MEMO_GAIN (relative) below its first value and the validation
+# accuracy never gains more than MEMO_GAIN of its headroom (1 - its first value), while the training
+# loss, which started at the same level (within MEMO_SAME_START, relative: one fresh model scored on
+# both splits), fell to MEMO_TRAIN_END of its start or lower, by MEMO_TRAIN_NOISE noise units or more.
 MEMO_GAIN = 0.10
-MEMO_TRAIN_END = 0.5
+MEMO_TRAIN_END = 0.9
+MEMO_TRAIN_NOISE = 10.0
 MEMO_SAME_START = 0.15
 # Underfitting: the training loss ends above UNDER_LEVEL of its start and the validation loss is
 # within UNDER_GAP (relative) of it (without a validation loss: the train-validation accuracy gap is
@@ -160,9 +162,9 @@ UNDER_ERROR = 0.35
 UNDER_SLOPE_SE = 2.0
 # Noisy validation: the validation curve's noise is at least NOISY_VAL of the larger of the progress
 # it makes (start minus best) and its level at the end, so single evaluations cannot rank the epochs.
-# Calibrated on the population: a full validation set measures at most 0.04 there, one scored on a
-# fresh draw of a few items each time 0.04 and up.
-NOISY_VAL = 0.04
+# Calibrated on the population's calibration families: a full validation set measures at most 0.01,
+# one scored on a fresh draw of a few items each time 0.03 and up.
+NOISY_VAL = 0.02
 # C from a starting loss at ln C is trusted only while neighbouring ln C are at least
 # CHANCE_START_SEPARATION x CHANCE_START_MARGIN apart (relative): 1/(C ln C) >= 4%, C <= 10.
 CHANCE_START_SEPARATION = 4.0
