@@ -39,6 +39,8 @@ ADVICE = {
     "still_improving": "validation is still improving: train longer",
     "schedule": "",
     "healthy": "",
+    "cannot_tell": "log a validation loss (and accuracy) every epoch, or train longer, so every check has "
+    "enough points to judge",
     "too_short": "log more evaluations (or train longer) before reading the curves",
     "no_curves": "",
 }

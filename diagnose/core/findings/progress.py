@@ -18,6 +18,7 @@ from diagnose.core.findings.base import (
     _where,
     ema,
 )
+from diagnose.core.findings.measure import measure
 from diagnose.core.findings.thresholds import (
     LR_STEP_FACTOR,
     MIN_EVALS,
@@ -183,4 +184,26 @@ def _healthy(s: Mapping[str, Series]) -> Hint:
         # a handful of points: nothing fired because nothing could be judged, not because all is well
         return Hint("too_short", "info", f"too short to judge ({max(counts)} points, {MIN_EVALS} needed): " + "; ".join(parts),
                     ADVICE["too_short"], {})
+    unjudged = _unjudged(s)
+    if unjudged:
+        # "healthy" only when every check had enough evidence; otherwise say which could not be made
+        return Hint("cannot_tell", "info", "no warning, but not every check could be made: " + "; ".join(unjudged)
+                    + (" (" + "; ".join(parts) + ")" if parts else ""), ADVICE["cannot_tell"], {},
+                    {"checks_not_made": len(unjudged)})
     return Hint("healthy", "info", "no problem found: " + "; ".join(parts), "", {})
+
+
+def _unjudged(s: Mapping[str, Series]) -> list[str]:
+    """The checks the series cannot support: no validation series to judge overfitting, underfitting
+    and memorizing on; a loss whose noise is as large as the progress it makes (no trend to read)."""
+    out = []
+    if not any(n in s and np.isfinite(s[n].value).sum() >= MIN_EVALS for n in ("val_loss", "val_acc")):
+        out.append(f"overfitting, underfitting and memorizing need a validation series of {MIN_EVALS}+ points, "
+                   "and none was logged")
+    for n in ("train_loss", "val_loss"):
+        if n in s and np.isfinite(s[n].value).sum() >= MIN_EVALS:
+            m = measure(s[n])
+            if m.noise > 0 and m.start - m.best < m.noise:
+                out.append(f"the {n.replace('_', ' ')} moves less than its own noise ({_g(m.noise)} point to point), "
+                           "so its trend cannot be read")
+    return out
