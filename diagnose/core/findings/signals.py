@@ -38,6 +38,12 @@ from diagnose.core.findings.thresholds import (
     UNDER_SLOPE_SE,
 )
 
+
+def _units(x: float) -> str:
+    """A count of noise units as text: one decimal while small, whole numbers past 100."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.1f}"
+
+
 _LABEL = {"train_loss": "training loss", "val_loss": "validation loss", "val_acc": "validation accuracy",
           "train_acc": "training accuracy"}
 
@@ -80,7 +86,7 @@ def unstable(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hint 
             return Hint(
                 "lr_too_high", "warn",
                 f"{_LABEL[name]} jumps above its best so far {len(found)} times and comes back ({shown}"
-                f"{', ...' if len(found) > 3 else ''}); the largest jump is {top:.0f} noise units (threshold "
+                f"{', ...' if len(found) > 3 else ''}); the largest jump is {_units(top)} noise units (threshold "
                 f"{JUMP_NOISE:g}, and {JUMP_SHARE:.0%} of the progress so far): the updates are too large to be stable",
                 ADVICE["unstable"], _at(s[name], int(m.pos[found[0]])),
                 {"jumps": len(found), "threshold_jumps": JUMPS_UNSTABLE, "largest_jump_noise": round(top, 2),
@@ -96,7 +102,7 @@ def unstable(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hint 
         return Hint(
             "lr_too_high", "warn",
             f"training loss fell to {_g(m.best)} at {_where(at)}, then climbed back to {_g(m.end)} (mean of the last "
-            f"points; last {_g(m.last)}): {m.in_noise(rise):.0f} noise units (threshold {CLIMB_NOISE:g}) and "
+            f"points; last {_g(m.last)}): {_units(m.in_noise(rise))} noise units (threshold {CLIMB_NOISE:g}) and "
             f"{rise / progress:.0%} of the progress made (threshold {CLIMB_SHARE:.0%}); a training loss rises only "
             f"when the steps are too large",
             ADVICE["unstable"], at,
@@ -136,7 +142,7 @@ def overfitting(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hi
     return Hint(
         "overfitting", "warn",
         f"validation loss is lowest at {_where(at)} ({_g(m.best)}) and has risen {rel:.0%} since (threshold "
-        f"{OVERFIT_REL:.0%}; {m.in_noise(rise):.1f} noise units, threshold {OVERFIT_NOISE:g}; mean of the last "
+        f"{OVERFIT_REL:.0%}; {_units(m.in_noise(rise))} noise units, threshold {OVERFIT_NOISE:g}; mean of the last "
         f"{len(tail)} evaluations {_g(end)}, last {_g(m.last)}){train_note}; for early stopping, "
         f"the best point is {_where(at)}",
         ADVICE["overfitting"], at,
@@ -224,9 +230,10 @@ def underfitting(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> H
 
 def noisy_validation(s: Mapping[str, Series], measures: Mapping[str, Measures]) -> Hint | None:
     """The validation curve's noise is a large share of the progress it makes."""
-    for name, higher in (("val_acc", True), ("val_loss", False)):
+    # the loss first: an accuracy on a few hundred items moves in steps of one item, noise of its own
+    for name, higher in (("val_loss", False), ("val_acc", True)):
         m = measures.get(name)
-        if m is None or len(m.curve) < MIN_EVALS:
+        if m is None or len(m.curve) < MIN_EVALS or (name == "val_acc" and "val_loss" in measures):
             continue
         progress = (m.best - m.start) if higher else (m.start - m.best)
         scale = max(progress, abs(m.end))
