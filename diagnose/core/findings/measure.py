@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,7 +142,20 @@ def robust_noise(v: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(6))
 
 
+_MEASURES: weakref.WeakKeyDictionary[Series, dict[tuple[bool, bool], Measures]] = weakref.WeakKeyDictionary()
+
+
 def measure(series: Series, *, higher_is_better: bool = False, batches: bool = False) -> Measures:
+    """Measure one series, once per series and reading (several checks ask; a million-point series
+    costs a pass over 8 MB each time)."""
+    got = _MEASURES.setdefault(series, {})
+    key = (higher_is_better, batches)
+    if key not in got:
+        got[key] = _measure(series, higher_is_better=higher_is_better, batches=batches)
+    return got[key]
+
+
+def _measure(series: Series, *, higher_is_better: bool = False, batches: bool = False) -> Measures:
     """Measure one series (loss: lower is better; accuracy: `higher_is_better`). `batches`: the points
     are single batches (a training loss logged by step), judged on their rolling median however few."""
     finite = np.isfinite(series.value)

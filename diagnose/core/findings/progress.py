@@ -202,7 +202,7 @@ def _unjudged(s: Mapping[str, Series]) -> list[str]:
                    "and none was logged")
     for n in ("train_loss", "val_loss"):
         if n in s and np.isfinite(s[n].value).sum() >= MIN_EVALS:
-            m = measure(s[n])
+            m = measure(s[n], batches=n == "train_loss" and s[n].has_step and not s[n].has_epoch)
             if m.noise > 0 and m.start - m.best < m.noise:
                 out.append(f"the {n.replace('_', ' ')} moves less than its own noise ({_g(m.noise)} point to point), "
                            "so its trend cannot be read")
