@@ -54,12 +54,8 @@ def test_json_schema_and_numbers(runs: Path) -> None:
     }
     assert run["series"]["train_loss"]["points"] == len(losses)
     over = next(f for f in run["findings"] if f["id"] == "overfitting")
-    assert set(over) == {"id", "severity", "evidence", "advice", "at", "measured"}
+    assert set(over) == {"id", "severity", "evidence", "advice", "at"}
     assert over["severity"] == "warn" and over["at"] == {"step": best["step"], "epoch": int(best["epoch"])}
-    # the measured statistic and the threshold it crossed travel with the finding
-    m = over["measured"]
-    assert m["rise_relative"] >= m["threshold_relative"] and m["rise_noise"] >= m["threshold_noise"]
-    assert m["evaluations_after_best"] == len(evals) - 1 - evals.index(best)
 
 
 def test_findings_table(runs: Path) -> None:

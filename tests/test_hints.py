@@ -63,12 +63,9 @@ def test_overfitting_reports_the_best_epoch() -> None:
     best = min(evals, key=lambda r: r["eval_loss"])
     hint = next(h for h in find_hints(parse_log(RUNS / "overfitting.trainer_state.json").series) if h.id == "overfitting")
     assert hint.at == {"step": best["step"], "epoch": int(best["epoch"])}
-    v = [r["eval_loss"] for r in evals]
-    rise = (np.mean(v[-3:]) - best["eval_loss"]) / best["eval_loss"]
+    rise = (np.mean([r["eval_loss"] for r in evals[-3:]]) - best["eval_loss"]) / best["eval_loss"]
     assert f"has risen {rise:.0%} since" in hint.evidence
     assert f"({best['eval_loss']:.3g})" in hint.evidence
-    assert hint.measured["rise_relative"] == pytest.approx(rise, abs=1e-4)
-    assert f"last {v[-1]:.3g})" in hint.evidence  # the last value as logged, not a mean
 
 
 def test_diverged_points_at_the_first_nan() -> None:
@@ -279,10 +276,7 @@ def test_a_training_loss_that_climbs_back_has_diverged() -> None:
     rng = np.random.default_rng(5)
     loss = np.concatenate([np.linspace(10.9, 3.7, 40), np.linspace(3.7, 7.5, 40), np.full(40, 7.4)])
     loss = loss + 0.05 * rng.standard_normal(len(loss))
-    # 7.4 is 2.0x the raw low 3.7, 1.9x the low of the batches' rolling median: on the line between a
-    # run that diverged and one whose steps are too large; either way the climb is named
-    hints = find_hints({"train_loss": _series("train_loss", loss, "step")})
-    h = next(h for h in hints if h.id in ("diverged", "lr_too_high"))
+    h = _hint(find_hints({"train_loss": _series("train_loss", loss, "step")}), "diverged")
     assert "climbed back" in h.evidence
 
 

@@ -85,8 +85,7 @@ def to_json(results: Sequence[RunResult], plot: str | None, metrics: Sequence[st
                 "epochs": epochs,
                 "series": series,
                 "findings": [
-                    {"id": h.id, "severity": h.severity, "evidence": h.evidence, "advice": h.advice, "at": dict(h.at),
-                     "measured": dict(h.measured)}
+                    {"id": h.id, "severity": h.severity, "evidence": h.evidence, "advice": h.advice, "at": dict(h.at)}
                     for h in r.hints
                 ],
             }
