@@ -75,6 +75,7 @@ def test_arrays_travel_through_a_memory_file() -> None:
     b.close()
 
 
+@pytest.mark.slow
 def test_the_helper_draws_the_figure_drawing_in_process_draws(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -90,6 +91,7 @@ def test_the_helper_draws_the_figure_drawing_in_process_draws(tmp_path: Path) ->
     assert outs[True][1].shape == outs[False][1].shape and (outs[True][1] == outs[False][1]).all()
 
 
+@pytest.mark.slow
 def test_an_error_in_the_helper_is_the_same_one_line(tmp_path: Path) -> None:
     (tmp_path / "a file").write_text("")
     target = tmp_path / "a file" / "fig.png"  # a file where a folder should be: found while saving
@@ -173,6 +175,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_helper_draws_keeps_the_old_figure(tmp_path: Path) -> None:
     fig = tmp_path / "fig.png"
     first = _curves(RUNS / "healthy.keras.csv", "-o", fig, helper=True)

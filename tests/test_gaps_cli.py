@@ -559,6 +559,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_files_without_read_permission_get_one_line(example_model, example_data, example_formats, tmp_path) -> None:
     # click's own check printed a usage box (exit 2) for MODEL / DATA; a split file read as "not a zip" or
     # "save it again"; a predictions folder ended in "unexpected PermissionError".

@@ -299,6 +299,7 @@ def test_data_section(inputs: Inputs, tmp_path: Path) -> None:
                               "curves": "pass --log run.log (any log `diagnose curves` reads)"}
 
 
+@pytest.mark.slow
 def test_does_not_import_torch_without_data(inputs: Inputs, tmp_path: Path) -> None:
     code = (
         "import sys\nfrom typer.testing import CliRunner\nfrom diagnose.cli import app\n"
