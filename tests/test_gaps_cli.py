@@ -414,6 +414,7 @@ def test_nan_input_names_its_position_in_the_split(cli, example_model, tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_unreadable_image(cli, example_formats, example_model, tmp_path) -> None:
     data = tmp_path / "images"
     shutil.copytree(example_formats.data["images"], data)

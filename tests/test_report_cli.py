@@ -202,6 +202,7 @@ def test_user_strings_are_escaped(full: tuple[str, dict]) -> None:
     assert any(c["name"] == EVIL_COLUMN for c in doc["tally"]["categories"])  # JSON keeps the text as is
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_file_it_did_not_write(inputs: Inputs, tmp_path: Path) -> None:
     out = tmp_path / "notes.html"
     out.write_text("<html>my own notes</html>", encoding="utf-8")
