@@ -22,7 +22,9 @@ Session-scoped (built once per test session, per xdist worker):
 - `shapes_project` -> Path: a person's image project built by fixtures/make_project.py (mynet.py,
   data/ image folders with a shifted dev/test and flipped labels, weights.pt trained on normalized
   inputs, weights_v2.pt, full.pt, pyproject.toml with [tool.diagnose], run.csv, planted.json).
-  Built once for all xdist workers (under a file lock). Read-only: copy it before changing.
+  Built once per session for all xdist workers (under a file lock). Read-only: copy it with
+  `fixtures.make_project.copy_project(src, dest)` before changing (another test's in-process import
+  may be writing its __pycache__).
 
 Under pytest-xdist, OMP_NUM_THREADS defaults to 1 per worker (see below).
 
@@ -142,16 +144,26 @@ def cli(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatc
     return invoke
 
 
+def _session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test session, shared by its xdist workers (their base temp folders share a parent,
+    pytest-of-USER/pytest-N). Without xdist the base temp folder itself: its parent, pytest-of-USER, holds
+    every session's, of every checkout on the machine."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def shapes_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import fcntl
+    import hashlib
 
     from fixtures.make_project import build_project
 
-    # One build shared by the xdist workers: their base temp folders share a parent.
-    shared = tmp_path_factory.getbasetemp().parent
-    root = shared / "shapes_project"
-    with open(shared / "shapes_project.lock", "w") as lock:
+    # One build per session, shared by the xdist workers, named after the code that makes it.
+    shared = _session_folder(tmp_path_factory)
+    code = hashlib.sha256((FIXTURES / "make_project.py").read_bytes()).hexdigest()[:12]
+    root = shared / f"shapes_project-{code}"
+    with open(shared / f"shapes_project-{code}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (root / ".built").is_file():
             build_project(root)

@@ -31,6 +31,7 @@ def arrays(draw: st.DrawFn) -> pa.ChunkedArray:
     return chunked.slice(start, draw(st.integers(0, len(chunked))))  # a slice: non-zero buffer offsets
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(arrays())
 def test_same_numbers_as_pyarrow(arr: pa.ChunkedArray) -> None:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "diagnose", *args], cwd=cwd, capture_output=True, text=True,
@@ -27,6 +29,7 @@ def test_out_of_range_option_is_one_line(tmp_path: Path) -> None:
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("Error: Invalid value for '--sample'")
 
 
+@pytest.mark.slow
 def test_expected_failure_is_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
     (tmp_path / "sheet.csv").write_text("")
     r = _run("tally", "sheet.csv", cwd=tmp_path)

@@ -185,6 +185,7 @@ def test_bad_inputs_are_one_line(cli, tmp_path: Path) -> None:
     assert r.exit_code != 0 and r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_two_workdirs_of_the_project(cli, shapes_project: Path, tmp_path: Path) -> None:
     """weights.pt, then weights_v2.pt (trained after the advice: more data like dev) on the same splits."""
     pyproject = (shapes_project / "pyproject.toml").read_text()

@@ -49,6 +49,7 @@ def test_panels_for() -> None:
     assert panels_for(["train", "dev"], "train") == ["train"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("classes", [10, 100])
 def test_figure_is_drawn_and_marked(tmp_path: Path, classes: int) -> None:
     rng = np.random.default_rng(classes)

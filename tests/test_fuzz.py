@@ -33,6 +33,9 @@ settings.register_profile("deep", derandomize=False, deadline=None, suppress_hea
 settings.register_profile("ci-deep", derandomize=True, deadline=None, database=None, suppress_health_check=_QUIET)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
+# 2,000 examples of every target take minutes: that fuzzing belongs to the slow set (`-m slow`).
+DEEP = PROFILE in ("deep", "ci-deep")
+pytestmark = [pytest.mark.slow] if DEEP else []
 
 # Examples per target in the default ("ci") run, sized so the file stays near a minute on two shared
 # cores: cheap targets get 500; the log reader's table and JSON paths cost 20-70 ms an example (pandas
@@ -42,7 +45,7 @@ EXAMPLES = {"bytes": 500, "mutated": 120, "csv": 80, "json": 60, "sheet": 150, "
 
 
 def examples(target: str) -> settings:
-    n = 2000 if PROFILE in ("deep", "ci-deep") else EXAMPLES[target] // (10 if PROFILE == "dev" else 1)
+    n = 2000 if DEEP else EXAMPLES[target] // (10 if PROFILE == "dev" else 1)
     return settings(max_examples=n)
 
 

@@ -414,6 +414,7 @@ def test_nan_input_names_its_position_in_the_split(cli, example_model, tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_unreadable_image(cli, example_formats, example_model, tmp_path) -> None:
     data = tmp_path / "images"
     shutil.copytree(example_formats.data["images"], data)
@@ -559,6 +560,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_files_without_read_permission_get_one_line(example_model, example_data, example_formats, tmp_path) -> None:
     # click's own check printed a usage box (exit 2) for MODEL / DATA; a split file read as "not a zip" or
     # "save it again"; a predictions folder ended in "unexpected PermissionError".

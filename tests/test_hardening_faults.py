@@ -78,6 +78,7 @@ ERRORS_MOMENTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", list(GAPS_MOMENTS))
 def test_interrupted_gaps_leaves_the_previous_run_whole(previous_run: Path, tmp_path: Path, moment: str) -> None:
     root = tmp_path / "r"
@@ -92,6 +93,7 @@ def test_interrupted_gaps_leaves_the_previous_run_whole(previous_run: Path, tmp_
     assert manifest["max_items"] == 120  # still the previous run's manifest, beside its own predictions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", list(ERRORS_MOMENTS))
 def test_interrupted_errors_leaves_the_previous_sheet_and_png(previous_run: Path, tmp_path: Path, moment: str) -> None:
     root = tmp_path / "r"

@@ -284,6 +284,7 @@ CASES: dict[str, Case] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_line_and_leaves_files_alone(name: str, tmp_path: Path) -> None:
     args, code, want = CASES[name](tmp_path)

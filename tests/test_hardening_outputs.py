@@ -53,6 +53,7 @@ def preds(tmp_path: Path) -> Path:
 
 # --- curves -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("default", [False, True], ids=["--out", "default X.curves.png"])
 def test_curves_keeps_a_figure_diagnose_did_not_write(tmp_path: Path, log: Path, default: bool) -> None:
     fig = tmp_path / (f"{LOG}.curves.png" if default else "fig.png")
@@ -71,6 +72,7 @@ def test_curves_keeps_a_figure_diagnose_did_not_write(tmp_path: Path, log: Path,
     _unchanged(before, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".svg", ".pdf"])
 def test_curves_recognizes_its_own_svg_and_pdf(tmp_path: Path, log: Path, suffix: str) -> None:
     fig = tmp_path / f"fig{suffix}"
@@ -91,6 +93,7 @@ def test_output_below_a_regular_file_is_one_line(tmp_path: Path, log: Path) -> N
     _unchanged(before, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS], ids=["ENOSPC", "EROFS"])
 @pytest.mark.parametrize("command", ["curves", "report", "errors"])
 def test_disk_full_or_read_only_is_one_line(

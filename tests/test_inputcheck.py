@@ -4,7 +4,6 @@ validation value against what gaps measures. No false alarm on a healthy model o
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 
 from diagnose.inputcheck import first_norm_stats, input_statistics_warning, last_validation, log_disagreement
 from diagnose.io.splits import load_dataset
+from fixtures.make_project import copy_project
 
 
 def _project_model(project: Path) -> torch.nn.Module:
@@ -34,6 +34,7 @@ def _norm(project: Path) -> tuple[list[float], list[float]]:
     return tool["mean"], tool["std"]
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_tell_raw_pixels_from_normalized(shapes_project: Path) -> None:
     model = _project_model(shapes_project)
     mean, std = _norm(shapes_project)
@@ -49,6 +50,7 @@ def test_batch_norm_statistics_tell_raw_pixels_from_normalized(shapes_project: P
     assert text is not None and "features.1" in text and "--mean/--std" in text
 
 
+@pytest.mark.slow
 def test_nothing_said_where_it_cannot_be_known(example_model: Path, example_data: Path, shapes_project: Path) -> None:
     split = load_dataset(example_data).splits["train"]
     scripted = torch.jit.load(str(example_model))
@@ -80,6 +82,7 @@ def test_log_disagreement_by_accuracy_and_by_loss() -> None:
                             loss=(0.18, 0.5)) is None
 
 
+@pytest.mark.slow
 def test_last_validation_reads_the_project_log(shapes_project: Path) -> None:
     name, value, kind = last_validation(shapes_project / "run.csv")
     last = (shapes_project / "run.csv").read_text().strip().splitlines()[-1].split(",")
@@ -92,6 +95,7 @@ def _gaps_json(cli, *args: object, code: int = 0) -> dict:
     return json.loads(r.stdout)
 
 
+@pytest.mark.slow
 def test_gaps_warns_on_the_trap_and_not_on_a_healthy_run(cli, shapes_project: Path, tmp_path: Path,
                                                           example_model: Path, example_data: Path) -> None:
     # Run from another folder, the project's arch is allowed by name (--trust-settings).
@@ -101,7 +105,7 @@ def test_gaps_warns_on_the_trap_and_not_on_a_healthy_run(cli, shapes_project: Pa
     assert healthy["settings"]["mean"]["source"].endswith("pyproject.toml (tool.diagnose)")
     # The trap: the same project with the mean and std left out of its settings.
     trap = tmp_path / "trap"
-    shutil.copytree(shapes_project, trap)
+    copy_project(shapes_project, trap)
     lines = (trap / "pyproject.toml").read_text().splitlines()
     (trap / "pyproject.toml").write_text("\n".join(x for x in lines if not x.startswith(("mean", "std"))) + "\n")
     doc = _gaps_json(cli, trap / "weights.pt", trap / "data", "--app-dir", trap, "--log", trap / "run.csv",

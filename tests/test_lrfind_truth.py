@@ -1,9 +1,12 @@
 """The truth test of `diagnose lr-find`: is the suggested rate really a good one?
 
 For each architecture and optimizer, train for real at every rate of a log grid (a short budget of
-200 or 400 steps, constant rate, three seeds, the best of the checkpoints taken every 20 steps) and at the suggested
-rate, and compare validation losses: the suggestion must come within 10% of the grid's best. The training loop here is plain torch.optim, independent
-of the sweep's own update code. docs/commands/lr-find.md reports the numbers this prints (-s).
+200 or 400 steps, constant rate, three seeds, the best of the checkpoints taken every 20 steps) and at the
+suggested rate, and compare: the suggestion must lie within one step of the half-decade grid of the grid's
+best rate and below the first rate where training falls apart, and its validation loss must come within a
+measured bound of the grid's best (10%, or what docs/testing.md measured for a task whose optimum is a knife
+edge). The training loop here is plain torch.optim, independent of the sweep's own update code.
+docs/commands/lr-find.md reports the numbers this prints (-s).
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ GRIDS = {"sgd": 10 ** np.arange(-3.0, 0.51, 0.5), "adam": 10 ** np.arange(-4.0, 
 # The CNN's grid leaves out the ends where, at 200 steps, nothing was learned (1e-3, 3.2e-3) or
 # everything diverged (1, 3.2): each CNN run costs ten MLP runs.
 CNN_GRIDS = {"sgd": 10 ** np.arange(-2.5, 0.01, 0.5), "adam": 10 ** np.arange(-3.5, -0.99, 0.5)}
+# The suggestion's loss over the grid's best (means of the three runs). SGD on the shapes CNN has its
+# optimum on the edge of stability (0.1; at 0.13 one run in five fails) and a flat floor below it: at
+# 0.05-0.1 the five-run means lie within 2-16% of each other, while single runs differ by 30-50%, so a mean
+# of three moves the ratio from 0.83 to 1.43 with the runs chosen (docs/testing.md). 1.6 holds that worst
+# case with room; the rate criteria below say what a practitioner needs there.
+LOSS_BOUND = {("shapes_cnn", "sgd"): 1.6}
+# Within one step of the half-decade grid of the best rate, and below the edge: the first grid rate above
+# the best whose loss is more than twice the best.
+RATE_FACTOR = 10**0.5
+EDGE = 2.0
 
 
 def _val_loss(make: Callable[[int], nn.Module], data: tuple, optimizer: str, lr: float, seed: int, budget: int) -> float:
@@ -96,7 +109,7 @@ pytestmark = pytest.mark.slow  # about 650 s of training at a load of 15 on 2 co
         ("shapes_cnn", "adam"),
     ],
 )
-def test_suggestion_is_within_10_percent_of_the_grid_best(task, optimizer, example_data, example_arch, shapes) -> None:
+def test_suggestion_trains_near_the_grid_best(task, optimizer, example_data, example_arch, shapes) -> None:
     cnn = f"{Path(__file__).resolve().parents[1] / 'fixtures' / 'make_shapes.py'}:ShapesCNN"
     root, arch = (example_data, example_arch) if task == "digits_mlp" else (shapes, cnn)
     grid = (GRIDS if task == "digits_mlp" else CNN_GRIDS)[optimizer]
@@ -105,4 +118,7 @@ def test_suggestion_is_within_10_percent_of_the_grid_best(task, optimizer, examp
     print(f"\n{task} {optimizer}: suggested {out['suggested']:.3g} -> {out['at_suggested']:.3f}; "
           f"grid best {best_lr:.3g} -> {best:.3f}; rules {out['rules']}; grid "
           + ", ".join(f"{lr:.2g}: {v:.3f}" for lr, v in out["grid"].items()))
-    assert out["at_suggested"] <= 1.10 * best, out
+    edge = min((lr for lr, v in out["grid"].items() if lr > best_lr and v > EDGE * best), default=math.inf)
+    assert best_lr / RATE_FACTOR <= out["suggested"] <= best_lr * RATE_FACTOR, out
+    assert out["suggested"] < edge, out
+    assert out["at_suggested"] <= LOSS_BOUND.get((task, optimizer), 1.10) * best, out

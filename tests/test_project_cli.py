@@ -1,22 +1,27 @@
 """The workflow run from a person's project folder, through the real console script (not CliRunner,
-not PYTHONPATH): the project's own mynet.py must be found as `python -m` would find it."""
+not the tests' sys.path): the project's own mynet.py must be found as `python -m` would find it."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import diagnose
+from fixtures.make_project import copy_project
+
 SCRIPT = Path(sys.executable).with_name("diagnose")
+# The console script imports the diagnose under test, not whichever checkout the environment's install
+# points at; that folder holds no mynet, so the project's module is still found only as `python -m` would.
+UNDER_TEST = str(Path(diagnose.__file__).resolve().parents[1])
 
 
 def run(*args: object, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DIAGNOSE_DEBUG")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DIAGNOSE_DEBUG")} | {"PYTHONPATH": UNDER_TEST}
     proc = subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -27,7 +32,7 @@ def run(*args: object, cwd: Path, check: bool = True) -> subprocess.CompletedPro
 def project(shapes_project: Path, tmp_path: Path) -> Path:
     """A private copy (tests write .diagnose/ into it)."""
     dest = tmp_path / "shapes"
-    shutil.copytree(shapes_project, dest)
+    copy_project(shapes_project, dest)
     return dest
 
 
@@ -35,17 +40,20 @@ def test_console_script_exists() -> None:
     assert SCRIPT.is_file(), f"expected the installed console script at {SCRIPT}"
 
 
+@pytest.mark.slow
 def test_arch_module_spec_found_from_the_project_folder(project: Path) -> None:
     out = run("gaps", "weights.pt", "data", "--arch", "mynet:MyNet", "--json", "--max-items", "40", cwd=project)
     doc = json.loads(out.stdout)
     assert set(doc["splits"]) == {"train", "train_dev", "dev", "test"}
 
 
+@pytest.mark.slow
 def test_trusted_pickle_found_from_the_project_folder(project: Path) -> None:
     out = run("gaps", "full.pt", "data", "--trust-pickle", "--json", "--max-items", "40", cwd=project)
     assert json.loads(out.stdout)["splits"]["train"]["n"] == 40
 
 
+@pytest.mark.slow
 def test_missing_module_is_one_line_naming_it_and_where(project: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -60,6 +68,7 @@ def test_missing_module_is_one_line_naming_it_and_where(project: Path, tmp_path:
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_app_dir_points_at_the_project_from_elsewhere(project: Path, tmp_path: Path) -> None:
     out = run("gaps", project / "full.pt", project / "data", "--trust-pickle", "--app-dir", project, "--trust-settings",
               "--workdir", tmp_path / "w", "--json", "--max-items", "20", cwd=tmp_path)
@@ -69,6 +78,7 @@ def test_app_dir_points_at_the_project_from_elsewhere(project: Path, tmp_path: P
     assert proc.returncode == 2 and proc.stderr.startswith("Error: --app-dir")
 
 
+@pytest.mark.slow
 def test_the_workflow_from_the_project_folder(project: Path) -> None:
     """As a person runs it: no options retyped (pyproject.toml holds arch, mean, std), then the model
     trained after the advice, then compare; then the trap, with the settings' mean/std left out."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import diagnose
+from fixtures.make_project import copy_project
+
 SCRIPT = Path(sys.executable).with_name("diagnose")
+# The console script imports the diagnose under test, not whichever checkout the environment's install
+# points at; that folder holds no mynet, so the project's module is still found only as `python -m` would.
+UNDER_TEST = str(Path(diagnose.__file__).resolve().parents[1])
+# Each test runs the console script on a project whose two models are trained for the session.
+pytestmark = pytest.mark.slow
 
 
 def run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DIAGNOSE_DEBUG", "BROWSER")}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # the diagnose of this checkout, however installed
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DIAGNOSE_DEBUG", "BROWSER")} | {"PYTHONPATH": UNDER_TEST}
     proc = subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -28,7 +34,7 @@ def run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def project(shapes_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("errors-project") / "shapes"
-    shutil.copytree(shapes_project, dest)
+    copy_project(shapes_project, dest)
     run("gaps", "weights.pt", "data", cwd=dest)  # arch, mean and std from [tool.diagnose]
     return dest
 

@@ -21,6 +21,7 @@ def test_halves_are_fixed_and_alternate() -> None:
     assert split == {"a": "calibration", "b": "held-out", "c": "calibration", "d": "held-out"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CORPUS or not (Path(CORPUS) / READINGS).is_file(),
                     reason="DIAGNOSE_REALLOGS does not name a folder with readings.json")
 def test_every_real_log_reads_as_its_reading() -> None:

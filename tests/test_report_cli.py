@@ -202,6 +202,7 @@ def test_user_strings_are_escaped(full: tuple[str, dict]) -> None:
     assert any(c["name"] == EVIL_COLUMN for c in doc["tally"]["categories"])  # JSON keeps the text as is
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_file_it_did_not_write(inputs: Inputs, tmp_path: Path) -> None:
     out = tmp_path / "notes.html"
     out.write_text("<html>my own notes</html>", encoding="utf-8")
@@ -299,6 +300,7 @@ def test_data_section(inputs: Inputs, tmp_path: Path) -> None:
                               "curves": "pass --log run.log (any log `diagnose curves` reads)"}
 
 
+@pytest.mark.slow
 def test_does_not_import_torch_without_data(inputs: Inputs, tmp_path: Path) -> None:
     code = (
         "import sys\nfrom typer.testing import CliRunner\nfrom diagnose.cli import app\n"

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_open_hands_the_page_to_the_browser(cli, tmp_path: Path, example_model: Path, example_data: Path) -> None:
     wd = tmp_path / "wd"
     assert cli("gaps", example_model, example_data, "--workdir", wd, "--human-error", 0.01).exit_code == 0

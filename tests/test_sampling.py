@@ -63,6 +63,7 @@ def test_order_batches_and_shards_do_not_change_the_sample() -> None:
         assert got.items == len(df)
 
 
+@pytest.mark.slow
 def test_inclusion_is_uniform_over_misclassified_items() -> None:
     # 40 misclassified of 100; 5,000 seeds drawing 8 each: every item expected 1,000 times.
     df = _predictions(n=100, error=0.4, seed=2)
@@ -78,6 +79,7 @@ def test_inclusion_is_uniform_over_misclassified_items() -> None:
     assert chisquare(observed, expected).pvalue > 0.001
 
 
+@pytest.mark.slow
 def test_every_subset_is_equally_likely() -> None:
     # 6 misclassified items, samples of 2: the 15 possible pairs must come up equally often.
     df = pd.DataFrame({"index": np.arange(10), "label": [0] * 10, "pred": [1] * 6 + [0] * 4})

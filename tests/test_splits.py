@@ -203,6 +203,7 @@ for fmt in ("pq",):
 """
 
 
+@pytest.mark.slow
 def test_parquet_is_streamed_in_bounded_memory(tmp_path) -> None:
     import subprocess
     import sys
