@@ -539,7 +539,8 @@ def _run_in(
     notes: list[str] = []
     report = (manifest.report or {}) if manifest is not None else {}
     if report.get("verdict_withheld"):  # the gaps run doubted its own inputs (diagnose.core.gaps.judge)
-        notes.append("The gaps run of these predictions withheld its verdict: " + "; ".join(map(str, report.get("doubts") or ()))
+        source = "This evaluation doubts its inputs" if model is not None else "The gaps run of these predictions withheld its verdict"
+        notes.append(f"{source}: " + "; ".join(map(str, report.get("doubts") or ()))
                      + ". While preprocessing is in doubt this sample is not error analysis: its errors may all be "
                      "preprocessing errors. Fix what `diagnose gaps` lists first.")
     entry = manifest.splits.get(split) if manifest is not None else None
@@ -706,17 +707,57 @@ def _evaluate(
         return load_model(model, arch=arch, arch_kwargs=arch_kwargs_from_json(arch_kwargs), trust_pickle=trust_pickle,
                           device=dev, app_dir=app_dir).module
 
+    from diagnose.evaluate import resolve_device
     from diagnose.suspects import reference_split
 
     # The split drawn like training as well: the suspects' thresholds come from it.
     reference = reference_split(split, dataset.splits)
     splits = [split] if reference == split else [split, reference]
-    evaluate_model(load, dataset, device=device, precision=precision, batch_size=batch_size,  # type: ignore[arg-type]
+    dev = resolve_device(device)
+    module = load(str(dev))
+    evaluate_model(module, dataset, device=device, precision=precision, batch_size=batch_size,  # type: ignore[arg-type]
                    max_items=max_items, seed=seed, splits=splits, workdir=tmp)
+    doubts = _doubts(module, dataset, predictions_path(tmp, reference), reference, device=dev)
     target = dataset.splits[split]
     manifest = Manifest(
         classes=dataset.classes,
         data=DataRecord(path=str(Path(data).resolve()), splits={split: SplitFile(format=target.format)}),
         splits={split: SplitRun(n_total=target.n)},
+        report={"verdict_withheld": True, "doubts": doubts} if doubts else None,
     )
     return predictions_path(tmp, split), manifest
+
+
+def _doubts(module: Any, dataset: Any, predictions: Path, reference: str, *, device: Any) -> list[str]:
+    """Why the errors of this evaluation may all be preprocessing errors, as `diagnose gaps` judges it:
+    the batch-norm input check on train, and the model against always predicting train's most frequent
+    class, on the split drawn like training (one-sided exact McNemar on its items)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from diagnose.core.gaps import BASELINE_ALPHA
+    from diagnose.core.stats import mcnemar_one_sided
+    from diagnose.inputcheck import input_statistics_warning
+
+    found: list[str] = []
+    train = dataset.splits.get("train")
+    warning = input_statistics_warning(module, train, device=device)
+    if warning:
+        found.append(warning)
+    if train is None or not predictions.is_file():
+        return found
+    labels = np.asarray(train.labels())
+    if not np.issubdtype(labels.dtype, np.integer) or labels.size == 0 or labels.min() < 0:
+        return found  # regression, or no classes to count
+    majority = int(np.bincount(labels).argmax())
+    table = pq.read_table(predictions, columns=["label", "pred"])
+    y, pred = (np.asarray(table.column(c).to_numpy(zero_copy_only=False)) for c in ("label", "pred"))
+    if not np.issubdtype(y.dtype, np.integer):
+        return found
+    model_right, base_right = pred == y, y == majority
+    p = mcnemar_one_sided(int((model_right & ~base_right).sum()), int((~model_right & base_right).sum()))
+    if p >= BASELINE_ALPHA:
+        found.append(f"the model is not significantly better on {reference} than always predicting train's most "
+                     f"frequent class {majority}: {1 - model_right.mean():.1%} error against {1 - base_right.mean():.1%} "
+                     f"(one-sided exact McNemar test, p = {p:.2g}, needs < {BASELINE_ALPHA:g})")
+    return found

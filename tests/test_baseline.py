@@ -164,3 +164,30 @@ def test_cli_withholds_the_verdict_of_a_constant_model_with_exit_code_4(cli, tmp
     assert forced.exit_code == 0, forced.output
     assert "Verdict shown with --force-verdict despite:" in forced.stdout
     assert "Train a bigger model" in forced.stdout
+
+
+def test_errors_from_a_model_applies_the_same_doubts(cli, tmp_path: Path) -> None:
+    """`diagnose errors MODEL DATA` evaluates the model itself: a model no better than the majority class
+    on the split drawn like training gets the same warning that its sample is not error analysis."""
+    data = _imbalanced(tmp_path / "data", 1)
+    constant = _constant_model(tmp_path / "constant.pt", 2, 0)
+    sheet = cli("errors", constant, data, "--split", "dev", "--out", tmp_path / "errors.csv")
+    assert sheet.exit_code == 0, sheet.output
+    said = " ".join(sheet.stdout.split())
+    assert "This evaluation doubts its inputs: the model is not significantly better on train_dev than always" in said
+    assert "this sample is not error analysis" in said
+    # A model that learned the task (here: the label is a threshold on the first input) gets no such note.
+    g = torch.Generator().manual_seed(2)
+    good = tmp_path / "good"
+    good.mkdir()
+    for name in SPLITS:
+        x = torch.randn(400, 6, generator=g)
+        torch.save({"x": x, "y": (x[:, 0] > 0.4).long()}, good / f"{name}.pt")
+    lin = torch.nn.Linear(6, 2)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.weight[1, 0], lin.bias[1] = 10.0, -4.0
+    torch.jit.save(torch.jit.script(lin), str(tmp_path / "good.pt"))
+    fine = cli("errors", tmp_path / "good.pt", good, "--split", "dev", "--out", tmp_path / "good.csv")
+    assert fine.exit_code == 0, fine.output
+    assert "not error analysis" not in " ".join(fine.stdout.split())
