@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 import torch
 
@@ -181,25 +181,28 @@ def _missing_module_hint(exc: ModuleNotFoundError, app_dir: Path | None, needs: 
             f"{top}.py (or the {top}/ package), pass --app-dir FOLDER, or pip install it")
 
 
-def build_arch(spec: str, kwargs: dict | None = None, *, app_dir: Path | None = None) -> torch.nn.Module:
-    """Instantiate an architecture: "package.module:factory" or "path/to/file.py:ClassName".
+def import_named(spec: str, *, flag: str, what: str, example: str, thing: str, app_dir: Path | None = None) -> Any:
+    """The callable named by "package.module:name" or "path/to/file.py:name", from the user's own code.
 
-    app_dir: the folder put on sys.path (see `use_app_dir`), named in the error when a module is missing.
-    """
+    A file is imported with its folder on sys.path (as `python file.py` would run it); a module is looked
+    up from app_dir (see `use_app_dir`). Every failure is one UsageError headed by `flag` (`--arch net.py:Net`):
+    a missing module, the file's own error and line, a name that is not there. what: the words for the
+    thing named ("the architecture"); example: its name in a file's form ("ClassName"); thing: what the
+    name after the colon is ("class or function")."""
     if ":" not in spec:
-        raise UsageError(
-            f"--arch {spec}: expected package.module:factory or path/to/file.py:ClassName, got no ':'; "
-            "add the class or function name after a colon"
-        )
+        factory = "factory" if example == "ClassName" else example
+        raise UsageError(f"{flag}: expected package.module:{factory} or path/to/file.py:{example}, got no ':'; "
+                         f"add the {thing} name after a colon")
     where, _, name = spec.rpartition(":")
     if where.endswith(".py") or "/" in where or "\\" in where:
         file = Path(where)
         if not file.is_file():
-            raise UsageError(f"--arch {spec}: expected a Python file at {file}, got nothing there; check the path")
-        mod_name = f"_diagnose_arch_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
+            raise UsageError(f"{flag}: expected a Python file at {file}, got nothing there; check the path")
+        kind = "arch" if what == "the architecture" else "code"
+        mod_name = f"_diagnose_{kind}_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
         module_spec = importlib.util.spec_from_file_location(mod_name, file)
         if module_spec is None or module_spec.loader is None:
-            raise UsageError(f"--arch {spec}: expected an importable Python file, got {file}; check the path")
+            raise UsageError(f"{flag}: expected an importable Python file, got {file}; check the path")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[mod_name] = module  # dataclasses and pickling look the module up by name
         # Let the file import its siblings, as `python file.py` would.
@@ -208,25 +211,37 @@ def build_arch(spec: str, kwargs: dict | None = None, *, app_dir: Path | None = 
             module_spec.loader.exec_module(module)
         except ModuleNotFoundError as exc:
             sys.modules.pop(mod_name, None)
-            raise UsageError(f"--arch {spec}: {_missing_module_hint(exc, app_dir, 'the architecture')}") from None
+            raise UsageError(f"{flag}: {_missing_module_hint(exc, app_dir, what)}") from None
         except Exception as exc:  # the user's file failed while importing: show its own error and line
             sys.modules.pop(mod_name, None)
-            raise UsageError(f"--arch {spec}: expected {file} to import, got {_user_error(exc, file)}; fix the file") from None
+            raise UsageError(f"{flag}: expected {file} to import, got {_user_error(exc, file)}; fix the file") from None
         finally:
             sys.path.remove(str(file.resolve().parent))
     else:
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
-            raise UsageError(f"--arch {spec}: {_missing_module_hint(exc, app_dir, 'the architecture')}") from None
+            raise UsageError(f"{flag}: {_missing_module_hint(exc, app_dir, what)}") from None
         except ImportError as exc:
             raise UsageError(
-                f"--arch {spec}: expected an importable module {where}, got {type(exc).__name__}: {exc}; "
-                "install the package or pass path/to/file.py:ClassName"
+                f"{flag}: expected an importable module {where}, got {type(exc).__name__}: {exc}; "
+                f"install the package or pass path/to/file.py:{example}"
             ) from None
-    factory = getattr(module, name, None)
-    if factory is None or not callable(factory):
-        raise UsageError(f"--arch {spec}: expected {name} in {where}, got no such callable; check the name")
+    found = getattr(module, name, None)
+    if found is None or not callable(found):
+        shown = f"a function {name}" if example == "function" else name
+        raise UsageError(f"{flag}: expected {shown} in {where}, got no such callable; check the name")
+    return found
+
+
+def build_arch(spec: str, kwargs: dict | None = None, *, app_dir: Path | None = None) -> torch.nn.Module:
+    """Instantiate an architecture: "package.module:factory" or "path/to/file.py:ClassName".
+
+    app_dir: the folder put on sys.path (see `use_app_dir`), named in the error when a module is missing.
+    """
+    factory = import_named(spec, flag=f"--arch {spec}", what="the architecture", example="ClassName",
+                           thing="class or function", app_dir=app_dir)
+    name = spec.rpartition(":")[2]
     try:
         model = factory(**(kwargs or {}))
     except TypeError as exc:

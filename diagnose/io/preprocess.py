@@ -186,55 +186,12 @@ def preprocess_splits(
 
 def load_transform(spec: str, *, app_dir: Any = None) -> Any:
     """The function named by "package.module:function" or "path/to/file.py:function", from the user's
-    own code (imported as --arch imports an architecture: a file with its folder on sys.path, or a
-    module found from --app-dir). Raises UsageError naming --transform."""
-    import hashlib
-    import importlib
-    import importlib.util
-    import sys
-    from pathlib import Path
+    own code, imported as --arch imports an architecture (io.models.import_named). Raises UsageError
+    naming --transform."""
+    from diagnose.io.models import import_named, use_app_dir
 
-    from diagnose.io.models import _missing_module_hint, _user_error, use_app_dir
-
-    flag = f"--transform {spec}"
-    if ":" not in spec:
-        raise UsageError(f"{flag}: expected package.module:function or path/to/file.py:function, got no ':'; "
-                         "add the function name after a colon")
-    where, _, name = spec.rpartition(":")
-    folder = use_app_dir(app_dir)
-    if where.endswith(".py") or "/" in where or "\\" in where:
-        file = Path(where)
-        if not file.is_file():
-            raise UsageError(f"{flag}: expected a Python file at {file}, got nothing there; check the path")
-        mod_name = f"_diagnose_transform_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
-        module_spec = importlib.util.spec_from_file_location(mod_name, file)
-        if module_spec is None or module_spec.loader is None:
-            raise UsageError(f"{flag}: expected an importable Python file, got {file}; check the path")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        sys.path.insert(0, str(file.resolve().parent))
-        try:
-            module_spec.loader.exec_module(module)
-        except ModuleNotFoundError as exc:
-            sys.modules.pop(mod_name, None)
-            raise UsageError(f"{flag}: {_missing_module_hint(exc, folder, 'the transform')}") from None
-        except Exception as exc:  # the user's file failed while importing: its own error and line
-            sys.modules.pop(mod_name, None)
-            raise UsageError(f"{flag}: expected {file} to import, got {_user_error(exc, file)}; fix the file") from None
-        finally:
-            sys.path.remove(str(file.resolve().parent))
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ModuleNotFoundError as exc:
-            raise UsageError(f"{flag}: {_missing_module_hint(exc, folder, 'the transform')}") from None
-        except ImportError as exc:
-            raise UsageError(f"{flag}: expected an importable module {where}, got {type(exc).__name__}: {exc}; "
-                             "install the package or pass path/to/file.py:function") from None
-    fn = getattr(module, name, None)
-    if fn is None or not callable(fn):
-        raise UsageError(f"{flag}: expected a function {name} in {where}, got no such callable; check the name")
-    return fn
+    return import_named(spec, flag=f"--transform {spec}", what="the transform", example="function",
+                        thing="function", app_dir=use_app_dir(app_dir))
 
 
 class TransformedSplit(Split):
