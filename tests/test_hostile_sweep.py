@@ -598,10 +598,12 @@ DIAGNOSE_SWEEP_RECORD=docs/hostile-sweep.md python -m pytest -m slow tests/test_
 The second line rewrites this page with the outcome of the run.
 
 ## Outcome
+
+`$SWEEP` stands for the sweep's temporary folder; case N runs in `$SWEEP/cases/N`.
 """
 
 
-def _write_record(path: Path, outcomes: list[Outcome]) -> None:
+def _write_record(path: Path, outcomes: list[Outcome], root: Path) -> None:
     ran = [o for o in outcomes if o.skipped is None]
     passed = [o for o in ran if not o.problems]
     lines = [RECORD_HEAD,
@@ -615,7 +617,8 @@ def _write_record(path: Path, outcomes: list[Outcome]) -> None:
         if o.case.xfail:
             verdict = f"expected failure ({o.case.xfail}): {verdict}"
         rc = "hang" if o.rc is None and not o.skipped else "" if o.rc is None else str(o.rc)
-        lines.append(f"| `{o.case.id}` | {rc} | {_shown(o.first_line)} | {o.seconds:.1f} | {_shown(verdict)} |")
+        first = o.first_line.replace(str(root), "$SWEEP")
+        lines.append(f"| `{o.case.id}` | {rc} | {_shown(first)} | {o.seconds:.1f} | {_shown(verdict)} |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -628,7 +631,7 @@ def test_hostile_sweep(base: Base) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(lambda ic: _run(ic[1], base, ic[0]), enumerate(cases)))
     if record := os.environ.get("DIAGNOSE_SWEEP_RECORD"):
-        _write_record(ROOT / record, outcomes)
+        _write_record(ROOT / record, outcomes, base.root)
     assert _snapshot(base.root / "seed") == before, "a shared input changed"
     failed = [f"{o.case.id}: {'; '.join(o.problems)} [{' '.join(o.argv)!r} -> {o.rc}: {o.first_line!r}]"
               for o in outcomes if o.problems and not o.case.xfail]
