@@ -389,9 +389,10 @@ def _out_cases() -> list[Case]:
         return {
             "curves": ["curves", log, "--out", log],
             "errors": ["errors", "--workdir", base.wd, "--out", t / "sheet.csv", "--sample", "5"],
-            "lr-find": ["lr-find", DATA, "--arch", ARCH, *LR, "--out", DATA / "dev.pt"],
+            "lr-find": ["lr-find", _data_copy(t), "--arch", ARCH, *LR, "--out", t / "data" / "dev.pt"],
             "report": ["report", "--workdir", base.wd, "--log", log, "--out", log],
-            "errors-model": ["errors", MODEL, DATA, "--max-items", "20", "--out", MODEL, "--no-images"],
+            "errors-model": ["errors", shutil.copy(MODEL, t / "model.pt"), DATA, "--max-items", "20",
+                             "--out", t / "model.pt", "--no-images"],
         }[cmd]
 
     def special(t: Path, base: Base, cmd: str, kind: str) -> list[object]:
