@@ -478,6 +478,8 @@ def _judge(outcome: Outcome, t: Path, before: dict[Path, bytes], out: str, err: 
         errors = [line for line in err.splitlines() if line.startswith("Error: ")]
         if len(errors) != 1:
             problems.append(f"{len(errors)} `Error:` lines on a failed run")
+        if any(line.startswith("Error: unexpected ") for line in errors):
+            problems.append("an unexpected exception, caught only by the last resort")
     for name, text in (("stdout", out), ("stderr", err)):
         bad = sorted(set(CONTROL.findall(text)))
         if bad:
