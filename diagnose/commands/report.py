@@ -93,4 +93,7 @@ def command(
     lines += list(s["sections"])
     for key, where in content.missing().items():
         lines.append(f"Not included: {key}; {where}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    from diagnose.render import safe_text
+
+    # Log names, sheet categories and class names come from the input: no control character reaches the terminal.
+    sys.stdout.write(safe_text("\n".join(lines)) + "\n")

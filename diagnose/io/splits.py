@@ -717,8 +717,28 @@ def _csv_encoding(path: Path) -> str:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not merely a character cut at the end of the sample
+            _check_cp1252(path)
             return "cp1252"
     return "utf8"
+
+
+def _check_cp1252(path: Path) -> None:
+    """The Windows-1252 guess judged on the whole file: five bytes (0x81, 0x8d, 0x8f, 0x90, 0x9d) are
+    not characters in it, and a decode error met inside the table reader would not be one line."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("cp1252")()
+    offset = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}: expected UTF-8 or Windows-1252 text, got byte 0x{chunk[exc.start]:02x} at offset "
+                    f"{offset + exc.start}, which is neither; save the file as UTF-8"
+                ) from None
+            offset += len(chunk)
 
 
 def _load_table(name: str, path: Path, fmt: str, label_column: str) -> Split:

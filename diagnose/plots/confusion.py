@@ -172,7 +172,7 @@ def confusion_figure(
     foot.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=12, linespacing=1.5,
               transform=foot.transAxes)
     if title:
-        fig.suptitle(title, fontsize=13)
+        fig.suptitle(figure_text(title), fontsize=13)
     return fig
 
 

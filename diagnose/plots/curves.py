@@ -16,6 +16,7 @@ import numpy as np
 
 from diagnose.core.hints import Hint, Series, ema
 from diagnose.plots import log_scale
+from diagnose.render import figure_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -445,10 +446,10 @@ def draw_curves(
     if multi:
         legend_ax.add_artist(styles)
         run_handles = [Line2D([], [], color=f"C{i % 10}", linewidth=3) for i in range(len(runs))]
-        legend_ax.legend(run_handles, [r.label for r in runs], loc="lower center", ncol=ncol, fontsize=8,
+        legend_ax.legend(run_handles, [figure_text(r.label) for r in runs], loc="lower center", ncol=ncol, fontsize=8,
                          frameon=False, borderaxespad=0)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(figure_text(title), fontsize=11)
     return fig
 
 

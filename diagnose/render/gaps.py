@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from diagnose.core.gaps import BASELINE_ALPHA, GAP_LEVELS, GAPS, SPLITS, ClassRow, Gap, GapReport, SplitResult
@@ -92,12 +92,13 @@ def level_headers(metric: str, report: GapReport | None = None) -> list[str]:
     return h
 
 
-def baseline_lines(report: GapReport) -> list[str]:
-    """What the majority-class column is, and whether the model beats it on train."""
+def baseline_lines(report: GapReport, escape: Callable[[str], str] = str) -> list[str]:
+    """What the majority-class column is, and whether the model beats it on train; `escape` is applied
+    to the class name, which comes from the input (markdown_escape for a Markdown document)."""
     base = report.baseline
     if base is None:
         return []
-    name = f" ({base.name})" if base.name and base.name != str(base.label) else ""
+    name = f" ({escape(base.name)})" if base.name and base.name != str(base.label) else ""
     verdict = "better than it" if base.better else "not significantly better than it"
     p = "p < 0.0001" if base.p_value < 1e-4 else f"p = {base.p_value:.2g}"
     return [f"Majority class: the error of always predicting train's most frequent class, {base.label}{name} "
@@ -288,7 +289,7 @@ def render_markdown(report: GapReport, rows: list[ClassRow] | None = None) -> st
     if report.two_column is not None:
         parts += [markdown_table(TWO_COLUMN_HEADERS, two_column_rows(report)).rstrip("\n"), ""]
         parts += two_column_lines(report) + [""]
-    extra = baseline_lines(report) + doubt_lines(report)
+    extra = baseline_lines(report, markdown_escape) + doubt_lines(report)
     parts += extra + ([""] if extra else []) + verdict_lines(report)
     parts += [""] + [f"{i}. {a}" for i, a in enumerate(report.verdict.advice, 1)]
     if rows is not None:
