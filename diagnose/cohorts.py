@@ -140,8 +140,12 @@ def read_meta(path: Path) -> dict[str, np.ndarray]:
         elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
             import pyarrow.csv as pcsv
 
+            from diagnose.io.paths import text_encoding
+
             delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-            table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter))
+            encoding = text_encoding(path, what="a CSV table")  # every byte judged, not a sample
+            table = pcsv.read_csv(path, read_options=pcsv.ReadOptions(encoding="utf8" if encoding == "utf-8" else encoding),
+                                  parse_options=pcsv.ParseOptions(delimiter=delimiter))
         else:
             raise DataError(f"{path}: expected a .csv or .parquet file, got {path.suffix or 'no suffix'}; "
                             "save the metadata as CSV or Parquet")

@@ -443,11 +443,8 @@ def _out_cases() -> list[Case]:
 
 
 CASES = _file_cases() + _settings_cases() + _name_cases() + _option_cases() + _out_cases()
-# Known failures, each with its reason: a case here that passes fails the sweep.
-_SHEET_BYTES = "the sheet reader's Windows-1252 fallback meets 0x81, not a character there, outside its error door"
-_META_BYTES = "the metadata table of cohorts is read by pyarrow without an encoding check: invalid UTF-8 escapes"
-XFAIL = {"tally-sheet/cp1252": _SHEET_BYTES, "report-sheet/cp1252": _SHEET_BYTES,
-         "cohorts-meta/latin1-late": _META_BYTES, "cohorts-meta/cp1252": _META_BYTES}
+# Known failures, each with its reason: a case here that passes fails the sweep. None are known.
+XFAIL: dict[str, str] = {}
 for _case in CASES:
     _case.xfail = XFAIL.get(_case.id)
 

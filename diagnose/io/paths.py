@@ -104,3 +104,33 @@ def open_regular(
         raise
     with f:
         yield f
+
+
+def text_encoding(path: Path, *, what: str = "text") -> str:
+    """"utf-8", or "cp1252" when the whole file is Windows-1252 (what spreadsheets save as plain CSV),
+    judged on every byte, not a sample; else one DataError naming the first byte that is neither."""
+    import codecs
+
+    from diagnose.exceptions import DataError
+
+    for encoding in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        offset, bad = 0, None
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    bad = (chunk[exc.start], offset + exc.start)
+                    break
+                offset += len(chunk)
+            else:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    bad = (0, offset)
+        if bad is None:
+            return encoding
+    assert bad is not None
+    raise DataError(f"{path}: expected {what} in UTF-8 or Windows-1252, got byte 0x{bad[0]:02x} at offset {bad[1]}, "
+                    "which is neither; save the file as UTF-8")

@@ -166,7 +166,13 @@ def _decode(path: Path, raw: bytes) -> tuple[str, str]:
         )
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
-            return raw.decode(encoding), encoding
+            try:
+                return raw.decode(encoding), encoding
+            except UnicodeDecodeError as exc:  # a byte-order mark, then bytes that are not that encoding
+                # utf-8-sig counts positions after its mark; utf-16 counts them from the file's start.
+                at = exc.start + (len(bom) if encoding == "utf-8-sig" else 0)
+                raise SheetError(f"{path}: expected {encoding} text after its byte-order mark, got byte "
+                                 f"0x{raw[at]:02x} at offset {at}; save the sheet as CSV UTF-8") from None
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
