@@ -379,3 +379,63 @@ def test_text_out_is_free_of_controls_and_markup(text: str) -> None:
     md = markdown_escape(text)
     assert "\n" not in md and "\r" not in md
     assert not re.search(r"(?<!\\)[<>|&]", md.replace("\\\\", ""))
+
+
+_PATH_KINDS = ["file", "empty", "folder", "fifo", "dangling", "loop", "long", "missing", "link_to_file", "link_to_folder"]
+EXAMPLES.setdefault("paths", 200)
+
+
+def _path_of(kind: str, folder: Path, name: str) -> Path:
+    """A path of one kind in `folder`, made anew (hypothesis reuses the folder)."""
+    path = folder / ("x" * 300 if kind == "long" else name)
+    if kind == "long":
+        return path
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    target = folder / f"{name}.target"
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.unlink(missing_ok=True)
+    if kind == "file":
+        path.write_bytes(b"content")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dangling":
+        path.symlink_to(folder / "nowhere")
+    elif kind == "loop":
+        path.symlink_to(path)
+    elif kind in ("link_to_file", "link_to_folder"):
+        if kind == "link_to_file":
+            target.write_bytes(b"content")
+        else:
+            target.mkdir()
+        path.symlink_to(target)
+    return path
+
+
+@examples("paths")
+@given(kind=st.sampled_from(_PATH_KINDS), name=st.sampled_from(["dev.pt", "x.png", "sheet.csv", "a b.log"]))
+def test_path_door_opens_regular_files_and_names_everything_else(scratch: Path, kind: str, name: str) -> None:
+    """Every kind of path either opens (a regular file, or a link to one) or is one DiagnoseError whose
+    message names the path; nothing blocks (a FIFO is never opened for reading) and no OSError escapes."""
+    from diagnose.io.paths import open_regular
+
+    folder = scratch / "paths"
+    folder.mkdir(exist_ok=True)
+    path = _path_of(kind, folder, name)
+    try:
+        with open_regular(path, "a file to read", "pass a regular file") as fh:
+            data = fh.read()
+    except DiagnoseError as exc:
+        assert kind not in ("file", "empty", "link_to_file"), exc
+        assert str(exc).startswith(f"{path}: expected a file to read, got ") and "\n" not in str(exc)
+    else:
+        assert kind in ("file", "empty", "link_to_file")
+        assert data == (b"" if kind == "empty" else b"content")
